@@ -1,0 +1,67 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+// Layers (see Docs/Architecture.md): each target depends only on the ones below it.
+//   nix-bridge (CLI) -> Bridge -> NixStore -> NixWire, NixTransport -> NixCore
+//   Bridge -> NixSigning, NarInfoCache -> NixCore
+// C libraries are reached only through the C* system-library targets.
+let package = Package(
+    name: "nix-bridge",
+    products: [
+        .executable(name: "nix-bridge", targets: ["nix-bridge"]),
+        .executable(name: "nix-bridge-bench", targets: ["nix-bridge-bench"]),
+        .library(name: "NixCore", targets: ["NixCore"]),
+        .library(name: "NixSigning", targets: ["NixSigning"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+    ],
+    targets: [
+        // C libraries (pkg-config names checked: a wrong name only warns).
+        .systemLibrary(name: "CSodium", path: "Sources/CSodium", pkgConfig: "libsodium",
+                       providers: [.apt(["libsodium-dev"])]),
+        .systemLibrary(name: "CSSH2", path: "Sources/CSSH2", pkgConfig: "libssh2",
+                       providers: [.apt(["libssh2-1-dev"])]),
+        .systemLibrary(name: "CSQLite", path: "Sources/CSQLite", pkgConfig: "sqlite3",
+                       providers: [.apt(["libsqlite3-dev"])]),
+        .systemLibrary(name: "CCrypto", path: "Sources/CCrypto", pkgConfig: "libcrypto",
+                       providers: [.apt(["libssl-dev"])]),
+
+        // Pure values and formats. CCrypto only for SHA-256 (see Docs/Hashing.md).
+        .target(name: "NixCore", dependencies: ["CCrypto"]),
+        // The worker protocol over byte buffers; no sockets.
+        .target(name: "NixWire", dependencies: ["NixCore"]),
+        .target(name: "NixSigning", dependencies: ["NixCore", "CSodium"]),
+        .target(name: "NarInfoCache", dependencies: ["NixCore", "CSQLite"]),
+        .target(name: "NixTransport", dependencies: [
+            "NixCore", "CSSH2", .product(name: "Logging", package: "swift-log"),
+        ]),
+        .target(name: "NixStore", dependencies: [
+            "NixCore", "NixWire", "NixTransport", .product(name: "Logging", package: "swift-log"),
+        ]),
+        .target(name: "Bridge", dependencies: [
+            "NixCore", "NixSigning", "NarInfoCache", "NixStore",
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+        .executableTarget(name: "nix-bridge", dependencies: [
+            "Bridge", "NixCore", "NixSigning",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+        // Benchmarks: numbers beside real Nix's, measured in the same run.
+        .executableTarget(name: "nix-bridge-bench", dependencies: [
+            "NixCore", "NixSigning", "CSodium", "CCrypto",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+
+        // Test helpers: real nix CLI, temp dirs, vectors location.
+        .target(name: "TestSupport", dependencies: ["NixCore"], path: "Tests/TestSupport"),
+        .testTarget(name: "NixCoreTests", dependencies: ["NixCore", "TestSupport"]),
+        .testTarget(name: "NixSigningTests", dependencies: ["NixSigning", "NixCore", "TestSupport"]),
+        .testTarget(name: "NixWireTests", dependencies: ["NixWire", "NixCore", "TestSupport"]),
+        .testTarget(name: "NixTransportTests", dependencies: ["NixTransport", "NixCore", "TestSupport"]),
+        .testTarget(name: "CLITests", dependencies: ["NixCore", "TestSupport"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,1 @@
+// The Bridge layer: see Docs/Architecture.md.

@@ -1,0 +1,4 @@
+#ifndef NIXBRIDGE_CSODIUM_SHIM_H
+#define NIXBRIDGE_CSODIUM_SHIM_H
+#include <sodium.h>
+#endif

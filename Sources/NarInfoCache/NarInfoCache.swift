@@ -1,0 +1,1 @@
+// The NarInfoCache layer: see Docs/Architecture.md.

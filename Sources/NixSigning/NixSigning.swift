@@ -1,0 +1,1 @@
+// The NixSigning layer: see Docs/Architecture.md.

@@ -1,0 +1,1 @@
+// The NixStore layer: see Docs/Architecture.md.

@@ -1,0 +1,1 @@
+// The NixTransport layer: see Docs/Architecture.md.

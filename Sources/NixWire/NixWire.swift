@@ -1,0 +1,1 @@
+// The NixWire layer: see Docs/Architecture.md.
