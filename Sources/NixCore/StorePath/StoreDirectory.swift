@@ -38,7 +38,7 @@ public struct StoreDirectory: Sendable, Hashable {
     /// `makeStorePath`: `type:algo:base16:storeDir:name`, SHA-256'd, folded to 20 bytes.
     public func makeStorePath(type: String, hash: Hash, name: String) throws(StorePathError) -> StorePath {
         let s = type + ":" + hash.algorithm.rawValue + ":" + Base16.encode(hash.bytes) + ":" + path + ":" + name
-        let digest = Hasher.hash(.sha256, string: s).compressed(to: 20)
+        let digest = HashSink.hash(.sha256, string: s).compressed(to: 20)
         return try StorePath(digest: digest, name: name)
     }
 
@@ -65,7 +65,7 @@ public struct StoreDirectory: Sendable, Hashable {
                                      hash: hash, name: name)
         }
         let inner = "fixed:out:" + (recursive ? "r:" : "") + hash.string(.base16) + ":"
-        return try makeStorePath(type: "output:out", hash: Hasher.hash(.sha256, string: inner), name: name)
+        return try makeStorePath(type: "output:out", hash: HashSink.hash(.sha256, string: inner), name: name)
     }
 
     /// Path of output `output` of a derivation whose hash modulo is `drvHash`.

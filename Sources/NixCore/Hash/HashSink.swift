@@ -3,7 +3,7 @@ import CCrypto
 /// A streaming digest. Backed by OpenSSL's libcrypto EVP interface, which uses the CPU's
 /// SHA extensions when present; Docs/Hashing.md has the measurements behind that choice.
 /// All libcrypto calls of NixCore live in this file.
-public final class Hasher {
+public final class HashSink {
     public let algorithm: HashAlgorithm
     private let ctx: OpaquePointer
 
@@ -11,7 +11,7 @@ public final class Hasher {
         self.algorithm = algorithm
         guard let ctx = EVP_MD_CTX_new() else { fatalError("libcrypto: out of memory") }
         self.ctx = ctx
-        EVP_DigestInit_ex(ctx, Hasher.md(algorithm), nil)
+        EVP_DigestInit_ex(ctx, HashSink.md(algorithm), nil)
     }
 
     deinit { EVP_MD_CTX_free(ctx) }
@@ -49,14 +49,14 @@ public final class Hasher {
 
     /// One-shot digest of bytes.
     public static func hash<C: ContiguousBytes>(_ algorithm: HashAlgorithm, _ bytes: C) -> Hash {
-        let h = Hasher(algorithm)
+        let h = HashSink(algorithm)
         h.update(bytes)
         return h.finalize()
     }
 
     /// One-shot digest of a string's UTF-8.
     public static func hash(_ algorithm: HashAlgorithm, string: String) -> Hash {
-        let h = Hasher(algorithm)
+        let h = HashSink(algorithm)
         h.update(string)
         return h.finalize()
     }
