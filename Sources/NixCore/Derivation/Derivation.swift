@@ -54,7 +54,7 @@ public struct Derivation: Sendable, Hashable {
         let text = try render(in: dir)
         let refs = Array(inputSrcs.union(inputDrvs.keys))
         do {
-            return try dir.makeTextPath(name: name + ".drv", contentHash: Hasher.hash(.sha256, string: text), references: refs)
+            return try dir.makeTextPath(name: name + ".drv", contentHash: HashSink.hash(.sha256, string: text), references: refs)
         } catch {
             throw .badOutputName(drvName: name, output: ".drv", error)
         }

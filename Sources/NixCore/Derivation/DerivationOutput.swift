@@ -122,7 +122,7 @@ public enum DerivationOutput: Sendable, Hashable {
                     throw DerivationError.badOutputHash(output: outputName, hash.string(.base16))
                 }
                 let inner = "fixed:out:git:" + hash.string(.base16) + ":"
-                return try dir.makeStorePath(type: "output:out", hash: Hasher.hash(.sha256, string: inner), name: name)
+                return try dir.makeStorePath(type: "output:out", hash: HashSink.hash(.sha256, string: inner), name: name)
             }
         } catch let e as DerivationError {
             throw e

@@ -24,7 +24,7 @@ public struct DerivationHasher {
     }
 
     /// Nix's `impureOutputHash`.
-    static let impureOutputHash = Hasher.hash(.sha256, string: "impure")
+    static let impureOutputHash = HashSink.hash(.sha256, string: "impure")
 
     /// A fixed-output derivation hashes to `sha256("fixed:out:<method><algo>:<base16>:<path>")`
     /// per output; any other to the SHA-256 of its ATerm with every input derivation replaced
@@ -37,7 +37,7 @@ public struct DerivationHasher {
             var hashes: [String: Hash] = [:]
             for (name, output) in drv.outputs {
                 let f = try output.fields(drvName: drv.name, outputName: name, storeDirectory: dir)
-                hashes[name] = Hasher.hash(.sha256, string: "fixed:out:" + f.hashAlgo + ":" + f.hash + ":" + f.path)
+                hashes[name] = HashSink.hash(.sha256, string: "fixed:out:" + f.hashAlgo + ":" + f.hash + ":" + f.path)
             }
             return DrvHash(hashes: hashes, kind: .regular)
         }
@@ -58,7 +58,7 @@ public struct DerivationHasher {
         var w = ATermWriter()
         let sorted = inputs.sorted { Derivation.byteOrder($0.key, $1.key) }.map { ($0.key, $0.value) }
         try w.write(drv, dir: dir, maskOutputs: maskOutputs, inputsOverride: sorted)
-        let hash = Hasher.hash(.sha256, string: w.out)
+        let hash = HashSink.hash(.sha256, string: w.out)
         return DrvHash(hashes: drv.outputs.mapValues { _ in hash }, kind: kind)
     }
 
