@@ -8,6 +8,11 @@ public struct DrvHash: Sendable, Hashable {
 
     public var hashes: [String: Hash]
     public var kind: Kind
+
+    public init(hashes: [String: Hash], kind: Kind) {
+        self.hashes = hashes
+        self.kind = kind
+    }
 }
 
 /// Computes Nix's `hashDerivationModulo` and, from it, output paths. Input derivations are
