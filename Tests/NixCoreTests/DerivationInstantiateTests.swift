@@ -83,8 +83,34 @@ struct DerivationInstantiateTests {
         return file
     }
 
+    /// Our parse against Nix's own reading of the file (`nix show-derivation`).
+    func checkShowDerivation(_ i: Instantiated) throws {
+        let out = try TestSupport.nix(["--extra-experimental-features", "ca-derivations", "show-derivation",
+                                       store.print(i.drvPath)])
+        let all = try #require(try JSONSerialization.jsonObject(with: out.stdout) as? [String: Any])
+        let j = try #require(all[store.print(i.drvPath)] as? [String: Any])
+        #expect(j["system"] as? String == i.drv.system)
+        #expect(j["builder"] as? String == i.drv.builder)
+        #expect(j["args"] as? [String] == i.drv.args)
+        #expect(j["env"] as? [String: String] == i.drv.env)
+        #expect(Set(j["inputSrcs"] as? [String] ?? ["?"]) == Set(i.drv.inputSrcs.map(store.print)))
+        let inputDrvs = try #require(j["inputDrvs"] as? [String: [String]])
+        #expect(inputDrvs.mapValues(Set.init) == Dictionary(uniqueKeysWithValues: i.drv.inputDrvs.map {
+            (store.print($0.key), $0.value.outputs)
+        }))
+        let outputs = try #require(j["outputs"] as? [String: [String: String]])
+        #expect(Set(outputs.keys) == Set(i.drv.outputNames))
+        for (name, o) in i.drv.outputs {
+            let f = try o.fields(drvName: i.drv.name, outputName: name, storeDirectory: store)
+            let nix = outputs[name] ?? [:]
+            #expect((nix["path"] ?? "") == f.path && (nix["hashAlgo"] ?? "") == f.hashAlgo && (nix["hash"] ?? "") == f.hash,
+                    "output \(name) of \(i.drvPath): nix says \(nix)")
+        }
+    }
+
     /// Render, `.drv` path, output paths (ours vs the file vs `nix-store -q --outputs`).
     func checkCommon(_ i: Instantiated) throws {
+        try checkShowDerivation(i)
         #expect(Array(try i.drv.render(in: store).utf8) == i.bytes, "render differs from \(i.drvPath)")
         #expect(try i.drv.storePath(in: store) == i.drvPath)
         var hasher = H.storeHasher()

@@ -110,26 +110,24 @@ public enum DerivationOutput: Sendable, Hashable {
     func fixedPath(drvName: String, outputName: String, storeDirectory dir: StoreDirectory) throws(DerivationError) -> StorePath {
         guard case let .caFixed(method, hash) = self else { preconditionFailure("fixedPath of a non-fixed output") }
         let name = Derivation.outputPathName(drvName: drvName, outputName: outputName)
+        switch method {
+        case .text where hash.algorithm != .sha256,
+             .git where hash.algorithm != .sha1 && hash.algorithm != .sha256:
+            throw .badOutputHash(output: outputName, hash.string(.base16))
+        default: break
+        }
         do {
             switch method {
             case .flat, .nar:
                 return try dir.makeFixedOutputPath(name: name, recursive: method == .nar, hash: hash)
             case .text:
-                guard hash.algorithm == .sha256 else { throw DerivationError.badOutputHash(output: outputName, hash.string(.base16)) }
                 return try dir.makeTextPath(name: name, contentHash: hash, references: [])
             case .git:
-                guard hash.algorithm == .sha1 || hash.algorithm == .sha256 else {
-                    throw DerivationError.badOutputHash(output: outputName, hash.string(.base16))
-                }
                 let inner = "fixed:out:git:" + hash.string(.base16) + ":"
                 return try dir.makeStorePath(type: "output:out", hash: HashSink.hash(.sha256, string: inner), name: name)
             }
-        } catch let e as DerivationError {
-            throw e
-        } catch let e as StorePathError {
-            throw .badOutputName(drvName: drvName, output: outputName, e)
         } catch {
-            preconditionFailure("unexpected error \(error)")
+            throw .badOutputName(drvName: drvName, output: outputName, error)
         }
     }
 }
