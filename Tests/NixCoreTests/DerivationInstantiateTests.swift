@@ -165,10 +165,16 @@ struct DerivationInstantiateTests {
         #expect(try top.drv.requiredSystemFeatures() == ["kvm", "big-parallel"])
         #expect(try top.drv.preferLocalBuild())
         #expect(try !top.drv.allowSubstitutes())
-        // The input closure view the build hook sends.
-        let closure: Set<StorePath> = Set(try [dep, fod, flat].flatMap { i in
-            try i.drv.outputsAndPaths(in: store).values.compactMap { $0 }
-        })
+        // The input closure view the build hook sends. `top` wants dep's out and dev and
+        // fod's and flat's out; nix-store lists all outputs of each input derivation.
+        let closure = try top.drv.inputOutputPaths(in: store) { try H.readStoreDerivation($0) }
+        var listed = Set<StorePath>()
+        for d in [dep, fod, flat] {
+            let q = try TestSupport.run(["nix-store", "-q", "--outputs", store.print(d.drvPath)])
+            for line in q.trimmed.split(separator: "\n") { listed.insert(try store.parse(line)) }
+        }
+        #expect(closure == listed.filter { !$0.name.hasSuffix("-doc") })
+        #expect(closure.count == 4)
         let basic = BasicDerivation(top.drv, inputClosure: closure)
         #expect(basic.inputSrcs == closure.union(top.drv.inputSrcs))
         #expect(try basic.outputPaths(in: store) == (try top.drv.outputsAndPaths(in: store)))
@@ -181,6 +187,17 @@ struct DerivationInstantiateTests {
         #expect(try structured.drv.preferLocalBuild())
         #expect(try structured.drv.allowSubstitutes())
         #expect(structured.drv.inputDrvs[top.drvPath] == ["out"])
+
+        // Hash modulo reads each input derivation once (Nix's drvHashes cache).
+        final class Reads: @unchecked Sendable { var paths: [StorePath] = [] }
+        let reads = Reads()
+        var counting = DerivationHasher { p in
+            reads.paths.append(p)
+            return try H.readStoreDerivation(p)
+        }
+        #expect(try counting.outputPaths(structured.drv) == (try structured.drv.outputsAndPaths(in: store)))
+        #expect(try counting.outputPaths(top.drv) == (try top.drv.outputsAndPaths(in: store)))
+        #expect(reads.paths.count == 4 && Set(reads.paths) == [top.drvPath, dep.drvPath, fod.drvPath, flat.drvPath])
     }
 
     @Test func floatingContentAddressedAndDeferred() throws {
@@ -200,5 +217,9 @@ struct DerivationInstantiateTests {
         #expect(try down.drv.type() == .inputAddressed(deferred: true))
         #expect(try hasher.hashModulo(down.drv, maskOutputs: true).kind == .deferred)
         #expect(try hasher.outputPaths(down.drv) == ["out": nil])
+        // Its input's output has no path until built, so no input closure either.
+        #expect(throws: DerivationError.outputPathUnknown(drv: store.print(ca.drvPath), output: "out")) {
+            try down.drv.inputOutputPaths(in: store) { try H.readStoreDerivation($0) }
+        }
     }
 }

@@ -55,3 +55,26 @@ public struct BasicDerivation: Sendable, Hashable {
                    args: args, env: env)
     }
 }
+
+extension Derivation {
+    /// The paths of the outputs wanted from the input derivations, read through `resolve`
+    /// (the direct inputs of a build besides `inputSrcs`; a store adds their closure). An
+    /// output whose path is not known before building (floating, deferred) is an error.
+    public func inputOutputPaths(in dir: StoreDirectory,
+                                 resolve: (StorePath) throws -> Derivation) throws(DerivationError) -> Set<StorePath> {
+        var res = Set<StorePath>()
+        for (drvPath, wanted) in inputDrvs {
+            guard wanted.dynamicOutputs.isEmpty else { throw .dynamicInputs(drvPath) }
+            let input: Derivation
+            do { input = try resolve(drvPath) } catch { throw .unresolvable(drvPath, "\(error)") }
+            for name in wanted.outputs {
+                guard let output = input.outputs[name] else { throw .missingOutput(drv: dir.print(drvPath), output: name) }
+                guard let path = try output.path(drvName: input.name, outputName: name, storeDirectory: dir) else {
+                    throw .outputPathUnknown(drv: dir.print(drvPath), output: name)
+                }
+                res.insert(path)
+            }
+        }
+        return res
+    }
+}

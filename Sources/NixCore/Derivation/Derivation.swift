@@ -145,6 +145,7 @@ public enum DerivationError: Error, Equatable, Sendable, CustomStringConvertible
     case structuredAttrs(String)
     case attributeType(name: String, expected: String)
     case missingOutput(drv: String, output: String)
+    case outputPathUnknown(drv: String, output: String)
     case unresolvable(StorePath, String)
     case dynamicInputs(StorePath)
 
@@ -161,6 +162,8 @@ public enum DerivationError: Error, Equatable, Sendable, CustomStringConvertible
         case let .structuredAttrs(s): return "cannot process __json attribute: \(s)"
         case let .attributeType(n, e): return "attribute '\(n)' of derivation must be \(e)"
         case let .missingOutput(d, o): return "derivation '\(d)' has no output '\(o)'"
+        case let .outputPathUnknown(d, o):
+            return "output '\(o)' of derivation '\(d)' has no known path yet (content-addressed or deferred)"
         case let .unresolvable(p, e): return "cannot read derivation '\(p)': \(e)"
         case let .dynamicInputs(p):
             return "derivation '\(p)' has dynamic inputs (outputs of outputs); resolve them before hashing"
