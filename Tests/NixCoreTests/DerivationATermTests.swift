@@ -181,6 +181,18 @@ struct DerivationATermTests {
         #expect(try basic.asDerivation.render(in: store).contains(#"[],["/nix/store/c015dhfh5l0lp6wxyvdn7bmwhbbr6hr9-dep"]"#))
     }
 
+    @Test func namesMustMakeValidPaths() throws {
+        let drv = Derivation(name: "a b", outputs: ["out": .caFixed(method: .nar, hash: HashSink.hash(.sha256, string: ""))],
+                             system: "s", builder: "b")
+        let deferred = Derivation(name: "a b", outputs: ["out": .deferred], system: "s", builder: "b")
+        #expect(throws: DerivationError.badDerivationName("a b", .illegalCharacter("a b.drv", " "))) {
+            try deferred.storePath(in: store)
+        }
+        #expect(throws: DerivationError.badOutputName(drvName: "a b", output: "out", .illegalCharacter("a b", " "))) {
+            try drv.render(in: store)
+        }
+    }
+
     @Test func otherStoreDirectories() throws {
         let other = StoreDirectory("/gnu/store")
         let text = Self.simple.replacingOccurrences(of: "/nix/store", with: "/gnu/store")

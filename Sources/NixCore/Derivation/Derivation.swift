@@ -56,7 +56,7 @@ public struct Derivation: Sendable, Hashable {
         do {
             return try dir.makeTextPath(name: name + ".drv", contentHash: HashSink.hash(.sha256, string: text), references: refs)
         } catch {
-            throw .badOutputName(drvName: name, output: ".drv", error)
+            throw .badDerivationName(name, error)
         }
     }
 
@@ -139,6 +139,7 @@ public enum DerivationError: Error, Equatable, Sendable, CustomStringConvertible
     case badOutputHash(output: String, String)
     case badStorePath(String, StorePathError)
     case badOutputName(drvName: String, output: String, StorePathError)
+    case badDerivationName(String, StorePathError)
     case outputPathNotAllowed(output: String, kind: String)
     case fixedOutputPathMismatch(output: String, path: String)
     case invalidType(String)
@@ -155,6 +156,7 @@ public enum DerivationError: Error, Equatable, Sendable, CustomStringConvertible
         case let .badOutputHash(o, h): return "invalid hash '\(h)' for derivation output '\(o)'"
         case let .badStorePath(p, e): return "bad store path '\(p)' in derivation: \(e)"
         case let .badOutputName(d, o, e): return "derivation '\(d)' output '\(o)' gives an invalid path name: \(e)"
+        case let .badDerivationName(n, e): return "derivation name '\(n)' gives an invalid '.drv' path: \(e)"
         case let .outputPathNotAllowed(_, kind): return "\(kind) derivation output should not specify output path"
         case let .fixedOutputPathMismatch(o, p):
             return "derivation output '\(o)' has path '\(p)', which does not match its content address"
