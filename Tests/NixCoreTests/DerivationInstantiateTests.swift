@@ -72,7 +72,7 @@ struct DerivationInstantiateTests {
         let drvPath = try store.parse(out.trimmed)
         let bytes = try H.bytes(URL(fileURLWithPath: out.trimmed))
         return Instantiated(drvPath: drvPath, bytes: bytes,
-                            drv: try Derivation(parsing: bytes, name: String(drvPath.name.dropLast(4))))
+                            drv: try Derivation(parsing: bytes, name: Derivation.name(fromDrvPath: drvPath)))
     }
 
     func makeFile() throws -> URL {

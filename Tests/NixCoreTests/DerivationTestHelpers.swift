@@ -65,7 +65,7 @@ enum DerivationTestHelpers {
     /// Reads and parses a `.drv` from a real store.
     static func readStoreDerivation(_ path: StorePath, dir: StoreDirectory = .default) throws -> Derivation {
         let data = try bytes(URL(fileURLWithPath: dir.print(path)))
-        return try Derivation(parsing: data, name: String(path.name.dropLast(4)), storeDirectory: dir)
+        return try Derivation(parsing: data, name: Derivation.name(fromDrvPath: path), storeDirectory: dir)
     }
 
     /// A hasher that reads input derivations from the real store.

@@ -40,6 +40,12 @@ public struct Derivation: Sendable, Hashable {
     /// derivation is written as `DrvWithVersion("xp-dyn-drv",…)`.
     public var hasDynamicInputs: Bool { inputDrvs.values.contains { !$0.dynamicOutputs.isEmpty } }
 
+    /// The derivation name a `.drv` path stands for: its name without `.drv` (Nix's
+    /// `Derivation::nameFromPath`; the wire's BasicDerivation carries no name of its own).
+    public static func name(fromDrvPath drvPath: StorePath) -> String {
+        drvPath.isDerivation ? String(drvPath.name.dropLast(4)) : drvPath.name
+    }
+
     /// `drvName` for `out`, `drvName-output` otherwise (Nix's `outputPathName`).
     public static func outputPathName(drvName: String, outputName: String) -> String {
         outputName == "out" ? drvName : drvName + "-" + outputName
