@@ -18,7 +18,11 @@ enum Statements {
         select present, narInfo, timestamp from NARs where cache = ? and hashPart = ?
             and ((present = 0 and timestamp > ?) or (present = 1 and timestamp > ?))
         """
-    static let all = [upsertCache, queryCache, insertNAR, insertMissingNAR, queryNAR]
+
+    /// The statements above, prepared once per connection.
+    struct Prepared {
+        let upsertCache, queryCache, insertNAR, insertMissingNAR, queryNAR: SQLiteStatement
+    }
 }
 
 extension NarInfoCache {
@@ -26,7 +30,7 @@ extension NarInfoCache {
     /// again updates the info and keeps the answers.
     public func createCache(storeURI: String, info: CacheInfo) throws {
         try locked {
-            try db.run(Statements.upsertCache, .text(storeURI), .integer(now()), .text(info.storeDir),
+            try statements.upsertCache.run(.text(storeURI), .integer(now()), .text(info.storeDir),
                        .integer(info.wantMassQuery ? 1 : 0), .integer(Int64(info.priority)))
             cacheIDs[storeURI] = try db.scalar("select id from BinaryCaches where url = ?", .text(storeURI))
         }
@@ -35,7 +39,8 @@ extension NarInfoCache {
     /// The registered info of a store, or nil if it was never registered.
     public func cacheExists(storeURI: String) throws -> CacheInfo? {
         try locked {
-            let s = try db.statement(Statements.queryCache)
+            let s = statements.queryCache
+            s.reset()
             try s.bind(1, .text(storeURI))
             defer { s.reset() }
             guard try s.step() else { return nil }
@@ -56,7 +61,7 @@ extension NarInfoCache {
     public func insertMissing(storeURI: String, hashPart: String) throws {
         try locked {
             let id = try requireCacheID(storeURI)
-            try db.run(Statements.insertMissingNAR, .integer(id), .text(hashPart), .integer(now()))
+            try statements.insertMissingNAR.run(.integer(id), .text(hashPart), .integer(now()))
         }
     }
 
@@ -88,7 +93,7 @@ extension NarInfoCache {
             let id = try requireCacheID(storeURI)
             let time = now()
             try db.transaction(immediate: true) {
-                let s = try db.statement(Statements.insertMissingNAR)
+                let s = statements.insertMissingNAR
                 for hashPart in hashParts {
                     s.reset()
                     try s.bind(1, .integer(id))
@@ -137,7 +142,8 @@ extension NarInfoCache {
                                                     size: narInfoText.utf8.count, limit: Self.maxNarInfoSize)
         }
         let fields = NarInfoFields(scanning: narInfoText)
-        let s = try db.statement(Statements.insertNAR)
+        let s = statements.insertNAR
+        s.reset()
         try s.bind(1, .integer(id))
         try s.bind(2, .text(hashPart))
         try s.bind(3, fields.namePart.map(SQLiteValue.text) ?? .null)
@@ -150,7 +156,8 @@ extension NarInfoCache {
     }
 
     private func lookupLocked(cache id: Int64, hashPart: String, at time: Int64) throws(SQLiteError) -> Outcome {
-        let s = try db.statement(Statements.queryNAR)
+        let s = statements.queryNAR
+        s.reset()
         try s.bind(1, .integer(id))
         try s.bind(2, .text(hashPart))
         try s.bind(3, .integer(time - negativeTTL))

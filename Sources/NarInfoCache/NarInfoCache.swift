@@ -37,6 +37,8 @@ public final class NarInfoCache: @unchecked Sendable {
     let now: @Sendable () -> Int64
     let lock = NSLock()
     let db: SQLiteConnection
+    /// The hot statements, held directly (no look-up by SQL text per call).
+    let statements: Statements.Prepared
     /// Store URI to BinaryCaches.id, filled on registration or first use (ids never change).
     var cacheIDs: [String: Int64] = [:]
 
@@ -58,16 +60,18 @@ public final class NarInfoCache: @unchecked Sendable {
         self.positiveTTL = max(0, positiveTTL)
         self.negativeTTL = max(0, negativeTTL)
         self.now = now
-        try FileManager.default.createDirectory(
-            atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+        let directory = (path as NSString).deletingLastPathComponent
+        if !directory.isEmpty {
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        }
         do {
-            db = try Self.open(path: path, busyTimeout: busyTimeoutMilliseconds)
+            (db, statements) = try Self.open(path: path, busyTimeout: busyTimeoutMilliseconds)
             recovery = nil
         } catch let reason as RecoveryReason {
             // Damaged or not ours: keep it for inspection under another name and start afresh.
             let movedTo = try Self.moveAside(path: path, suffix: "\(reason.suffix)-\(now())")
             recovery = Recovery(reason: reason, movedTo: movedTo)
-            db = try Self.open(path: path, busyTimeout: busyTimeoutMilliseconds)
+            (db, statements) = try Self.open(path: path, busyTimeout: busyTimeoutMilliseconds)
         }
         try purgeIfDue()
     }
@@ -89,7 +93,7 @@ public final class NarInfoCache: @unchecked Sendable {
 
     /// Opens the connection, sets it up and brings the schema up to date, or throws the
     /// RecoveryReason that makes the file unusable.
-    private static func open(path: String, busyTimeout: Int32) throws -> SQLiteConnection {
+    private static func open(path: String, busyTimeout: Int32) throws -> (SQLiteConnection, Statements.Prepared) {
         let db = try SQLiteConnection(path: path)
         do {
             try db.setBusyTimeout(milliseconds: busyTimeout)
@@ -97,11 +101,13 @@ public final class NarInfoCache: @unchecked Sendable {
             // NORMAL can lose the last commits on power loss but never corrupts: right for a cache.
             try db.exec("pragma journal_mode = wal")
             try db.exec("pragma synchronous = normal")
+            // Reads through a memory map skip a copy and a system call per page.
+            try db.exec("pragma mmap_size = \(256 << 20)")
+            try db.exec("pragma cache_size = -16384")
             try db.exec("pragma foreign_keys = on")
             try db.transaction(immediate: true) { try NarInfoCacheSchema.ensure(db) }
             // Preparing every statement now checks that the tables have the columns we use.
-            try prepareAll(db)
-            return db
+            return (db, try prepareAll(db))
         } catch let error as SQLiteError where error.isCorruption {
             db.close()
             throw RecoveryReason.corrupt(error)
@@ -117,18 +123,21 @@ public final class NarInfoCache: @unchecked Sendable {
         }
     }
 
-    private static func prepareAll(_ db: SQLiteConnection) throws {
-        for sql in Statements.all {
+    private static func prepareAll(_ db: SQLiteConnection) throws -> Statements.Prepared {
+        func prepare(_ sql: String) throws -> SQLiteStatement {
             let error: SQLiteError
             do {
-                _ = try db.statement(sql)
-                continue
+                return try db.statement(sql)
             } catch let e {
                 error = e
             }
             guard error.isSchemaMismatch else { throw error }
             throw RecoveryReason.foreign("\(error.message) (preparing '\(sql)')")
         }
+        return Statements.Prepared(
+            upsertCache: try prepare(Statements.upsertCache), queryCache: try prepare(Statements.queryCache),
+            insertNAR: try prepare(Statements.insertNAR), insertMissingNAR: try prepare(Statements.insertMissingNAR),
+            queryNAR: try prepare(Statements.queryNAR))
     }
 
     /// Renames the file and its WAL and shared-memory companions (a stale WAL must not be

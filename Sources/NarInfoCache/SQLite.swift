@@ -73,7 +73,7 @@ final class SQLiteConnection {
         try check(sqlite3_exec(db, sql, nil, nil, nil), sql)
     }
 
-    /// A cached prepared statement for `sql`, reset and with its bindings cleared.
+    /// A cached prepared statement for `sql`, reset.
     func statement(_ sql: String) throws(SQLiteError) -> SQLiteStatement {
         if let cached = statements[sql] {
             cached.reset()
@@ -158,11 +158,19 @@ final class SQLiteStatement {
         stmt = nil
     }
 
-    /// Ends any running step and clears bindings. sqlite3_reset repeats the last step's error,
-    /// which was already reported, so its result is ignored.
+    /// Ends any running step, keeping the bindings (every use binds all parameters anew).
+    /// sqlite3_reset repeats the last step's error, which was already reported, so its result
+    /// is ignored.
     func reset() {
         sqlite3_reset(stmt)
-        sqlite3_clear_bindings(stmt)
+    }
+
+    /// Runs the statement with `values` bound, ignoring any rows.
+    func run(_ values: SQLiteValue...) throws(SQLiteError) {
+        reset()
+        try bind(values)
+        while try step() {}
+        reset()
     }
 
     func bind(_ values: [SQLiteValue]) throws(SQLiteError) {
