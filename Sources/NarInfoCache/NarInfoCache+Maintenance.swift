@@ -37,18 +37,17 @@ extension NarInfoCache {
 
     /// Deletes expired rows, at most once per `purgeInterval` across all processes, with
     /// Nix's floors on the TTLs so that a run with `--refresh`-like short TTLs keeps the rest.
-    func purgeIfDue() throws {
-        try locked {
-            let time = now()
-            try db.transaction(immediate: true) {
-                if let last = try db.scalar("select value from LastPurge"), last >= time - Self.purgeInterval {
-                    return
-                }
-                try db.run("delete from NARs where ((present = 0 and timestamp < ?) or (present = 1 and timestamp < ?))",
-                           .integer(time - max(negativeTTL, Self.defaultNegativeTTL)),
-                           .integer(time - max(positiveTTL, Self.defaultPositiveTTL)))
-                try db.run("insert or replace into LastPurge(dummy, value) values ('', ?)", .integer(time))
+    /// Run while opening: its scan of the whole table also finds damaged pages, which then
+    /// lead to the file being rebuilt rather than failing later lookups.
+    static func purgeIfDue(_ db: SQLiteConnection, now time: Int64, positiveTTL: Int64, negativeTTL: Int64) throws {
+        try db.transaction(immediate: true) {
+            if let last = try db.scalar("select value from LastPurge"), last >= time - purgeInterval {
+                return
             }
+            try db.run("delete from NARs where ((present = 0 and timestamp < ?) or (present = 1 and timestamp < ?))",
+                       .integer(time - max(negativeTTL, defaultNegativeTTL)),
+                       .integer(time - max(positiveTTL, defaultPositiveTTL)))
+            try db.run("insert or replace into LastPurge(dummy, value) values ('', ?)", .integer(time))
         }
     }
 

@@ -64,16 +64,18 @@ public final class NarInfoCache: @unchecked Sendable {
         if !directory.isEmpty {
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         }
+        let purge = { (db: SQLiteConnection) throws in
+            try Self.purgeIfDue(db, now: now(), positiveTTL: max(0, positiveTTL), negativeTTL: max(0, negativeTTL))
+        }
         do {
-            (db, statements) = try Self.open(path: path, busyTimeout: busyTimeoutMilliseconds)
+            (db, statements) = try Self.open(path: path, busyTimeout: busyTimeoutMilliseconds, purge: purge)
             recovery = nil
         } catch let reason as RecoveryReason {
             // Damaged or not ours: keep it for inspection under another name and start afresh.
             let movedTo = try Self.moveAside(path: path, suffix: "\(reason.suffix)-\(now())")
             recovery = Recovery(reason: reason, movedTo: movedTo)
-            (db, statements) = try Self.open(path: path, busyTimeout: busyTimeoutMilliseconds)
+            (db, statements) = try Self.open(path: path, busyTimeout: busyTimeoutMilliseconds, purge: purge)
         }
-        try purgeIfDue()
     }
 
     /// The current time in whole seconds since the epoch.
@@ -93,7 +95,8 @@ public final class NarInfoCache: @unchecked Sendable {
 
     /// Opens the connection, sets it up and brings the schema up to date, or throws the
     /// RecoveryReason that makes the file unusable.
-    private static func open(path: String, busyTimeout: Int32) throws -> (SQLiteConnection, Statements.Prepared) {
+    private static func open(path: String, busyTimeout: Int32,
+                             purge: (SQLiteConnection) throws -> Void) throws -> (SQLiteConnection, Statements.Prepared) {
         let db = try SQLiteConnection(path: path)
         do {
             try db.setBusyTimeout(milliseconds: busyTimeout)
@@ -107,7 +110,9 @@ public final class NarInfoCache: @unchecked Sendable {
             try db.exec("pragma foreign_keys = on")
             try db.transaction(immediate: true) { try NarInfoCacheSchema.ensure(db) }
             // Preparing every statement now checks that the tables have the columns we use.
-            return (db, try prepareAll(db))
+            let statements = try prepareAll(db)
+            try purge(db)
+            return (db, statements)
         } catch let error as SQLiteError where error.isCorruption {
             db.close()
             throw RecoveryReason.corrupt(error)

@@ -28,6 +28,7 @@ extension NarInfoCache {
 
     /// Counts of rows for one store.
     public struct StoreStats: Sendable, Equatable {
+        /// The store's URI, as registered.
         public var storeURI: String
         /// Positive answers still within the positive TTL.
         public var positive: Int

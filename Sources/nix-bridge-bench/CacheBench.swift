@@ -23,6 +23,12 @@ struct CacheBench: ParsableCommand {
     @Option(help: "Database file (default: a fresh file in a temporary directory, removed after).")
     var path: String?
 
+    func validate() throws {
+        guard count > 0, batchSize > 0, singleInserts >= 0 else {
+            throw ValidationError("--count and --batch-size must be positive, --single-inserts not negative")
+        }
+    }
+
     func run() throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("nb-cache-bench-\(UUID().uuidString.prefix(8))")
         let file = path ?? dir.appendingPathComponent("narinfo-cache.sqlite").path

@@ -27,6 +27,7 @@ struct RecoveryTests {
                 return
             }
             #expect(error.path == path && error.message.contains("not a database"))
+            #expect(error.description.contains("'\(path)'") && error.description.contains("journal_mode"))
             #expect(recovery.movedTo == "\(path).corrupt-\(clock.now)")
             #expect(FileManager.default.contents(atPath: recovery.movedTo) == garbage)
             try expectUsable(cache)
@@ -59,6 +60,33 @@ struct RecoveryTests {
             return
         }
         #expect(error.isCorruption)
+        try expectUsable(cache)
+    }
+
+    @Test("damaged data pages are found by the daily purge's scan, and the file is rebuilt")
+    func damagedDataPages() throws {
+        let clock = TestClock()
+        let path = try Fixtures.cachePath()
+        do {
+            let cache = try Fixtures.open(path, clock: clock)
+            try cache.insert(storeURI: Fixtures.storeURI,
+                             entries: (0..<2000).map { (Fixtures.hashPart($0), Fixtures.narInfo(hashPart: Fixtures.hashPart($0))) })
+        }
+        // The schema page is intact, so opening within the day works; the middle of the file is not.
+        let size = try #require(try FileManager.default.attributesOfItem(atPath: path)[.size] as? Int)
+        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: path))
+        try handle.seek(toOffset: UInt64(size * 3 / 10))
+        handle.write(Data(repeating: 0x5A, count: size * 4 / 10))
+        try handle.close()
+        #expect(try NarInfoCache(path: path, now: clock.function).recovery == nil)
+
+        clock.advance(25 * 3600)
+        let cache = try NarInfoCache(path: path, now: clock.function)
+        guard case .corrupt(let error)? = cache.recovery?.reason else {
+            Issue.record("expected corrupt, got \(String(describing: cache.recovery))")
+            return
+        }
+        #expect(error.isCorruption && error.sql.contains("delete from NARs"))
         try expectUsable(cache)
     }
 
