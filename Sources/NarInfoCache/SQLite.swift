@@ -11,9 +11,14 @@ public struct SQLiteError: Error, Sendable, CustomStringConvertible {
     /// The database file.
     public var path: String
 
+    /// Worded as Nix's SQLite errors.
     public var description: String {
-        "SQLite error \(code) in '\(path)' executing '\(sql)': \(message)"
+        if sql == Self.opening { return "cannot open SQLite database '\(path)': \(message)" }
+        if primaryCode == SQLITE_BUSY { return "SQLite database '\(path)' is busy (executing '\(sql)')" }
+        return "executing SQLite statement '\(sql)': \(message) (in '\(path)')"
     }
+
+    static let opening = "opening"
 
     /// The primary result code (the extended code's low byte).
     var primaryCode: Int32 { code & 0xff }
@@ -47,7 +52,7 @@ final class SQLiteConnection {
         guard rc == SQLITE_OK, let handle else {
             let message = handle.map { String(cString: sqlite3_errmsg($0)) } ?? String(cString: sqlite3_errstr(rc))
             sqlite3_close_v2(handle)
-            throw SQLiteError(code: rc, message: message, sql: "opening", path: path)
+            throw SQLiteError(code: rc, message: message, sql: SQLiteError.opening, path: path)
         }
         sqlite3_extended_result_codes(handle, 1)
         db = handle

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TestSupport
 @testable import NarInfoCache
 
 @Suite("NarInfoCache recovery and migration")
@@ -179,6 +180,16 @@ struct RecoveryTests {
         #expect(version == NarInfoCacheSchema.currentVersion)
         #expect(narHash != nil && narHash == NarInfoFields(scanning: text).narHash)
         #expect(narSize == 123_456)
+    }
+
+    @Test("a path that cannot be opened is an error, and nothing is moved")
+    func cannotOpen() throws {
+        let dir = try TestSupport.temporaryDirectory("nb-narinfo-dir")
+        let error = #expect(throws: SQLiteError.self) { try NarInfoCache(path: dir.path) }
+        #expect(error?.path == dir.path)
+        #expect(error?.description.contains("'\(dir.path)'") == true)
+        var isDirectory: ObjCBool = false
+        #expect(FileManager.default.fileExists(atPath: dir.path, isDirectory: &isDirectory) && isDirectory.boolValue)
     }
 
     @Test("the default file is under XDG_CACHE_HOME, else ~/.cache")
