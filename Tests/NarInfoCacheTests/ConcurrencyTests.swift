@@ -73,6 +73,26 @@ struct ConcurrencyTests {
         #expect(try cache.stats().stores == [.init(storeURI: Fixtures.storeURI, positive: total / 2, negative: total / 2, expired: 0)])
     }
 
+    @Test("a writer waits for another's lock up to the busy timeout, then fails with a busy error")
+    func busyTimeout() throws {
+        let path = try Fixtures.cachePath()
+        let clock = TestClock()
+        let cache = try NarInfoCache(path: path, busyTimeoutMilliseconds: 200, now: clock.function)
+        try cache.createCache(storeURI: Fixtures.storeURI, info: Fixtures.info)
+        let holder = try SQLiteConnection(path: path)
+        try holder.exec("begin immediate")
+        let hash = Fixtures.hashPart(1)
+        let started = ContinuousClock.now
+        let error = #expect(throws: SQLiteError.self) { try cache.insertMissing(storeURI: Fixtures.storeURI, hashPart: hash) }
+        #expect(ContinuousClock.now - started >= .milliseconds(150))
+        #expect(error?.description.hasPrefix("SQLite database '\(path)' is busy") == true)
+        // Readers are not blocked by a writer in WAL mode.
+        #expect(try cache.lookup(storeURI: Fixtures.storeURI, hashPart: hash) == .unknown)
+        try holder.exec("commit")
+        try cache.insertMissing(storeURI: Fixtures.storeURI, hashPart: hash)
+        #expect(try cache.lookup(storeURI: Fixtures.storeURI, hashPart: hash) == .missing)
+    }
+
     @Test("another process (the sqlite3 CLI) writes while threads write",
           .enabled(if: TestSupport.which("sqlite3") != nil, "needs the sqlite3 CLI"))
     func anotherProcess() throws {
