@@ -31,7 +31,7 @@ extension NarInfoCache {
     public func createCache(storeURI: String, info: CacheInfo) throws {
         try locked {
             try statements.upsertCache.run(.text(storeURI), .integer(now()), .text(info.storeDir),
-                       .integer(info.wantMassQuery ? 1 : 0), .integer(Int64(info.priority)))
+                                           .integer(info.wantMassQuery ? 1 : 0), .integer(Int64(info.priority)))
             cacheIDs[storeURI] = try db.scalar("select id from BinaryCaches where url = ?", .text(storeURI))
         }
     }
