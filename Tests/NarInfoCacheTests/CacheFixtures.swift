@@ -23,6 +23,11 @@ enum Fixtures {
         try TestSupport.temporaryDirectory("nb-narinfo-cache").appendingPathComponent("cache.sqlite").path
     }
 
+    /// Removes the temporary directory of a `cachePath()`.
+    static func remove(_ path: String) {
+        try? FileManager.default.removeItem(atPath: (path as NSString).deletingLastPathComponent)
+    }
+
     /// Opens a cache on `path` with `clock`, registering `storeURI`.
     static func open(_ path: String, clock: TestClock, positiveTTL: Int64 = NarInfoCache.defaultPositiveTTL,
                      negativeTTL: Int64 = NarInfoCache.defaultNegativeTTL,

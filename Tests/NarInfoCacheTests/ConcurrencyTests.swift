@@ -27,6 +27,7 @@ struct ConcurrencyTests {
     @Test("connections on several threads create, write and read one file at once")
     func separateConnections() throws {
         let path = try Fixtures.cachePath()
+        defer { Fixtures.remove(path) }
         let clock = TestClock()
         // Every thread opens the (not yet existing) file itself: creation races too.
         let errors = onThreads(Self.threads) { t in
@@ -56,7 +57,9 @@ struct ConcurrencyTests {
     @Test("one instance is shared safely between threads")
     func sharedInstance() throws {
         let clock = TestClock()
-        let cache = try Fixtures.open(try Fixtures.cachePath(), clock: clock)
+        let path = try Fixtures.cachePath()
+        defer { Fixtures.remove(path) }
+        let cache = try Fixtures.open(path, clock: clock)
         let errors = onThreads(Self.threads) { t in
             for i in 0..<Self.singles {
                 let hash = Fixtures.hashPart(t * 1_000 + i)
@@ -76,6 +79,7 @@ struct ConcurrencyTests {
     @Test("a writer waits for another's lock up to the busy timeout, then fails with a busy error")
     func busyTimeout() throws {
         let path = try Fixtures.cachePath()
+        defer { Fixtures.remove(path) }
         let clock = TestClock()
         let cache = try NarInfoCache(path: path, busyTimeoutMilliseconds: 200, now: clock.function)
         try cache.createCache(storeURI: Fixtures.storeURI, info: Fixtures.info)
@@ -97,6 +101,7 @@ struct ConcurrencyTests {
           .enabled(if: TestSupport.which("sqlite3") != nil, "needs the sqlite3 CLI"))
     func anotherProcess() throws {
         let path = try Fixtures.cachePath()
+        defer { Fixtures.remove(path) }
         let clock = TestClock()
         let cache = try Fixtures.open(path, clock: clock)
         let id = try #require(try cache.locked { try cache.cacheID(Fixtures.storeURI) })

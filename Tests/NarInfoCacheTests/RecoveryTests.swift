@@ -17,6 +17,7 @@ struct RecoveryTests {
     func notADatabase() throws {
         let clock = TestClock()
         let path = try Fixtures.cachePath()
+        defer { Fixtures.remove(path) }
         let garbage = Data(String(repeating: "this is not an SQLite database\n", count: 300).utf8)
         try garbage.write(to: URL(fileURLWithPath: path))
 
@@ -45,6 +46,7 @@ struct RecoveryTests {
     func damagedDatabase() throws {
         let clock = TestClock()
         let path = try Fixtures.cachePath()
+        defer { Fixtures.remove(path) }
         do {
             let cache = try Fixtures.open(path, clock: clock)
             try cache.insertMissing(storeURI: Fixtures.storeURI, hashParts: (0..<2000).map(Fixtures.hashPart))
@@ -68,6 +70,7 @@ struct RecoveryTests {
     func damagedDataPages() throws {
         let clock = TestClock()
         let path = try Fixtures.cachePath()
+        defer { Fixtures.remove(path) }
         do {
             let cache = try Fixtures.open(path, clock: clock)
             try cache.insert(storeURI: Fixtures.storeURI,
@@ -95,6 +98,7 @@ struct RecoveryTests {
     func foreignDatabase() throws {
         let clock = TestClock()
         let path = try Fixtures.cachePath()
+        defer { Fixtures.remove(path) }
         do {
             let other = try SQLiteConnection(path: path)
             try other.exec("create table Bookmarks (url text); insert into Bookmarks values ('https://nixos.org')")
@@ -115,6 +119,7 @@ struct RecoveryTests {
     func newerVersion() throws {
         let clock = TestClock()
         let path = try Fixtures.cachePath()
+        defer { Fixtures.remove(path) }
         do {
             _ = try Fixtures.open(path, clock: clock)
             let raw = try SQLiteConnection(path: path)
@@ -133,6 +138,7 @@ struct RecoveryTests {
     @Test("our tables with other columns are treated as foreign")
     func wrongColumns() throws {
         let path = try Fixtures.cachePath()
+        defer { Fixtures.remove(path) }
         do {
             let raw = try SQLiteConnection(path: path)
             try raw.exec("create table BinaryCaches (id integer primary key, url text); create table NARs (cache integer)")
@@ -151,6 +157,7 @@ struct RecoveryTests {
     func migrationFromVersion1() throws {
         let clock = TestClock()
         let path = try Fixtures.cachePath()
+        defer { Fixtures.remove(path) }
         let present = Fixtures.hashPart(20), absent = Fixtures.hashPart(21)
         let text = Fixtures.narInfo(hashPart: present, name: "migrated-1.0", narSize: 123_456)
         do {
@@ -185,6 +192,7 @@ struct RecoveryTests {
     @Test("a path that cannot be opened is an error, and nothing is moved")
     func cannotOpen() throws {
         let dir = try TestSupport.temporaryDirectory("nb-narinfo-dir")
+        defer { try? FileManager.default.removeItem(at: dir) }
         let error = #expect(throws: SQLiteError.self) { try NarInfoCache(path: dir.path) }
         #expect(error?.path == dir.path)
         #expect(error?.description.contains("'\(dir.path)'") == true)

@@ -9,7 +9,9 @@ struct StoresAndBatchesTests {
     @Test("answers are kept per store URI")
     func perStoreSeparation() throws {
         let clock = TestClock()
-        let cache = try Fixtures.open(try Fixtures.cachePath(), clock: clock,
+        let path = try Fixtures.cachePath()
+        defer { Fixtures.remove(path) }
+        let cache = try Fixtures.open(path, clock: clock,
                                       stores: [Fixtures.storeURI, Fixtures.otherURI])
         let hash = Fixtures.hashPart(10)
         let text = Fixtures.narInfo(hashPart: hash)
@@ -27,6 +29,7 @@ struct StoresAndBatchesTests {
     func cacheInfo() throws {
         let clock = TestClock()
         let path = try Fixtures.cachePath()
+        defer { Fixtures.remove(path) }
         let cache = try Fixtures.open(path, clock: clock)
         #expect(try cache.cacheExists(storeURI: Fixtures.storeURI) == Fixtures.info)
         #expect(try cache.cacheExists(storeURI: Fixtures.otherURI) == nil)
@@ -43,7 +46,9 @@ struct StoresAndBatchesTests {
     @Test("a batch of 10,000 paths is written and read in one transaction each")
     func batchOf10000() throws {
         let clock = TestClock()
-        let cache = try Fixtures.open(try Fixtures.cachePath(), clock: clock)
+        let path = try Fixtures.cachePath()
+        defer { Fixtures.remove(path) }
+        let cache = try Fixtures.open(path, clock: clock)
         let present = (0..<10_000).map { Fixtures.hashPart($0) }
         let absent = (10_000..<15_000).map { Fixtures.hashPart($0) }
         try cache.insert(storeURI: Fixtures.storeURI,
@@ -66,7 +71,9 @@ struct StoresAndBatchesTests {
 
     @Test("a failing batch writes nothing")
     func batchIsAtomic() throws {
-        let cache = try Fixtures.open(try Fixtures.cachePath(), clock: TestClock())
+        let path = try Fixtures.cachePath()
+        defer { Fixtures.remove(path) }
+        let cache = try Fixtures.open(path, clock: TestClock())
         let tooLarge = String(repeating: "x", count: NarInfoCache.maxNarInfoSize + 1)
         let entries = [(hashPart: Fixtures.hashPart(1), narInfoText: "StorePath: /nix/store/a-b\n"),
                        (hashPart: Fixtures.hashPart(2), narInfoText: tooLarge)]
@@ -78,6 +85,7 @@ struct StoresAndBatchesTests {
     func statsAndClear() throws {
         let clock = TestClock()
         let path = try Fixtures.cachePath()
+        defer { Fixtures.remove(path) }
         let cache = try Fixtures.open(path, clock: clock, stores: [Fixtures.storeURI, Fixtures.otherURI])
         try cache.insert(storeURI: Fixtures.storeURI,
                          entries: (0..<3).map { (Fixtures.hashPart($0), Fixtures.narInfo(hashPart: Fixtures.hashPart($0))) })

@@ -6,7 +6,9 @@ struct TTLTests {
     @Test("a positive answer is a hit for 30 days, then unknown")
     func positiveDefaultTTL() throws {
         let clock = TestClock()
-        let cache = try Fixtures.open(try Fixtures.cachePath(), clock: clock)
+        let path = try Fixtures.cachePath()
+        defer { Fixtures.remove(path) }
+        let cache = try Fixtures.open(path, clock: clock)
         let hash = Fixtures.hashPart(1)
         let text = Fixtures.narInfo(hashPart: hash)
         #expect(try cache.lookup(storeURI: Fixtures.storeURI, hashPart: hash) == .unknown)
@@ -24,7 +26,9 @@ struct TTLTests {
     @Test("a negative answer is missing for 1 hour, then unknown")
     func negativeDefaultTTL() throws {
         let clock = TestClock()
-        let cache = try Fixtures.open(try Fixtures.cachePath(), clock: clock)
+        let path = try Fixtures.cachePath()
+        defer { Fixtures.remove(path) }
+        let cache = try Fixtures.open(path, clock: clock)
         let hash = Fixtures.hashPart(2)
         try cache.insertMissing(storeURI: Fixtures.storeURI, hashPart: hash)
         #expect(try cache.lookup(storeURI: Fixtures.storeURI, hashPart: hash) == .missing)
@@ -37,7 +41,9 @@ struct TTLTests {
     @Test("custom TTLs apply to both kinds, and a new answer replaces the old one")
     func customTTLs() throws {
         let clock = TestClock()
-        let cache = try Fixtures.open(try Fixtures.cachePath(), clock: clock, positiveTTL: 100, negativeTTL: 10)
+        let path = try Fixtures.cachePath()
+        defer { Fixtures.remove(path) }
+        let cache = try Fixtures.open(path, clock: clock, positiveTTL: 100, negativeTTL: 10)
         let present = Fixtures.hashPart(3), absent = Fixtures.hashPart(4)
         let text = Fixtures.narInfo(hashPart: present)
         try cache.insert(storeURI: Fixtures.storeURI, hashPart: present, narInfoText: text)
@@ -62,6 +68,7 @@ struct TTLTests {
     func ttlIsPerReader() throws {
         let clock = TestClock()
         let path = try Fixtures.cachePath()
+        defer { Fixtures.remove(path) }
         let writer = try Fixtures.open(path, clock: clock)
         let hash = Fixtures.hashPart(5)
         try writer.insert(storeURI: Fixtures.storeURI, hashPart: hash, narInfoText: Fixtures.narInfo(hashPart: hash))
@@ -81,6 +88,7 @@ struct TTLTests {
     func purge() throws {
         let clock = TestClock()
         let path = try Fixtures.cachePath()
+        defer { Fixtures.remove(path) }
         let cache = try Fixtures.open(path, clock: clock)
         try cache.insertMissing(storeURI: Fixtures.storeURI, hashPart: Fixtures.hashPart(6))
         clock.advance(2 * 3600)
