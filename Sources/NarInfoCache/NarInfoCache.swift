@@ -93,6 +93,22 @@ public final class NarInfoCache: @unchecked Sendable {
         return base + "/nix-bridge/" + defaultFileName
     }
 
+    /// Switching to WAL needs an exclusive lock and SQLite may answer SQLITE_BUSY at once,
+    /// without calling the busy handler (while another connection creates the file), so
+    /// retry here for up to the busy timeout.
+    private static func switchToWAL(_ db: SQLiteConnection, busyTimeout: Int32) throws(SQLiteError) {
+        var waited: Int32 = 0
+        while true {
+            do {
+                try db.exec("pragma journal_mode = wal")
+                return
+            } catch where error.isBusy && waited < busyTimeout {
+                usleep(5_000)
+                waited += 5
+            }
+        }
+    }
+
     /// Opens the connection, sets it up and brings the schema up to date, or throws the
     /// RecoveryReason that makes the file unusable.
     private static func open(path: String, busyTimeout: Int32,
@@ -102,7 +118,7 @@ public final class NarInfoCache: @unchecked Sendable {
             try db.setBusyTimeout(milliseconds: busyTimeout)
             // WAL lets readers run beside one writer, across processes. With WAL, synchronous
             // NORMAL can lose the last commits on power loss but never corrupts: right for a cache.
-            try db.exec("pragma journal_mode = wal")
+            try switchToWAL(db, busyTimeout: busyTimeout)
             try db.exec("pragma synchronous = normal")
             // Reads through a memory map skip a copy and a system call per page.
             try db.exec("pragma mmap_size = \(256 << 20)")

@@ -23,6 +23,7 @@ public struct SQLiteError: Error, Sendable, CustomStringConvertible {
     /// The primary result code (the extended code's low byte).
     var primaryCode: Int32 { code & 0xff }
     /// The file is damaged or is not a database at all: worth moving aside and rebuilding.
+    var isBusy: Bool { primaryCode == SQLITE_BUSY }
     var isCorruption: Bool { primaryCode == SQLITE_CORRUPT || primaryCode == SQLITE_NOTADB }
     /// A generic SQL error, as when a statement names a table or column the file lacks.
     var isSchemaMismatch: Bool { primaryCode == SQLITE_ERROR }
