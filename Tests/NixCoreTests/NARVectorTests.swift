@@ -17,11 +17,11 @@ struct NARVectorTests {
     /// Name, upstream's expected message, and the offset of the offending string.
     static let invalid: [(String, String, UInt64)] = [
         ("invalid-tag-instead-of-contents", "expected tag 'contents', got 'AAAAAAAA'", 0x48),
-        ("nul-character", "NAR contains invalid file name 'f", 0x78),
-        ("dot", "NAR contains invalid file name '.'", 0x78),
-        ("dotdot", "NAR contains invalid file name '..'", 0x78),
-        ("slash", "NAR contains invalid file name 'x/y'", 0x78),
-        ("empty", "NAR contains invalid file name ''", 0x78),
+        ("nul-character", "NAR contains invalid file name 'f", 0x80),
+        ("dot", "NAR contains invalid file name '.'", 0x80),
+        ("dotdot", "NAR contains invalid file name '..'", 0x80),
+        ("slash", "NAR contains invalid file name 'x/y'", 0x80),
+        ("empty", "NAR contains invalid file name ''", 0x80),
         ("executable-after-contents", "expected tag ')', got 'executable'", 0xf0),
         ("name-after-node", "expected tag 'name'", 0x70),
     ]
