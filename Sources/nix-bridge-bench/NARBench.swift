@@ -58,6 +58,23 @@ struct NARBench: ParsableCommand {
         print(row("nix hash path TREE (nix agrees: \(sri.hasPrefix(ours.narHash.string(.sri))))", size, hashPathTime))
         print(row("nix-store --dump TREE > /dev/null", size, dumpTime))
 
+        // Receiving side (NarFromPath, substituters): validate + hash a NAR held in memory.
+        let nar = try shellData("nix-store --dump '\(tree)'")
+        let (readTime, readHash) = try bestOf(runs) { () -> Hash in
+            var reader = NARReader()
+            let sink = NARHashSink()
+            try nar.withUnsafeBytes { (buf: UnsafeRawBufferPointer) in
+                for start in stride(from: 0, to: buf.count, by: 1 << 16) {
+                    let chunk = UnsafeRawBufferPointer(rebasing: buf[start..<min(start + (1 << 16), buf.count)])
+                    try reader.feed(chunk) { _ in }
+                    sink.update(chunk)
+                }
+            }
+            try reader.finish()
+            return sink.finalize().narHash
+        }
+        print(row("NARReader + SHA-256 of that NAR in memory (agrees: \(readHash == ours.narHash))", size, readTime))
+
         if sha256MiB > 0 { try compareSHA256() }
     }
 
@@ -98,7 +115,7 @@ struct NARBench: ParsableCommand {
     }
 
     private func row(_ label: String, _ bytes: Double, _ seconds: Double) -> String {
-        label.padding(toLength: 48, withPad: " ", startingAt: 0)
+        label.padding(toLength: 62, withPad: " ", startingAt: 0)
             + String(format: "%8.3f s %9.1f MiB/s", seconds, bytes / 1_048_576 / seconds)
     }
 
@@ -116,6 +133,10 @@ struct NARBench: ParsableCommand {
     }
 
     private func shell(_ command: String) throws -> String {
+        String(decoding: try shellData(command), as: UTF8.self)
+    }
+
+    private func shellData(_ command: String) throws -> Data {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: "/bin/sh")
         p.arguments = ["-c", command]
@@ -125,7 +146,7 @@ struct NARBench: ParsableCommand {
         let data = out.fileHandleForReading.readDataToEndOfFile()
         p.waitUntilExit()
         guard p.terminationStatus == 0 else { throw ValidationError("`\(command)` exited \(p.terminationStatus)") }
-        return String(decoding: data, as: UTF8.self)
+        return data
     }
 }
 
