@@ -126,5 +126,12 @@ struct NARReaderTests {
         let bad = RawNAR.string("hello")
         #expect(throws: NARError.self) { try reader.feed(bad) { _ in } }
         #expect(throws: NARError.self) { try reader.feed(RawNAR.string(NARFormat.magic)) { _ in } }
+
+        struct Stop: Error {}
+        var stopped = NARReader()
+        let nar = RawNAR.nar(RawNAR.directory([]))
+        #expect(throws: Stop.self) { try stopped.feed(nar) { _ in throw Stop() } }
+        let e = try #require(throws: NARError.self) { try stopped.feed(nar) { _ in } }
+        #expect(e.message.hasPrefix("NAR reader: stopped by its handler"))
     }
 }

@@ -63,6 +63,10 @@ public struct NARReader {
         } catch let e as NARError {
             failure = e
             throw e
+        } catch {
+            // The handler failed mid-event: the parse cannot resume from here.
+            failure = NARError(offset: bytesConsumed, .misuse("NAR reader: stopped by its handler: \(error)"))
+            throw error
         }
     }
 

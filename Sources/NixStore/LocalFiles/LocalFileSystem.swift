@@ -97,6 +97,7 @@ enum LocalFileSystem {
             buf.withUnsafeMutableBufferPointer { readlink(p, UnsafeMutableRawPointer($0.baseAddress!).assumingMemoryBound(to: CChar.self), $0.count) }
         }
         if n < 0 { throw failure("reading symbolic link", path) }
+        if n == buf.count { throw LocalFileError("reading symbolic link", path: display(path), reason: "target too long") }
         return Array(buf[..<n])
     }
 

@@ -72,7 +72,8 @@ public final class NARRestorer {
         }
     }
 
-    /// Moves the complete tree to `destination`.
+    /// Moves the complete tree to `destination`. (`rename` would replace a file or empty
+    /// directory created there since `init` checked; Swift's Glibc lacks `renameat2`.)
     public func finish() throws {
         guard started, nextPath == nil, file == nil, directories.isEmpty, !done else {
             throw unexpected("end of NAR")
