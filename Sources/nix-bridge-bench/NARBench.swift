@@ -1,5 +1,4 @@
 import ArgumentParser
-import CSodium
 import Foundation
 import NixCore
 import NixStore
@@ -102,7 +101,7 @@ struct NARBench: ParsableCommand {
             feed { h.update($0) }
             return h.finalize().bytes
         }
-        let (tSodium, dSodium) = bestOf(runs) { () -> [UInt8] in Sodium.sha256(feed) }
+        let (tSodium, dSodium) = bestOf(runs) { () -> [UInt8] in SodiumSHA256.sha256(feed) }
         let (tSwift, dSwift) = bestOf(runs) { () -> [UInt8] in
             var h = SHA256Naive()
             feed { h.update($0) }
@@ -147,21 +146,6 @@ struct NARBench: ParsableCommand {
         p.waitUntilExit()
         guard p.terminationStatus == 0 else { throw ValidationError("`\(command)` exited \(p.terminationStatus)") }
         return data
-    }
-}
-
-/// The bench's libsodium calls.
-private enum Sodium {
-    static func sha256(_ feed: ((UnsafeRawBufferPointer) -> Void) -> Void) -> [UInt8] {
-        _ = sodium_init()
-        var state = crypto_hash_sha256_state()
-        crypto_hash_sha256_init(&state)
-        feed { buf in
-            _ = crypto_hash_sha256_update(&state, buf.baseAddress!.assumingMemoryBound(to: UInt8.self), UInt64(buf.count))
-        }
-        var out = [UInt8](repeating: 0, count: 32)
-        crypto_hash_sha256_final(&state, &out)
-        return out
     }
 }
 

@@ -1,3 +1,5 @@
+import CSodium
+
 /// A plain pure-Swift SHA-256 (FIPS 180-4), only as a baseline for the hashing benchmark:
 /// it shows what a portable implementation without SHA instructions achieves.
 struct SHA256Naive {
@@ -74,5 +76,20 @@ struct SHA256Naive {
             state = (state.0 &+ a, state.1 &+ b, state.2 &+ c, state.3 &+ d,
                      state.4 &+ e, state.5 &+ f, state.6 &+ g, state.7 &+ h)
         }
+    }
+}
+
+/// libsodium's SHA-256 (the bench's libsodium calls), the other baseline.
+enum SodiumSHA256 {
+    static func sha256(_ feed: ((UnsafeRawBufferPointer) -> Void) -> Void) -> [UInt8] {
+        _ = sodium_init()
+        var state = crypto_hash_sha256_state()
+        crypto_hash_sha256_init(&state)
+        feed { buf in
+            _ = crypto_hash_sha256_update(&state, buf.baseAddress!.assumingMemoryBound(to: UInt8.self), UInt64(buf.count))
+        }
+        var out = [UInt8](repeating: 0, count: 32)
+        crypto_hash_sha256_final(&state, &out)
+        return out
     }
 }
