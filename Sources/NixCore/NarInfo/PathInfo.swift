@@ -42,15 +42,24 @@ public struct PathInfo: Sendable, Hashable {
         let full = storeDir.print(path)
         guard narSize != 0 else { throw .unknownSize(path: full) }
         guard narHash.algorithm == .sha256 else { throw .notSHA256(path: full, algorithm: narHash.algorithm) }
-        var s = "1;" + full + ";" + narHash.string(.nix32) + ";" + String(narSize) + ";"
+        var s = "1;"
+        s.reserveCapacity(120 + references.count * (full.utf8.count + 1))
+        s += full
+        s += ";"
+        s += narHash.string(.nix32)
+        s += ";"
+        s += String(narSize)
+        s += ";"
         // Base-name order equals full-path order: every path has the same prefix.
         var first = true
-        for r in references.sorted() {
+        for r in references.count > 1 ? references.sorted() : Array(references) {
             if !first { s += "," }
             first = false
             s += storeDir.path
             s += "/"
-            s += r.baseName
+            s += r.hashPart
+            s += "-"
+            s += r.name
         }
         return s
     }
