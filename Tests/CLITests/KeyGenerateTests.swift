@@ -85,10 +85,14 @@ struct KeyGenerateTests {
         #expect(r.text.isEmpty)
     }
 
-    @Test("--version and --help")
+    @Test("--version, --help and usage errors")
     func versionAndHelp() throws {
         #expect(try CLI.run(["--version"]).trimmed == "0.1.0")
         let help = try CLI.run(["key", "--help"]).text
         for sub in ["generate", "public", "sign", "verify"] { #expect(help.contains(sub)) }
+        // Usage errors read like Nix's: `error: ...`, a hint, status 1.
+        let usage = try CLI.run(["key", "generate", "only-a-name"])
+        #expect(usage.status == 1)
+        #expect(usage.stderr == "error: Missing expected argument '<secret-file>'\nTry 'nix-bridge --help' for more information.\n")
     }
 }
