@@ -52,6 +52,8 @@ public struct KeyError: Error, Equatable, Sendable, CustomStringConvertible {
     public var description: String {
         let what = source.map { "\(kind.rawValue) key file '\($0)'" } ?? "\(kind.rawValue) key"
         switch reason {
+        case let .badName(n):
+            return "invalid key name '\(n)': it must be non-empty and contain no ':', whitespace or control characters"
         case .wrongLength, .badBase64, .tooLong: return "\(what) is not valid: \(reason)"
         case .io: return "cannot access \(what): \(reason)"
         default: return "\(what) is corrupt: \(reason)"

@@ -42,6 +42,11 @@ public struct SecretKey: Sendable, CustomStringConvertible {
         return Signature(keyName: name, bytes: sig)
     }
 
+    /// Signs a path's fingerprint (Nix's `ValidPathInfo::sign`).
+    public func sign(_ info: PathInfo, storeDir: StoreDirectory = .default) throws(FingerprintError) -> Signature {
+        sign(try info.fingerprint(in: storeDir))
+    }
+
     public var description: String { "secret key '\(name)'" }
 }
 

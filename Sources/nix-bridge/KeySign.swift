@@ -28,13 +28,12 @@ struct KeySign: ParsableCommand {
             for file in narinfos {
                 let text = try Files.read(file, limit: NarInfo.maxSize)
                 let info = try NarInfo(parsing: text, whence: file, storeDir: dir)
-                let fingerprint: String
+                let sig: String
                 do {
-                    fingerprint = try info.pathInfo.fingerprint(in: dir)
+                    sig = try key.sign(info.pathInfo, storeDir: dir).description
                 } catch {
                     throw CLIError.narInfo(file: file, error)
                 }
-                let sig = key.sign(fingerprint).description
                 if info.pathInfo.sigs.contains(sig) { continue }
                 if let signed = NarInfo.addingSignature(sig, to: text) { updates.append((file, signed)) }
             }

@@ -68,6 +68,7 @@ struct SigningUnitTests {
         let fp = try info.fingerprint()
         let sig = key.sign(fp)
         #expect(sig.keyName == "cache.example.org-1")
+        #expect(try key.sign(info) == sig)
         #expect(try Signature(parsing: sig.description) == sig)
         #expect(key.publicKey.verify(sig, message: fp))
         #expect(!key.publicKey.verify(sig, message: fp + "x"))
