@@ -18,12 +18,17 @@ enum KeyBase64 {
 
     /// Decodes `text` into `out`, which it must fill exactly.
     static func decode(_ text: UnsafeBufferPointer<UInt8>, into out: UnsafeMutableRawBufferPointer) -> Failure? {
+        valueOf.withUnsafeBufferPointer { table in decode(text, into: out, table: table) }
+    }
+
+    private static func decode(_ text: UnsafeBufferPointer<UInt8>, into out: UnsafeMutableRawBufferPointer,
+                               table: UnsafeBufferPointer<Int8>) -> Failure? {
         var acc: UInt32 = 0, bits = 0, n = 0
         var overflow = 0
         for c in text {
             if c == UInt8(ascii: "\n") { continue }
             if c == UInt8(ascii: "=") { break }
-            let v = valueOf.withUnsafeBufferPointer { $0[Int(c)] }
+            let v = table[Int(c)]
             if v < 0 { return .badCharacter(c) }
             acc = (acc << 6 | UInt32(v)) & 0xffffff
             bits += 6

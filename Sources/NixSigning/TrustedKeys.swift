@@ -64,7 +64,7 @@ public struct TrustedKeys: Sendable {
     /// fingerprint. Reports which keys verified and why every other signature did not count.
     public func verify(_ info: PathInfo, sigsNeeded: Int = 1,
                        storeDir: StoreDirectory = .default) -> PathVerification {
-        var result = PathVerification(path: storeDir.print(info.path), sigsNeeded: max(sigsNeeded, 1))
+        var result = PathVerification(storePath: info.path, storeDir: storeDir, sigsNeeded: max(sigsNeeded, 1))
         result.contentAddress = info.contentAddressCheck(in: storeDir)
         if result.contentAddress == .valid { return result }
         let fingerprint: String
@@ -108,8 +108,10 @@ public enum SignatureCheck: Sendable, Equatable, CustomStringConvertible {
 
 /// The verdict on one path.
 public struct PathVerification: Sendable, CustomStringConvertible {
+    public var storePath: StorePath
+    public var storeDir: StoreDirectory
     /// The full store path.
-    public var path: String
+    public var path: String { storeDir.print(storePath) }
     /// `max(sigsNeeded, 1)`.
     public var sigsNeeded: Int
     public var contentAddress: ContentAddressCheck = .notContentAddressed

@@ -53,13 +53,14 @@ struct NarInfoTests {
     @Test("unknown keys are ignored, a missing Compression means bzip2, later keys win")
     func nixQuirks() throws {
         let text = Self.sample.replacingOccurrences(of: "Compression: xz\n", with: "")
-            + "Deriver: unknown-deriver\nX-Extra: whatever: here\nURL: nar/other.nar\n"
+            + "Deriver: unknown-deriver\nX-Extra: whatever: here\nURL: nar/other.nar\nSystem:\n"
         let info = try NarInfo(parsing: text, whence: "quirks.narinfo")
         #expect(info.compression == "bzip2")
         #expect(info.pathInfo.deriver == nil)
         #expect(info.url == "nar/other.nar")
         #expect(info.pathInfo.references.count == 2)
         #expect(!info.render().contains("X-Extra"))
+        #expect(info.system == "" && !info.render().contains("System"))
     }
 
     @Test("errors name the file, the line and what was expected", arguments: [
