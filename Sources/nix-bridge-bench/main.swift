@@ -1,1 +1,13 @@
-print("nix-bridge")
+import ArgumentParser
+
+/// `nix-bridge-bench <benchmark>`: each subcommand measures nix-bridge beside real Nix in the
+/// same run. (Started by the call at the bottom: `@main` is not allowed in main.swift.)
+struct Bench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "nix-bridge-bench",
+        abstract: "Benchmarks of nix-bridge against the real Nix tools.",
+        subcommands: [NARBench.self, SigningBench.self, CacheBench.self]
+    )
+}
+
+Bench.main()

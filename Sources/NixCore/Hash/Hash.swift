@@ -43,7 +43,10 @@ public struct Hash: Sendable, Hashable, CustomStringConvertible {
             guard let a = HashAlgorithm(name: name) else { throw .unknownAlgorithm(input: s, name: String(name)) }
             algo = a
             rest = s[s.index(after: colon)...]
-        } else if let dash = s.firstIndex(of: "-"), let a = HashAlgorithm(name: s[..<dash]) {
+        } else if let dash = s.firstIndex(of: "-") {
+            // As Nix: a dash (never in base64/base16/nix32) marks SRI, whose prefix must be known.
+            let name = s[..<dash]
+            guard let a = HashAlgorithm(name: name) else { throw .unknownAlgorithm(input: s, name: String(name)) }
             algo = a
             rest = s[s.index(after: dash)...]
             isSRI = true

@@ -1,1 +1,0 @@
-// The NixSigning layer: see Docs/Architecture.md.

@@ -1,0 +1,39 @@
+import Glibc
+import ArgumentParser
+
+/// Runs a command body, printing any error as Nix does (`error: ...` on stderr) and
+/// exiting with status 1 instead of ArgumentParser's own error format.
+func reportingErrors(_ body: () throws -> Void) throws {
+    do {
+        try body()
+    } catch let e as ExitCode {
+        throw e
+    } catch {
+        printError("error: \(error)")
+        throw ExitCode.failure
+    }
+}
+
+/// A line on stderr.
+func printError(_ text: String) {
+    var t = text
+    t += "\n"
+    t.withUTF8 { b in _ = Glibc.write(2, b.baseAddress, b.count) }
+}
+
+/// Failures of the CLI itself (the libraries' typed errors are printed as they are).
+enum CLIError: Error, CustomStringConvertible {
+    case file(path: String, operation: String, reason: String)
+    case tooLarge(path: String, limit: Int)
+    case narInfo(file: String, Error)
+    case untrusted(failed: Int, total: Int)
+
+    var description: String {
+        switch self {
+        case let .file(path, op, reason): return "cannot \(op) '\(path)': \(reason)"
+        case let .tooLarge(path, limit): return "file '\(path)' is larger than \(limit) bytes"
+        case let .narInfo(file, e): return "NAR info file '\(file)': \(e)"
+        case let .untrusted(failed, total): return "\(failed) of \(total) NAR info files are not trusted"
+        }
+    }
+}

@@ -1,0 +1,33 @@
+import ArgumentParser
+import Glibc
+
+/// The `nix-bridge` command line: only wiring and presentation; the work is in the
+/// library targets.
+@main
+struct NixBridge: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "nix-bridge",
+        abstract: "Make a fleet of Nix remote builders act as one verified binary cache.",
+        version: "0.1.0",
+        subcommands: [KeyCommand.self]
+    )
+
+    /// ArgumentParser's entry point, except that usage errors read like Nix's
+    /// (`error: ...`, a hint, exit status 1) rather than `Error: ...` and status 64.
+    static func main() async {
+        do {
+            var command = try parseAsRoot()
+            if var asyncCommand = command as? AsyncParsableCommand {
+                try await asyncCommand.run()
+            } else {
+                try command.run()
+            }
+        } catch {
+            if let code = error as? ExitCode { Glibc.exit(code.rawValue) }
+            guard exitCode(for: error) != .success else { exit(withError: error) } // --help, --version
+            printError("error: \(message(for: error))")
+            printError("Try 'nix-bridge --help' for more information.")
+            Glibc.exit(1)
+        }
+    }
+}

@@ -1,0 +1,30 @@
+import Foundation
+import TestSupport
+
+/// The built `nix-bridge` executable, run as a user would run it.
+enum CLI {
+    /// Next to the test bundle (`.build/<triple>/debug/`), else under the project's `.build`.
+    static let binary: String? = {
+        let exe = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
+        var candidates = [exe.deletingLastPathComponent().appendingPathComponent("nix-bridge")]
+        for config in ["debug", "release"] {
+            candidates.append(TestSupport.projectRoot.appendingPathComponent(".build/\(config)/nix-bridge"))
+        }
+        return candidates.map(\.path).first { FileManager.default.isExecutableFile(atPath: $0) }
+    }()
+
+    static var isBuilt: Bool { binary != nil }
+
+    /// Runs `nix-bridge ARGS` without checking the exit status.
+    @discardableResult
+    static func run(_ args: [String], input: Data? = nil) throws -> TestSupport.Output {
+        guard let binary else { throw SigningFixtures.Failure("nix-bridge is not built") }
+        return try TestSupport.run([binary] + args, input: input, check: false)
+    }
+
+    /// File mode bits (e.g. 0o600).
+    static func mode(_ url: URL) throws -> Int {
+        let attrs = try FileManager.default.attributesOfItem(atPath: url.path)
+        return (attrs[.posixPermissions] as? NSNumber)?.intValue ?? -1
+    }
+}

@@ -1,0 +1,121 @@
+import Foundation
+import NixCore
+import TestSupport
+import Testing
+
+@Suite("Content addresses and the CA check", .enabled(if: TestSupport.hasNix, "needs the nix CLI (nix-bin)"))
+struct ContentAddressTests {
+    /// PathInfo from `nix path-info --json` (Nix 2.8 prints the NAR hash in SRI form).
+    static func pathInfo(_ path: String) throws -> PathInfo {
+        let json = try SigningFixtures.pathInfoJSON(path)
+        let dir = StoreDirectory.default
+        return PathInfo(
+            path: try dir.parse(path),
+            deriver: try (json["deriver"] as? String).map { p throws(StorePathError) in try dir.parse(p) },
+            narHash: try Hash(parsing: json["narHash"] as? String ?? ""),
+            references: Set(try (json["references"] as? [String] ?? []).map { try dir.parse($0) }),
+            narSize: (json["narSize"] as? NSNumber)?.uint64Value ?? 0,
+            ca: try (json["ca"] as? String).map { try ContentAddress(parsing: $0) })
+    }
+
+    /// One path of each kind Nix makes content-addressed, made now.
+    static func caPaths() throws -> [String] {
+        let dir = try TestSupport.temporaryDirectory("nb-ca")
+        let file = dir.appendingPathComponent("nbsign-ca")
+        try "content \(UUID())".write(to: file, atomically: true, encoding: .utf8)
+        let dep = try TestSupport.run(["nix-store", "--add", file.path]).trimmed
+        let text = try TestSupport.run(["nix-instantiate", "--read-write-mode", "--eval", "-E",
+                                        "builtins.toFile \"nbsign-text\" \"refers to ${builtins.storePath \(dep)}\""])
+            .trimmed.trimmingCharacters(in: CharacterSet(charactersIn: "\""))
+        return [
+            dep, // fixed:r:sha256 (source:)
+            try TestSupport.run(["nix-store", "--add-fixed", "sha1", file.path]).trimmed, // fixed:sha1
+            try TestSupport.run(["nix-store", "--add-fixed", "--recursive", "sha512", file.path]).trimmed, // fixed:r:sha512
+            text, // text:sha256 with a reference
+        ]
+    }
+
+    @Test("real content-addressed paths check out; their CA renders as Nix's")
+    func realPaths() throws {
+        let paths = try Self.caPaths()
+        var kinds = Set<String>()
+        for path in paths {
+            let json = try SigningFixtures.pathInfoJSON(path)
+            let caText = try #require(json["ca"] as? String)
+            let ca = try ContentAddress(parsing: caText)
+            #expect(ca.description == caText)
+            kinds.insert(String(caText.prefix(while: { $0 != ":" })) + (caText.contains(":r:") ? ":r" : ""))
+            let info = try Self.pathInfo(path)
+            #expect(info.contentAddressCheck() == .valid, "\(path) with \(caText)")
+            #expect(info.isContentAddressed())
+        }
+        #expect(kinds == ["fixed:r", "fixed", "text"])
+        // The text path refers to the first: references are part of its address.
+        #expect(try Self.pathInfo(paths[3]).references.count == 1)
+    }
+
+    @Test("a false CA claim is caught: other name, other references, other hash, input-addressed")
+    func falseClaims() throws {
+        let paths = try Self.caPaths()
+        let text = try Self.pathInfo(paths[3])
+        var noRefs = text
+        noRefs.references = []
+        guard case .mismatch(let computed?) = noRefs.contentAddressCheck() else {
+            Issue.record("dropping a reference should change the path")
+            return
+        }
+        #expect(computed != text.path)
+
+        var renamed = try Self.pathInfo(paths[0])
+        renamed.path = try StorePath(baseName: renamed.path.hashPart + "-other-name")
+        #expect(renamed.contentAddressCheck() != .valid)
+
+        var otherHash = try Self.pathInfo(paths[1])
+        otherHash.ca = .fixed(.flat, HashSink.hash(.sha1, string: "something else"))
+        #expect(otherHash.contentAddressCheck() != .valid)
+
+        // A flat fixed-output path cannot have references (Nix asserts so).
+        var flatWithRef = try Self.pathInfo(paths[1])
+        flatWithRef.references = [try StoreDirectory.default.parse(paths[0])]
+        #expect(flatWithRef.contentAddressCheck() == .mismatch(computed: nil))
+
+        let built = try Self.pathInfo(try SigningFixtures.inputAddressedPath.get())
+        #expect(built.contentAddressCheck() == .notContentAddressed)
+        var claimed = built
+        claimed.ca = .fixed(.recursive, built.narHash)
+        #expect(claimed.contentAddressCheck() != .valid)
+    }
+}
+
+@Suite("ContentAddress parsing")
+struct ContentAddressParsingTests {
+    @Test("digests in base16, nix32 and base64 parse; renders use nix32")
+    func encodings() throws {
+        let h = HashSink.hash(.sha256, string: "x")
+        for digest in [h.string(.base16, withAlgorithm: false), h.string(.nix32, withAlgorithm: false),
+                       h.string(.base64, withAlgorithm: false)] {
+            #expect(try ContentAddress(parsing: "text:sha256:" + digest) == .text(h))
+            #expect(try ContentAddress(parsing: "fixed:r:sha256:" + digest) == .fixed(.recursive, h))
+        }
+        #expect(ContentAddress.text(h).description == "text:" + h.string(.nix32))
+        let s1 = HashSink.hash(.sha1, string: "x")
+        #expect(try ContentAddress(parsing: "fixed:sha1:" + s1.string(.nix32, withAlgorithm: false)) == .fixed(.flat, s1))
+    }
+
+    @Test("bad addresses are refused with Nix's words", arguments: [
+        ("nonsense", "not a content address because it is not in the form '<prefix>:<rest>'"),
+        ("blob:sha256:abc", "content address prefix 'blob' is unrecognized"),
+        ("text:abc", "content address hash must be in form '<algo>:<hash>'"),
+        ("text:sha1:a9993e364706816aba3e25717850c26c9cd0d89d", "text content address hash should use sha256"),
+        ("fixed:sha256:xyz", "invalid content address"),
+        ("fixed:sha256-47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=", "content address hash must be in form"),
+    ])
+    func refused(input: String, expected: String) {
+        do {
+            _ = try ContentAddress(parsing: input)
+            Issue.record("\(input) parsed")
+        } catch {
+            #expect(error.description.contains(expected), "\(error)")
+        }
+    }
+}
