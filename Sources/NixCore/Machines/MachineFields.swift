@@ -94,9 +94,8 @@ struct MachineFields {
         }
     }
 
-    /// A comma-separated column, empty items dropped and duplicates kept once (in order).
+    /// A comma-separated column, empty items dropped (order and repeats kept, as Nix 2.8).
     static func commaList(_ s: String) -> [String] {
-        var seen = Set<String>()
-        return s.split(separator: ",").map(String.init).filter { seen.insert($0).inserted }
+        s.split(separator: ",").map(String.init)
     }
 }

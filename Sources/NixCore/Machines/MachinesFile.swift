@@ -11,10 +11,13 @@ public struct MachinesFile: Hashable, Sendable {
     public enum Syntax: Hashable, Sendable {
         /// Nix 2.8 (the reference): the text is split at every newline and `;` first, and `#`
         /// then cuts only its own `;`-separated piece, so `# a ; host` still declares `host`.
-        /// Max jobs and speed factor are unsigned integers (a speed factor of 0 means 1).
+        /// Pieces are not trimmed: ` @file` is a store URI, not an include, and a piece of
+        /// only blanks (`a ; ; b`, a line of spaces) is an error. Max jobs and speed factor
+        /// are unsigned integers (a speed factor of 0 means 1).
         case nix28
-        /// Later Nix (2.20+): `#` cuts the whole line before `;` splits it, and the speed factor
-        /// is a number (`1.5`), negative ones being refused.
+        /// Later Nix (2.20+): `#` cuts the whole line before `;` splits it, pieces are trimmed
+        /// and blank ones skipped, and the speed factor is a number (`1.5`), negative ones
+        /// being refused.
         case current
         /// The 1.x `remote-systems.conf` of `NIX_REMOTE_SYSTEMS` + build-remote.pl: one machine
         /// per line, no `;`, no `@` includes, 7 columns (no host key), the systems column is
@@ -172,9 +175,16 @@ struct MachinesParser {
             }
             for (start, end) in pieces {
                 var s = start, e = end
-                while s < e, scalars[s].isNixWhitespace { s += 1 }
-                while e > s, scalars[e - 1].isNixWhitespace { e -= 1 }
-                if s == e { continue }
+                if syntax == .nix28 {
+                    // Nix 2.8 calls `trim(line)` without using the result: pieces keep their
+                    // whitespace, so only truly empty ones are skipped, and a blank one
+                    // (`a ; ; b`, a line of spaces) is a machine without a store URI.
+                    if s == e { continue }
+                } else {
+                    while s < e, scalars[s].isNixWhitespace { s += 1 }
+                    while e > s, scalars[e - 1].isNixWhitespace { e -= 1 }
+                    if s == e { continue }
+                }
                 result.append(MachineEntry(text: Array(scalars[s..<e]),
                                            location: MachinesLocation(source: source, line: line, column: s + 1)))
             }
