@@ -201,4 +201,35 @@ struct ConfigRealNixTests {
             }
         }
     }
+
+    @Test func nixConfigRelativeIncludeRefusedLikeNix() throws {
+        let dir = try TestSupport.temporaryDirectory("nb-config")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let host = try Self.host(dir)
+        for line in ["include rel.conf", "!include rel.conf"] {
+            let env = Self.environment(dir, nixConfig: "max-jobs = 2\n\(line)")
+            let (json, stderr) = try Self.showConfig(env)
+            #expect(json == nil && stderr.contains("not an absolute path: './rel.conf'"))
+            let ours = #expect(throws: ConfigError.self) { try NixConfig.load(environment: env, host: host, read: Disk.reader) }
+            #expect(ours?.kind == .notAbsolutePath("./rel.conf") && ours?.location == ConfigLocation(.environment("NIX_CONFIG"), line: 2))
+        }
+    }
+
+    /// This machine's own configuration (Debian's /etc/nix/nix.conf and whatever the
+    /// environment adds) reads the same for us as for Nix.
+    @Test func thisMachinesConfigMatchesNix() throws {
+        let dir = try TestSupport.temporaryDirectory("nb-config")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let host = try Self.host(dir)
+        let env = ProcessInfo.processInfo.environment
+        let ours = try NixConfig.load(environment: env, host: host, read: Disk.reader)
+        let nix = try #require(try Self.showConfig([:]).json)
+        var compared = 0
+        for (name, info) in nix where name != "experimental-features" {
+            guard let text = ours.text(of: name) else { continue }
+            #expect(text == info.value.rendered, "setting \(name)")
+            compared += 1
+        }
+        #expect(compared >= 20)
+    }
 }

@@ -195,4 +195,14 @@ import TestSupport
             try MachinesFile.parse("a-very-long-host-name", file: nil, localSystem: "x", limits: limits, read: { _ in nil })
         }
     }
+
+    @Test func machinesFileLineRoundTrips() throws {
+        let text = Self.seed000 + "\nssh-ng://nix@b1?ssh-key=/k x86_64-linux,aarch64-linux - 0 1.5 - big QUJD\nlocal"
+        let machines = try MachinesFile.parse(text, file: nil, localSystem: "x86_64-linux", syntax: .current).machines
+        #expect(machines[3].machinesFileLine == "ssh-ng://nix@b1?ssh-key=/k x86_64-linux,aarch64-linux - 0 1.5 - big QUJD")
+        #expect(machines[4].machinesFileLine == "local x86_64-linux - 1 1")
+        let again = try MachinesFile.parse(machines.map(\.machinesFileLine).joined(separator: "\n"), file: nil,
+                                           localSystem: "other", syntax: .current).machines
+        #expect(again == machines)
+    }
 }

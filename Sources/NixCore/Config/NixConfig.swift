@@ -60,7 +60,7 @@ public struct NixConfig: Sendable {
     /// Unknown settings, in the order given.
     public private(set) var unknownSettings: [UnknownSetting] = []
     /// Warnings collected while reading (unknown settings, unreadable files, ...).
-    public var warnings: [ConfigWarning] = []
+    public internal(set) var warnings: [ConfigWarning] = []
 
     /// An empty configuration: every setting at its default.
     public init(host: Host) {

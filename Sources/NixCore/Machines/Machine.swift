@@ -81,6 +81,18 @@ public struct Machine: Hashable, Sendable {
 
     /// The identity file SSH should use: column 3, else the URI's `ssh-key=` parameter.
     public var effectiveSSHKey: String? { storeParameters["ssh-key"] }
+
+    /// The machine as one machines-file line (`-` for defaults, trailing defaults dropped);
+    /// parsing it gives this machine back (given a non-empty `systemTypes`).
+    public var machinesFileLine: String {
+        func list(_ items: [String]) -> String { items.isEmpty ? "-" : items.joined(separator: ",") }
+        let speed = speedFactor == speedFactor.rounded() && speedFactor < 1e15
+            ? String(Int64(speedFactor)) : String(speedFactor)
+        var columns = [storeUri, list(systemTypes), sshKey ?? "-", String(maxJobs), speed,
+                       list(supportedFeatures.sorted()), list(mandatoryFeatures.sorted()), sshPublicHostKey?.base64 ?? "-"]
+        while columns.count > 1, columns.last == "-" { columns.removeLast() }
+        return columns.joined(separator: " ")
+    }
 }
 
 /// A store URI split as Nix's `parseURL` does for the parts machines need.
