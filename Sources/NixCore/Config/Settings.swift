@@ -1,0 +1,76 @@
+/// The settings nix-bridge uses, typed, with Nix 2.8's names and defaults.
+public struct Settings: Hashable, Sendable {
+    /// `builders`: machine list text (`@FILE` lines and/or inline machines separated by `;`);
+    /// default `@/etc/nix/machines` (`@$NIX_CONF_DIR/machines`).
+    public var builders: String
+    /// `builders-use-substitutes` (default false).
+    public var buildersUseSubstitutes: Bool
+    /// `substituters` (default `https://cache.nixos.org/`), in order.
+    public var substituters: [String]
+    /// `trusted-substituters` (default empty).
+    public var trustedSubstituters: [String]
+    /// `trusted-public-keys` (default the cache.nixos.org key).
+    public var trustedPublicKeys: [String]
+    /// `secret-key-files` (default empty).
+    public var secretKeyFiles: [String]
+    /// `max-jobs` (default 1; `auto` is the host's cores).
+    public var maxJobs: UInt32
+    /// `narinfo-cache-positive-ttl` in seconds (default 2592000, 30 days).
+    public var narinfoCachePositiveTTL: UInt32
+    /// `narinfo-cache-negative-ttl` in seconds (default 3600).
+    public var narinfoCacheNegativeTTL: UInt32
+    /// `system` (default the host's system).
+    public var system: String
+    /// `extra-platforms` (default the host's).
+    public var extraPlatforms: Set<String>
+    /// `system-features` (default the host's).
+    public var systemFeatures: Set<String>
+    /// `require-sigs` (default true).
+    public var requireSigs: Bool
+    /// `store` (default `$NIX_REMOTE`, else `auto`).
+    public var store: String
+    /// `connect-timeout` in seconds (default 0: no limit).
+    public var connectTimeout: UInt64
+    /// `trusted-users` (default `root`).
+    public var trustedUsers: [String]
+
+    /// Reads the typed view of a configuration.
+    public init(_ config: NixConfig) {
+        func string(_ n: String) -> String {
+            if case let .string(s)? = config.value(of: n) { return s }
+            return ""
+        }
+        func list(_ n: String) -> [String] {
+            if case let .list(l)? = config.value(of: n) { return l }
+            return []
+        }
+        func bool(_ n: String) -> Bool {
+            if case let .bool(b)? = config.value(of: n) { return b }
+            return false
+        }
+        func number(_ n: String) -> UInt64 {
+            switch config.value(of: n) {
+            case let .unsigned(v)?: v
+            case .auto?: UInt64(config.host.cores)
+            default: 0
+            }
+        }
+        builders = string("builders")
+        buildersUseSubstitutes = bool("builders-use-substitutes")
+        substituters = list("substituters")
+        trustedSubstituters = list("trusted-substituters")
+        trustedPublicKeys = list("trusted-public-keys")
+        secretKeyFiles = list("secret-key-files")
+        // Values were range-checked as unsigned int when set.
+        maxJobs = UInt32(truncatingIfNeeded: number("max-jobs"))
+        narinfoCachePositiveTTL = UInt32(truncatingIfNeeded: number("narinfo-cache-positive-ttl"))
+        narinfoCacheNegativeTTL = UInt32(truncatingIfNeeded: number("narinfo-cache-negative-ttl"))
+        system = string("system")
+        extraPlatforms = Set(list("extra-platforms"))
+        systemFeatures = Set(list("system-features"))
+        requireSigs = bool("require-sigs")
+        store = string("store")
+        connectTimeout = number("connect-timeout")
+        trustedUsers = list("trusted-users")
+    }
+}
