@@ -56,16 +56,16 @@ public struct Machine: Hashable, Sendable {
     }
 
     /// The URI's scheme (`ssh`, `ssh-ng`, ...), or nil for store words and paths.
-    public var scheme: String? { StoreURI(storeUri).scheme }
+    public var scheme: String? { MachineURIParts(storeUri).scheme }
 
     /// The `user@host[:port]` part of an `ssh://`/`ssh-ng://` URI, without parameters.
-    public var authority: String? { StoreURI(storeUri).authority }
+    public var authority: String? { MachineURIParts(storeUri).authority }
 
     /// The parameters Nix passes when it opens this machine's store (`Machine::openStore`):
     /// the URI's query, overridden by the machine's own columns (Nix inserts the query into the
     /// column-derived parameters without replacing them).
     public var storeParameters: [String: String] {
-        let uri = StoreURI(storeUri)
+        let uri = MachineURIParts(storeUri)
         var params: [String: String] = [:]
         if uri.scheme == "ssh" {
             params["max-connections"] = "1"
@@ -96,7 +96,7 @@ public struct Machine: Hashable, Sendable {
 }
 
 /// A store URI split as Nix's `parseURL` does for the parts machines need.
-struct StoreURI {
+struct MachineURIParts {
     var scheme: String?
     var authority: String?
     var path: String = ""
@@ -107,9 +107,9 @@ struct StoreURI {
         if let q = rest.firstIndex(of: "?") {
             for pair in rest[rest.index(after: q)...].split(separator: "&") {
                 let kv = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
-                let key = StoreURI.percentDecoded(kv[0])
+                let key = MachineURIParts.percentDecoded(kv[0])
                 // Nix keeps the first occurrence of a repeated parameter.
-                if query[key] == nil { query[key] = kv.count > 1 ? StoreURI.percentDecoded(kv[1]) : "" }
+                if query[key] == nil { query[key] = kv.count > 1 ? MachineURIParts.percentDecoded(kv[1]) : "" }
             }
             rest = rest[..<q]
         }
