@@ -1,1 +1,0 @@
-// The NixWire layer: see Docs/Architecture.md.

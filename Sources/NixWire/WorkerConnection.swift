@@ -1,0 +1,176 @@
+import NixCore
+
+/// The client side of a worker-protocol connection over bytes: no sockets, no threads. The
+/// caller writes what `start`/`send` return and feeds what it reads to `receive`, which turns
+/// it into events. Requests may be pipelined: replies come in request order and are matched
+/// to requests first-in, first-out.
+public struct WorkerConnection: Sendable {
+    /// Identifies a request among those in flight.
+    public struct RequestID: Sendable, Hashable, CustomStringConvertible {
+        public let value: UInt64
+        public var description: String { "#\(value)" }
+    }
+
+    public enum Event: Sendable, Hashable {
+        /// Bytes to send to the daemon.
+        case write([UInt8])
+        case handshakeCompleted(HandshakeResult)
+        /// A log message; nil request during the handshake.
+        case log(RequestID?, LogEvent)
+        /// A piece of the NAR that answers a NarFromPath request.
+        case narData(RequestID, [UInt8])
+        case response(RequestID, WorkerResponse)
+        /// The daemon reported an error for this request.
+        case failure(RequestID, DaemonError)
+    }
+
+    private struct Pending: Sendable {
+        enum Phase: Sendable { case stderr, reply, nar }
+        let id: RequestID
+        let op: WorkerOp
+        var phase = Phase.stderr
+        /// NAR bytes the daemon will ask for with STDERR_READ (AddToStoreNar before 1.23).
+        var tunnelled: ArraySlice<UInt8> = []
+        var detector: (any NARBoundaryDetector)?
+    }
+
+    public let storeDir: StoreDirectory
+    private var handshake: ClientHandshake
+    private var reader: WireReader
+    private var version: WorkerProtocolVersion?
+    private var pending: [Pending] = []
+    private var nextID: UInt64 = 1
+    private var broken: WireError?
+    private let makeDetector: @Sendable () -> any NARBoundaryDetector
+
+    /// - Parameters:
+    ///   - version: what we offer; the connection uses min(this, the daemon's).
+    ///   - narDetector: makes a fresh NAR parser for each NarFromPath reply.
+    public init(version: WorkerProtocolVersion = .latest, storeDir: StoreDirectory = .default, limits: WireLimits = .default,
+                narDetector: @escaping @Sendable () -> any NARBoundaryDetector) {
+        self.storeDir = storeDir
+        self.handshake = ClientHandshake(ours: version, storeDir: storeDir)
+        self.reader = WireReader(limits: limits)
+        self.makeDetector = narDetector
+    }
+
+    /// The negotiated version once the handshake is done.
+    public var negotiatedVersion: WorkerProtocolVersion? { version }
+
+    /// Requests sent and not yet answered.
+    public var inFlight: Int { pending.count }
+
+    /// Bytes received but not yet used (a reply still incomplete).
+    public var bufferedByteCount: Int { reader.unreadCount }
+
+    /// The opening bytes (MAGIC_1).
+    public mutating func start() -> [UInt8] { handshake.start() }
+
+    /// Encodes a request and queues it for its reply. Only after the handshake completed.
+    public mutating func send(_ request: WorkerRequest) throws(WireError) -> (RequestID, [UInt8]) {
+        if let broken { throw broken }
+        guard let version else { throw .unexpected("cannot send \(request.op) before the handshake completed") }
+        let ctx = WireContext(version: version, storeDir: storeDir, limits: reader.limits)
+        let bytes = try request.encoded(ctx)
+        let id = RequestID(value: nextID)
+        nextID += 1
+        var p = Pending(id: id, op: request.op)
+        if case let .addToStoreNar(path, _, _) = request, !version.atLeast(23) { p.tunnelled = path.nar[...] }
+        pending.append(p)
+        return (id, bytes)
+    }
+
+    /// Feeds bytes from the daemon. A thrown error means the stream is corrupt: the
+    /// connection is unusable from then on.
+    public mutating func receive<C: Collection>(_ bytes: C) throws(WireError) -> [Event] where C.Element == UInt8 {
+        if let broken { throw broken }
+        reader.feed(bytes)
+        do {
+            return try process()
+        } catch {
+            broken = error
+            throw error
+        }
+    }
+
+    private mutating func process() throws(WireError) -> [Event] {
+        var events: [Event] = []
+        if version == nil {
+            for a in try handshake.receive(from: &reader) {
+                switch a {
+                case let .write(b): events.append(.write(b))
+                case let .log(e): events.append(.log(nil, e))
+                case let .completed(res):
+                    version = res.version
+                    events.append(.handshakeCompleted(res))
+                }
+            }
+            if version == nil { return events }
+        }
+        let ctx = WireContext(version: version!, storeDir: storeDir, limits: reader.limits)
+        while var p = pending.first {
+            switch p.phase {
+            case .stderr:
+                guard let msg = try reader.attempt({ (r: inout WireReader) throws(WireError) in try StderrMessage.read(from: &r, ctx) })
+                else { return events }
+                switch msg {
+                case let .log(e):
+                    events.append(.log(p.id, e))
+                case let .read(n):
+                    // Answer with the next slice of the tunnelled NAR (AddToStoreNar before 1.23).
+                    let chunk = p.tunnelled.prefix(n)
+                    p.tunnelled = p.tunnelled.dropFirst(chunk.count)
+                    var w = WireWriter()
+                    w.writeBytes(chunk)
+                    events.append(.write(w.bytes))
+                    pending[0] = p
+                case let .error(e):
+                    pending.removeFirst()
+                    events.append(.failure(p.id, e))
+                case .last:
+                    if p.op == .narFromPath {
+                        p.phase = .nar
+                        p.detector = makeDetector()
+                    } else {
+                        p.phase = .reply
+                    }
+                    pending[0] = p
+                }
+            case .reply:
+                guard let res = try reader.attempt({ (r: inout WireReader) throws(WireError) in
+                    try WorkerResponse.read(for: p.op, from: &r, ctx)
+                }) else { return events }
+                pending.removeFirst()
+                events.append(.response(p.id, res))
+            case .nar:
+                let available = reader.takeAvailable()
+                let progress: NARBoundaryProgress
+                do { progress = try p.detector!.consume(available) } catch {
+                    throw .badValue(reading: "NAR from NarFromPath", detail: "\(error)")
+                }
+                guard progress.consumed <= available.count else {
+                    throw .unexpected("NAR detector claimed \(progress.consumed) of \(available.count) bytes")
+                }
+                if progress.consumed > 0 {
+                    events.append(.narData(p.id, Array(available.prefix(progress.consumed))))
+                }
+                if progress.finished {
+                    // Give back what follows the NAR: the next reply.
+                    var rest = WireReader(limits: reader.limits)
+                    rest.feed(available.dropFirst(progress.consumed))
+                    rest.feed(reader.takeAll())
+                    reader = rest
+                    pending.removeFirst()
+                    events.append(.response(p.id, .narEnd))
+                } else {
+                    guard progress.consumed == available.count else {
+                        throw .unexpected("NAR detector stopped early without finishing")
+                    }
+                    pending[0] = p
+                    return events
+                }
+            }
+        }
+        return events
+    }
+}
