@@ -1,0 +1,51 @@
+import Foundation
+
+/// A real `nix-daemon --stdio` on a chroot store, driven over its stdin/stdout pipes.
+/// Reads block; a watchdog kills the daemon (by its PID) if a test hangs.
+public final class DaemonProcess: @unchecked Sendable {
+    public let process = Process()
+    private let toDaemon = Pipe()
+    private let fromDaemon = Pipe()
+    private let errors = Pipe()
+    /// `local?root=DIR`.
+    public let storeURI: String
+
+    /// Starts the daemon on the store rooted at `root`.
+    public init(root: URL, timeout: TimeInterval = 60) throws {
+        storeURI = "local?root=" + root.path
+        guard let daemon = TestSupport.which("nix-daemon") else {
+            throw CocoaError(.fileNoSuchFile, userInfo: [NSLocalizedDescriptionKey: "nix-daemon not on PATH"])
+        }
+        process.executableURL = URL(fileURLWithPath: daemon)
+        process.arguments = ["--stdio", "--store", storeURI]
+        process.standardInput = toDaemon
+        process.standardOutput = fromDaemon
+        process.standardError = errors
+        try process.run()
+        let pid = process.processIdentifier
+        DispatchQueue.global().asyncAfter(deadline: .now() + timeout) { [weak self] in
+            if let self, self.process.isRunning, self.process.processIdentifier == pid { kill(pid, SIGKILL) }
+        }
+    }
+
+    public func write(_ bytes: [UInt8]) {
+        toDaemon.fileHandleForWriting.write(Data(bytes))
+    }
+
+    /// Whatever the daemon sent next; empty at end of file.
+    public func read() -> [UInt8] {
+        [UInt8](fromDaemon.fileHandleForReading.availableData)
+    }
+
+    /// Closes stdin and waits for the daemon to exit; returns its stderr.
+    @discardableResult
+    public func finish() -> String {
+        try? toDaemon.fileHandleForWriting.close()
+        process.waitUntilExit()
+        return String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+    }
+
+    deinit {
+        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+    }
+}
