@@ -13,7 +13,7 @@ public final class DaemonProcess: @unchecked Sendable {
     /// Starts the daemon on the store rooted at `root`.
     public init(root: URL, timeout: TimeInterval = 60) throws {
         storeURI = "local?root=" + root.path
-        guard let daemon = TestSupport.which("nix-daemon") else {
+        guard let daemon = DaemonProcess.find("nix-daemon") else {
             throw CocoaError(.fileNoSuchFile, userInfo: [NSLocalizedDescriptionKey: "nix-daemon not on PATH"])
         }
         process.executableURL = URL(fileURLWithPath: daemon)
@@ -27,6 +27,17 @@ public final class DaemonProcess: @unchecked Sendable {
             if let self, self.process.isRunning, self.process.processIdentifier == pid { kill(pid, SIGKILL) }
         }
     }
+
+    /// Full path of `name` on PATH. (TestSupport.which splits PATH into characters, since
+    /// Foundation's `split` overload wins there, so it finds nothing; reported to the lead.)
+    public static func find(_ name: String) -> String? {
+        let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"
+        let dirs: [String] = path.components(separatedBy: ":") + ["/usr/sbin", "/sbin"]
+        return dirs.map { $0 + "/" + name }.first { FileManager.default.isExecutableFile(atPath: $0) }
+    }
+
+    /// True when nix, nix-store and nix-daemon are installed.
+    public static let isAvailable = ["nix", "nix-store", "nix-daemon"].allSatisfy { find($0) != nil }
 
     public func write(_ bytes: [UInt8]) {
         toDaemon.fileHandleForWriting.write(Data(bytes))
