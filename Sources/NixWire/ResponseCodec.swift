@@ -74,3 +74,13 @@ extension WorkerResponse {
         }
     }
 }
+
+extension WorkerResponse {
+    /// What a daemon sends once it is done: STDERR_LAST, then the reply.
+    public func encodedReply(for op: WorkerOp, _ ctx: WireContext) throws(WireError) -> [UInt8] {
+        var w = WireWriter()
+        StderrMessage.last.write(to: &w, ctx)
+        try write(to: &w, for: op, ctx)
+        return w.bytes
+    }
+}
