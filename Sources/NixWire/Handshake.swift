@@ -65,12 +65,12 @@ public struct ClientHandshake: Sendable {
                 }) else { return actions }
                 guard magic == WorkerMagic.server else { throw .badMagic(expected: WorkerMagic.server, got: magic) }
                 guard let pv = WorkerProtocolVersion(wire: v) else {
-                    throw .unsupportedVersion(peer: "0x" + String(v, radix: 16), minimum: WorkerProtocolVersion.minimum.description)
+                    throw .unsupportedVersion(peer: "0x" + String(v, radix: 16), negotiated: "none", minimum: WorkerProtocolVersion.minimum.description)
                 }
                 peer = pv
                 negotiated = WorkerProtocolVersion(minor: min(pv.minor, ours.minor))
                 guard negotiated >= .minimum else {
-                    throw .unsupportedVersion(peer: pv.description, minimum: WorkerProtocolVersion.minimum.description)
+                    throw .unsupportedVersion(peer: pv.description, negotiated: negotiated.description, minimum: WorkerProtocolVersion.minimum.description)
                 }
                 var w = WireWriter()
                 w.writeU64(ours.wire)
@@ -152,12 +152,12 @@ public struct ServerHandshake: Sendable {
                 guard let v = try r.attempt({ (r: inout WireReader) throws(WireError) in try r.readU64("client protocol version") })
                 else { return actions }
                 guard let pv = WorkerProtocolVersion(wire: v) else {
-                    throw .unsupportedVersion(peer: "0x" + String(v, radix: 16), minimum: WorkerProtocolVersion.minimum.description)
+                    throw .unsupportedVersion(peer: "0x" + String(v, radix: 16), negotiated: "none", minimum: WorkerProtocolVersion.minimum.description)
                 }
                 peer = pv
                 negotiated = WorkerProtocolVersion(minor: min(pv.minor, ours.minor))
                 guard negotiated >= .minimum else {
-                    throw .unsupportedVersion(peer: pv.description, minimum: WorkerProtocolVersion.minimum.description)
+                    throw .unsupportedVersion(peer: pv.description, negotiated: negotiated.description, minimum: WorkerProtocolVersion.minimum.description)
                 }
                 state = negotiated.atLeast(38) ? .awaitingFeatures : .awaitingAffinity
             case .awaitingFeatures:

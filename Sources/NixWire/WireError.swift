@@ -15,8 +15,8 @@ public enum WireError: Error, Equatable, Sendable, CustomStringConvertible {
     case badValue(reading: String, detail: String)
     /// The peer did not start with the expected magic number.
     case badMagic(expected: UInt64, got: UInt64)
-    /// The peer's protocol version is outside what we speak.
-    case unsupportedVersion(peer: String, minimum: String)
+    /// The negotiated version (the lower of ours and the peer's) is below what we speak.
+    case unsupportedVersion(peer: String, negotiated: String, minimum: String)
     /// A stderr message tag we do not know.
     case unknownStderrMessage(UInt64)
     /// A value that this protocol version cannot carry.
@@ -35,7 +35,9 @@ public enum WireError: Error, Equatable, Sendable, CustomStringConvertible {
         case let .badNumber(what, v): return "invalid number \(v) for \(what)"
         case let .badValue(what, detail): return "invalid \(what): \(detail)"
         case let .badMagic(e, g): return "protocol mismatch: expected magic 0x\(String(e, radix: 16)), got 0x\(String(g, radix: 16))"
-        case let .unsupportedVersion(peer, minimum): return "the peer's worker protocol \(peer) is too old (need at least \(minimum))"
+        case let .unsupportedVersion(peer, negotiated, minimum):
+            if peer == negotiated { return "the peer's worker protocol \(peer) is too old (need at least \(minimum))" }
+            return "worker protocol \(negotiated) is below the minimum \(minimum) (the peer offered \(peer))"
         case let .unknownStderrMessage(tag): return "got unknown message type 0x\(String(tag, radix: 16)) from Nix daemon"
         case let .notRepresentable(detail): return detail
         case let .unexpected(detail): return detail

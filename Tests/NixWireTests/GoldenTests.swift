@@ -204,6 +204,6 @@ struct GoldenTests {
         var client = ClientHandshake()
         _ = client.start()
         var cr = WireReader(bytes)
-        #expect(throws: WireError.unsupportedVersion(peer: "1.10", minimum: "1.21")) { try client.receive(from: &cr) }
+        #expect(throws: WireError.unsupportedVersion(peer: "1.10", negotiated: "1.10", minimum: "1.21")) { try client.receive(from: &cr) }
     }
 }
