@@ -25,14 +25,20 @@ public struct WorkerConnection: Sendable {
     }
 
     private struct Pending: Sendable {
-        enum Phase: Sendable { case stderr, reply, nar }
+        enum Phase: Sendable { case stderr, reply, nar, narError }
         let id: RequestID
         let op: WorkerOp
         var phase = Phase.stderr
         /// NAR bytes the daemon will ask for with STDERR_READ (AddToStoreNar before 1.23).
         var tunnelled: ArraySlice<UInt8> = []
         var detector: (any NARBoundaryDetector)?
+        /// NAR bytes handed to the detector so far, and the last few of them.
+        var narOffset = 0
+        var narTail: [UInt8] = []
     }
+
+    /// How many trailing NAR bytes to keep for finding an error the daemon sent mid-NAR.
+    private static let narTailSize = 64
 
     public let storeDir: StoreDirectory
     private var handshake: ClientHandshake
@@ -146,7 +152,17 @@ public struct WorkerConnection: Sendable {
                 let available = reader.takeAvailable()
                 let progress: NARBoundaryProgress
                 do { progress = try p.detector!.consume(available) } catch {
-                    throw .badValue(reading: "NAR from NarFromPath", detail: "\(error)")
+                    // Nix 2.8 starts the NAR, then reports e.g. a vanished path as STDERR_ERROR
+                    // inside it. Look for that message where the NAR went wrong.
+                    guard let start = WorkerConnection.errorTagOffset(in: p.narTail + available, streamOffset: p.narOffset - p.narTail.count)
+                    else { throw .badValue(reading: "NAR from NarFromPath", detail: "\(error)") }
+                    var rest = WireReader(limits: reader.limits)
+                    rest.feed((p.narTail + available).dropFirst(start))
+                    rest.feed(reader.takeAll())
+                    reader = rest
+                    p.phase = .narError
+                    pending[0] = p
+                    continue
                 }
                 guard progress.consumed <= available.count else {
                     throw .unexpected("NAR detector claimed \(progress.consumed) of \(available.count) bytes")
@@ -166,11 +182,34 @@ public struct WorkerConnection: Sendable {
                     guard progress.consumed == available.count else {
                         throw .unexpected("NAR detector stopped early without finishing")
                     }
+                    p.narTail = Array((p.narTail + available).suffix(WorkerConnection.narTailSize))
+                    p.narOffset += available.count
                     pending[0] = p
                     return events
                 }
+            case .narError:
+                guard let msg = try reader.attempt({ (r: inout WireReader) throws(WireError) in try StderrMessage.read(from: &r, ctx) })
+                else { return events }
+                guard case let .error(e) = msg else { throw .unexpected("corrupt NAR from NarFromPath") }
+                // The daemon cannot resume after a half-sent NAR: fail this request and the connection.
+                pending.removeFirst()
+                events.append(.failure(p.id, e))
+                broken = .daemon(e)
+                return events
             }
         }
         return events
+    }
+
+    /// The first 8-aligned (in the NAR stream) position of a STDERR_ERROR tag in `window`.
+    static func errorTagOffset(in window: [UInt8], streamOffset: Int) -> Int? {
+        var i = (8 - streamOffset % 8) % 8
+        while i + 8 <= window.count {
+            var v: UInt64 = 0
+            for k in 0..<8 { v |= UInt64(window[i + k]) << (8 * UInt64(k)) }
+            if v == StderrTag.error { return i }
+            i += 8
+        }
+        return nil
     }
 }

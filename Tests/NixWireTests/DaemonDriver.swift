@@ -54,7 +54,8 @@ struct DaemonDriver {
             let bytes = daemon.read()
             if bytes.isEmpty { throw Closed(stderr: daemon.finish()) }
             var i = 0
-            while i < bytes.count {
+            // Stop once done: after a mid-NAR error the rest is the daemon's goodbye.
+            while i < bytes.count && !done(self) {
                 let end = min(bytes.count, i + min(feedSize, bytes.count))
                 for e in try connection.receive(bytes[i..<end]) { handle(e) }
                 i = end

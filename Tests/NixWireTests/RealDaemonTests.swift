@@ -139,4 +139,22 @@ struct RealDaemonTests {
                                           StoreDirectory.default.print(f.path)], check: false)
         #expect(listed.status == 0, "\(listed.stderr)")
     }
+
+    /// Nix 2.8 starts a NAR for a path it does not have, then sends STDERR_ERROR inside it;
+    /// the connection reports that error, typed, for the request.
+    @Test(arguments: [Int.max, 1])
+    func narFromPathOfMissingPath(feedSize: Int) throws {
+        let root = try TestSupport.temporaryDirectory("nixwire-daemon")
+        defer { try? FileManager.default.removeItem(at: root) }
+        let daemon = try DaemonProcess(root: root)
+        var d = DaemonDriver(daemon: daemon)
+        d.feedSize = feedSize
+        _ = try d.start()
+        let id = try d.send(.narFromPath(Self.missing))
+        try d.settle()
+        let err = try #require(d.outcomes[id]?.failure)
+        #expect(err.displayMessage.contains(StoreDirectory.default.print(Self.missing)))
+        #expect(err.displayMessage.contains("No such file or directory"), "\(err)")
+        daemon.finish()
+    }
 }
