@@ -157,4 +157,36 @@ struct RealDaemonTests {
         #expect(err.displayMessage.contains("No such file or directory"), "\(err)")
         daemon.finish()
     }
+
+    /// Pipelining against the real daemon: N QueryPathInfo requests written at once versus one
+    /// at a time. Prints both timings; asserts every answer.
+    @Test func pipeliningIsFasterThanRoundTrips() throws {
+        let f = try Fixture()
+        defer { try? FileManager.default.removeItem(at: f.root) }
+        let n = 2000
+        let clock = ContinuousClock()
+        var timings: [String: Duration] = [:]
+        for mode in ["sequential", "pipelined"] {
+            let daemon = try DaemonProcess(root: f.root.appendingPathComponent("chroot"))
+            var d = DaemonDriver(daemon: daemon)
+            _ = try d.start()
+            var ids: [WorkerConnection.RequestID] = []
+            let t = try clock.measure {
+                for _ in 0..<n {
+                    ids.append(try d.send(.queryPathInfo(f.path)))
+                    if mode == "sequential" { try d.settle() }
+                }
+                try d.settle()
+            }
+            timings[mode] = t
+            #expect(ids.count == n)
+            #expect(ids.allSatisfy {
+                if case .pathInfo(let i?)? = d.outcomes[$0]?.response { return i.narSize == UInt64(f.nar.count) }
+                return false
+            })
+            daemon.finish()
+        }
+        print("NixWire real-daemon QueryPathInfo x\(n): sequential \(timings["sequential"]!), pipelined \(timings["pipelined"]!)")
+        #expect(timings["pipelined"]! < timings["sequential"]!)
+    }
 }

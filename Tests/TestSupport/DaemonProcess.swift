@@ -9,6 +9,7 @@ public final class DaemonProcess: @unchecked Sendable {
     private let errors = Pipe()
     /// `local?root=DIR`.
     public let storeURI: String
+    private let writer = DispatchQueue(label: "DaemonProcess.writer")
 
     /// Starts the daemon on the store rooted at `root`.
     public init(root: URL, timeout: TimeInterval = 60) throws {
@@ -21,6 +22,8 @@ public final class DaemonProcess: @unchecked Sendable {
         process.standardInput = toDaemon
         process.standardOutput = fromDaemon
         process.standardError = errors
+        // A daemon that exits must not kill the test process when we write to it.
+        signal(SIGPIPE, SIG_IGN)
         try process.run()
         let pid = process.processIdentifier
         DispatchQueue.global().asyncAfter(deadline: .now() + timeout) { [weak self] in
@@ -39,8 +42,11 @@ public final class DaemonProcess: @unchecked Sendable {
     /// True when nix, nix-store and nix-daemon are installed.
     public static let isAvailable = ["nix", "nix-store", "nix-daemon"].allSatisfy { find($0) != nil }
 
+    /// Writes in order on a background queue, so a test can pipeline more requests than the
+    /// pipes hold while it reads replies (else both sides would block on full pipes).
     public func write(_ bytes: [UInt8]) {
-        toDaemon.fileHandleForWriting.write(Data(bytes))
+        let handle = toDaemon.fileHandleForWriting
+        writer.async { try? handle.write(contentsOf: Data(bytes)) }
     }
 
     /// Whatever the daemon sent next; empty at end of file.
@@ -51,6 +57,7 @@ public final class DaemonProcess: @unchecked Sendable {
     /// Closes stdin and waits for the daemon to exit; returns its stderr.
     @discardableResult
     public func finish() -> String {
+        writer.sync {}
         try? toDaemon.fileHandleForWriting.close()
         process.waitUntilExit()
         return String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
