@@ -31,6 +31,8 @@ public struct WorkerConnection: Sendable {
         var phase = Phase.stderr
         /// NAR bytes the daemon will ask for with STDERR_READ (AddToStoreNar before 1.23).
         var tunnelled: ArraySlice<UInt8> = []
+        /// Whether this request tunnels data (and holds back later requests).
+        var tunnels = false
         var detector: (any NARBoundaryDetector)?
         /// NAR bytes handed to the detector so far, and the last few of them.
         var narOffset = 0
@@ -48,6 +50,11 @@ public struct WorkerConnection: Sendable {
     private var nextID: UInt64 = 1
     private var broken: WireError?
     private let makeDetector: @Sendable () -> any NARBoundaryDetector
+    /// True while a request whose data the daemon pulls with STDERR_READ (AddToStoreNar before
+    /// 1.23) is unfinished: our answers must come right after it in the stream, so later
+    /// requests wait in `held` until it is done.
+    private var tunnelOpen = false
+    private var held: [(bytes: [UInt8], tunnels: Bool)] = []
 
     /// - Parameters:
     ///   - version: what we offer; the connection uses min(this, the daemon's).
@@ -73,6 +80,8 @@ public struct WorkerConnection: Sendable {
     public mutating func start() -> [UInt8] { handshake.start() }
 
     /// Encodes a request and queues it for its reply. Only after the handshake completed.
+    /// The bytes are empty when the request must wait behind an AddToStoreNar below 1.23; they
+    /// come later as a `.write` event.
     public mutating func send(_ request: WorkerRequest) throws(WireError) -> (RequestID, [UInt8]) {
         if let broken { throw broken }
         guard let version else { throw .unexpected("cannot send \(request.op) before the handshake completed") }
@@ -81,9 +90,31 @@ public struct WorkerConnection: Sendable {
         let id = RequestID(value: nextID)
         nextID += 1
         var p = Pending(id: id, op: request.op)
-        if case let .addToStoreNar(path, _, _) = request, !version.atLeast(23) { p.tunnelled = path.nar[...] }
+        var tunnels = false
+        if case let .addToStoreNar(path, _, _) = request, !version.atLeast(23) {
+            p.tunnelled = path.nar[...]
+            p.tunnels = true
+            tunnels = true
+        }
         pending.append(p)
+        if tunnelOpen {
+            held.append((bytes, tunnels))
+            return (id, [])
+        }
+        tunnelOpen = tunnels
         return (id, bytes)
+    }
+
+    /// After a tunnelling request finished: the held requests up to the next tunnelling one.
+    private mutating func releaseHeld(into events: inout [Event]) {
+        tunnelOpen = false
+        var out: [UInt8] = []
+        while !held.isEmpty && !tunnelOpen {
+            let h = held.removeFirst()
+            out += h.bytes
+            tunnelOpen = h.tunnels
+        }
+        if !out.isEmpty { events.append(.write(out)) }
     }
 
     /// Feeds bytes from the daemon. A thrown error means the stream is corrupt: the
@@ -133,7 +164,9 @@ public struct WorkerConnection: Sendable {
                 case let .error(e):
                     pending.removeFirst()
                     events.append(.failure(p.id, e))
+                    if p.tunnels { releaseHeld(into: &events) }
                 case .last:
+                    if p.tunnels { releaseHeld(into: &events) }
                     if p.op == .narFromPath {
                         p.phase = .nar
                         p.detector = makeDetector()

@@ -150,6 +150,9 @@ struct OpRoundTripTests {
         let info = ValidPathInfo(path: Samples.a, info: Samples.info(WorkerProtocolVersion(minor: 16)))
         let (id, bytes) = try client.send(.addToStoreNar(PathWithNAR(info: info, nar: Samples.nar), repair: false, dontCheckSigs: false))
         #expect(!bytes.isEmpty)
+        // A later request waits: our STDERR_READ answers must follow the AddToStoreNar directly.
+        let (nextID, held) = try client.send(.isValidPath(Samples.a))
+        #expect(held.isEmpty)
         var w = WireWriter()
         StderrMessage.read(10).write(to: &w, ctx)
         StderrMessage.read(1000).write(to: &w, ctx)
@@ -161,6 +164,8 @@ struct OpRoundTripTests {
         #expect(try r.readBytes("chunk") == Array(Samples.nar.dropFirst(10)))
         var last = WireWriter()
         StderrMessage.last.write(to: &last, ctx)
-        #expect(try client.receive(last.bytes) == [.response(id, .done)])
+        let released = try WorkerRequest.isValidPath(Samples.a).encoded(ctx)
+        #expect(try client.receive(last.bytes) == [.write(released), .response(id, .done)])
+        #expect(try client.receive(try WorkerResponse.valid(true).encodedReply(for: .isValidPath, ctx)) == [.response(nextID, .valid(true))])
     }
 }

@@ -107,15 +107,17 @@ struct RealDaemonTests {
     }
 
     /// SetOptions, then AddToStoreNar with a NAR made by the CLI: the daemon accepts it and
-    /// reports the path valid with our info.
-    @Test func addToStoreNarThenQuery() throws {
+    /// reports the path valid with our info. At each version we speak: framed from 1.23,
+    /// pulled by the daemon with STDERR_READ before.
+    @Test(arguments: [21, 22, 23, 27, 30, 34])
+    func addToStoreNarThenQuery(minor: Int) throws {
         let f = try Fixture()
         defer { try? FileManager.default.removeItem(at: f.root) }
         // A second store receives the path through our client.
         let target = f.root.appendingPathComponent("target")
         let daemon = try DaemonProcess(root: target)
-        var d = DaemonDriver(daemon: daemon)
-        _ = try d.start()
+        var d = DaemonDriver(daemon: daemon, version: WorkerProtocolVersion(minor: minor))
+        #expect(try d.start().version.minor == minor)
         var settings = ClientSettings()
         settings.overrides = ["fsync-metadata": "false"]
         let opts = try d.send(.setOptions(settings))
@@ -124,7 +126,11 @@ struct RealDaemonTests {
         let info = ValidPathInfo(path: f.path, info: UnkeyedValidPathInfo(narHash: narHash, narSize: UInt64(f.nar.count), ca: ca))
         let add = try d.send(.addToStoreNar(PathWithNAR(info: info, nar: f.nar), repair: false, dontCheckSigs: false))
         let query = try d.send(.queryPathInfo(f.path))
+        let valid = try d.send(.queryValidPaths([f.path, Self.missing], substitute: false))
+        let nar = try d.send(.narFromPath(f.path))
         try d.settle()
+        #expect(d.outcomes[valid]?.response == .validPaths([f.path]))
+        #expect(d.outcomes[nar]?.nar == f.nar)
         #expect(d.outcomes[opts]?.response == .done)
         #expect(d.outcomes[add]?.response == .done, "\(String(describing: d.outcomes[add]?.failure))")
         guard case let .pathInfo(got?)? = d.outcomes[query]?.response else {
