@@ -12,13 +12,17 @@ public final class DaemonProcess: @unchecked Sendable {
     private let writer = DispatchQueue(label: "DaemonProcess.writer")
 
     /// Starts the daemon on the store rooted at `root`.
-    public init(root: URL, timeout: TimeInterval = 60) throws {
+    /// `environment` is added to ours (e.g. NIX_CONF_DIR for sandboxed builds).
+    public init(root: URL, environment: [String: String] = [:], timeout: TimeInterval = 60) throws {
         storeURI = "local?root=" + root.path
         guard let daemon = DaemonProcess.find("nix-daemon") else {
             throw CocoaError(.fileNoSuchFile, userInfo: [NSLocalizedDescriptionKey: "nix-daemon not on PATH"])
         }
         process.executableURL = URL(fileURLWithPath: daemon)
         process.arguments = ["--stdio", "--store", storeURI]
+        if !environment.isEmpty {
+            process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        }
         process.standardInput = toDaemon
         process.standardOutput = fromDaemon
         process.standardError = errors
