@@ -76,6 +76,15 @@ public struct WorkerConnection: Sendable {
     /// Bytes received but not yet used (a reply still incomplete).
     public var bufferedByteCount: Int { reader.unreadCount }
 
+    /// Call when the daemon closed the stream: why that was early, or nil if nothing was
+    /// outstanding.
+    public func closedError() -> WireError? {
+        if let broken { return broken }
+        if version == nil { return .truncated(reading: "the handshake") }
+        guard let p = pending.first else { return nil }
+        return .truncated(reading: "the reply to \(p.op) \(p.id) (\(pending.count) request(s) unanswered)")
+    }
+
     /// The opening bytes (MAGIC_1).
     public mutating func start() -> [UInt8] { handshake.start() }
 

@@ -7,8 +7,9 @@ import TestSupport
 /// to, feeds what the daemon sends, and collects events per request.
 struct DaemonDriver {
     struct Closed: Error, CustomStringConvertible {
+        var reason: WireError?
         var stderr: String
-        var description: String { "the daemon closed the connection: \(stderr)" }
+        var description: String { "the daemon closed the connection (\(reason.map(String.init(describing:)) ?? "nothing pending")): \(stderr)" }
     }
 
     /// What came back for one request.
@@ -52,7 +53,7 @@ struct DaemonDriver {
     private mutating func pump(until done: (DaemonDriver) -> Bool) throws {
         while !done(self) {
             let bytes = daemon.read()
-            if bytes.isEmpty { throw Closed(stderr: daemon.finish()) }
+            if bytes.isEmpty { throw Closed(reason: connection.closedError(), stderr: daemon.finish()) }
             var i = 0
             // Stop once done: after a mid-NAR error the rest is the daemon's goodbye.
             while i < bytes.count && !done(self) {
