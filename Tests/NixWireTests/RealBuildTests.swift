@@ -54,6 +54,7 @@ struct RealBuildTests {
         let daemon = try DaemonProcess(root: store, environment: env)
         var d = DaemonDriver(daemon: daemon)
         _ = try d.start()
+        let missing = try d.send(.queryMissing([.built(drvPath: drvPath, outputs: .all)]))
         let before = try d.send(.isValidPath(out))
         let build = try d.send(.buildDerivation(drvPath: drvPath, drv, .normal))
         let after = try d.send(.isValidPath(out))
@@ -62,6 +63,12 @@ struct RealBuildTests {
         daemon.finish()
 
         #expect(d.outcomes[before]?.response == .valid(false))
+        guard case let .missing(m)? = d.outcomes[missing]?.response else {
+            Issue.record("no QueryMissing reply: \(String(describing: d.outcomes[missing]))")
+            return
+        }
+        #expect(m.willBuild == [drvPath])
+        #expect(m.willSubstitute.isEmpty && m.unknown.isEmpty)
         guard case let .buildResult(res)? = d.outcomes[build]?.response else {
             Issue.record("no build result: \(String(describing: d.outcomes[build]))")
             return

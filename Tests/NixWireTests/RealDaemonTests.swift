@@ -195,4 +195,35 @@ struct RealDaemonTests {
         print("NixWire real-daemon QueryPathInfo x\(n): sequential \(timings["sequential"]!), pipelined \(timings["pipelined"]!)")
         #expect(timings["pipelined"]! < timings["sequential"]!)
     }
+
+    /// AddMultipleToStore (1.32+) into an empty store, then AddSignatures on the new path:
+    /// QueryPathInfo and the CLI show the result.
+    @Test func addMultipleThenSign() throws {
+        let f = try Fixture()
+        defer { try? FileManager.default.removeItem(at: f.root) }
+        let target = f.root.appendingPathComponent("multi")
+        let daemon = try DaemonProcess(root: target)
+        var d = DaemonDriver(daemon: daemon)
+        _ = try d.start()
+        let narHash = try Hash(parsing: try #require(f.pathInfo["narHash"] as? String))
+        let ca = try ContentAddress(parsing: try #require(f.pathInfo["ca"] as? String))
+        let info = ValidPathInfo(path: f.path, info: UnkeyedValidPathInfo(narHash: narHash, narSize: UInt64(f.nar.count), ca: ca))
+        let add = try d.send(.addMultipleToStore([PathWithNAR(info: info, nar: f.nar)], repair: false, dontCheckSigs: false))
+        let sig = "nixwire-test-1:" + String(repeating: "A", count: 86) + "=="
+        let sign = try d.send(.addSignatures(f.path, [sig]))
+        let query = try d.send(.queryPathInfo(f.path))
+        try d.settle()
+        daemon.finish()
+        #expect(d.outcomes[add]?.response == .done, "\(String(describing: d.outcomes[add]?.failure))")
+        #expect(d.outcomes[sign]?.response == .done, "\(String(describing: d.outcomes[sign]?.failure))")
+        guard case let .pathInfo(got?)? = d.outcomes[query]?.response else {
+            Issue.record("path not added: \(String(describing: d.outcomes[query]))")
+            return
+        }
+        #expect(got.narHash == narHash)
+        #expect(got.signatures == [sig])
+        let json = try TestSupport.nix(["path-info", "--json", "--store", "local?root=" + target.path, StoreDirectory.default.print(f.path)]).stdout
+        let cli = try #require((try JSONSerialization.jsonObject(with: json) as? [[String: Any]])?.first)
+        #expect(cli["signatures"] as? [String] == [sig])
+    }
 }
