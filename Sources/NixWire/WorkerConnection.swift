@@ -33,7 +33,6 @@ public struct WorkerConnection: Sendable {
         var tunnelled: ArraySlice<UInt8> = []
         /// Whether this request tunnels data (and holds back later requests).
         var tunnels = false
-        var detector: (any NARBoundaryDetector)?
         /// NAR bytes handed to the detector so far, and the last few of them.
         var narOffset = 0
         var narTail: [UInt8] = []
@@ -54,6 +53,9 @@ public struct WorkerConnection: Sendable {
     /// 1.23) is unfinished: our answers must come right after it in the stream, so later
     /// requests wait in `held` until it is done.
     private var tunnelOpen = false
+    /// Finds the end of the NAR now arriving (for the request at the head of `pending`). Kept
+    /// out of `Pending` so it is mutated in place, never copied with its buffers.
+    private var narDetector: (any NARBoundaryDetector)?
     private var held: [(bytes: [UInt8], tunnels: Bool)] = []
 
     /// - Parameters:
@@ -178,7 +180,7 @@ public struct WorkerConnection: Sendable {
                     if p.tunnels { releaseHeld(into: &events) }
                     if p.op == .narFromPath {
                         p.phase = .nar
-                        p.detector = makeDetector()
+                        narDetector = makeDetector()
                     } else {
                         p.phase = .reply
                     }
@@ -193,7 +195,8 @@ public struct WorkerConnection: Sendable {
             case .nar:
                 let available = reader.takeAvailable()
                 let progress: NARBoundaryProgress
-                do { progress = try p.detector!.consume(available) } catch {
+                do { progress = try narDetector!.consume(available) } catch {
+                    narDetector = nil
                     // Nix 2.8 starts the NAR, then reports e.g. a vanished path as STDERR_ERROR
                     // inside it. Look for that message where the NAR went wrong.
                     guard let start = WorkerConnection.errorTagOffset(in: p.narTail + available, streamOffset: p.narOffset - p.narTail.count)
@@ -218,6 +221,7 @@ public struct WorkerConnection: Sendable {
                     rest.feed(available.dropFirst(progress.consumed))
                     rest.feed(reader.takeAll())
                     reader = rest
+                    narDetector = nil
                     pending.removeFirst()
                     events.append(.response(p.id, .narEnd))
                 } else {

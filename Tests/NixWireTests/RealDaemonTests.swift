@@ -226,4 +226,42 @@ struct RealDaemonTests {
         let cli = try #require((try JSONSerialization.jsonObject(with: json) as? [[String: Any]])?.first)
         #expect(cli["signatures"] as? [String] == [sig])
     }
+
+    /// A 64 MiB NAR streamed through NarFromPath: its hash matches the daemon's narHash.
+    /// Prints the time taken.
+    @Test func largeNarFromPath() throws {
+        let root = try TestSupport.temporaryDirectory("nixwire-bignar")
+        defer { try? FileManager.default.removeItem(at: root) }
+        let file = root.appendingPathComponent("big.bin")
+        var rng = SystemRandomNumberGenerator()
+        var data = [UInt8](repeating: 0, count: 64 << 20)
+        for i in stride(from: 0, to: data.count, by: 8) {
+            withUnsafeBytes(of: rng.next()) { b in for k in 0..<8 { data[i + k] = b[k] } }
+        }
+        try Data(data).write(to: file)
+        let chroot = root.appendingPathComponent("chroot")
+        let added = try TestSupport.run(["nix-store", "--store", "local?root=" + chroot.path, "--add", file.path]).trimmed
+        let path = try StoreDirectory.default.parse(added)
+        let daemon = try DaemonProcess(root: chroot)
+        var d = DaemonDriver(daemon: daemon)
+        _ = try d.start()
+        let info = try d.send(.queryPathInfo(path))
+        try d.settle()
+        guard case let .pathInfo(i?)? = d.outcomes[info]?.response else {
+            Issue.record("no info")
+            return
+        }
+        let clock = ContinuousClock()
+        var nar = WorkerConnection.RequestID?.none
+        let t = try clock.measure {
+            nar = try d.send(.narFromPath(path))
+            try d.settle()
+        }
+        daemon.finish()
+        let bytes = try #require(d.outcomes[nar!]?.nar)
+        #expect(UInt64(bytes.count) == i.narSize)
+        #expect(Hasher.hash(.sha256, bytes) == i.narHash)
+        let mib = Double(bytes.count) / 1_048_576
+        print("NixWire real-daemon NarFromPath \(Int(mib)) MiB: \(t) (\(Int(mib / (Double(t.components.attoseconds) / 1e18 + Double(t.components.seconds)))) MiB/s)")
+    }
 }
