@@ -36,6 +36,9 @@ public struct WorkerConnection: Sendable {
         /// NAR bytes handed to the detector so far, and the last few of them.
         var narOffset = 0
         var narTail: [UInt8] = []
+        /// A QueryValidPaths reply read so far: paths still to come, and those read.
+        var listRemaining: Int?
+        var paths: Set<StorePath> = []
     }
 
     /// How many trailing NAR bytes to keep for finding an error the daemon sent mid-NAR.
@@ -186,6 +189,31 @@ public struct WorkerConnection: Sendable {
                     }
                     pending[0] = p
                 }
+            case .reply where p.op == .queryValidPaths:
+                // Possibly thousands of paths: read them one by one as they arrive, so a
+                // reply fed in many chunks is parsed once, not again from its start each time.
+                if p.listRemaining == nil {
+                    guard let n = try reader.attempt({ (r: inout WireReader) throws(WireError) in try r.readCount("valid paths") })
+                    else { return events }
+                    p.listRemaining = n
+                }
+                // Take the set out so inserting never copies it.
+                var paths = p.paths
+                p.paths = []
+                pending[0].paths = []
+                while p.listRemaining! > 0 {
+                    guard let path = try reader.attempt({ (r: inout WireReader) throws(WireError) in
+                        try r.readStorePath("valid path", ctx)
+                    }) else {
+                        p.paths = paths
+                        pending[0] = p
+                        return events
+                    }
+                    paths.insert(path)
+                    p.listRemaining! -= 1
+                }
+                pending.removeFirst()
+                events.append(.response(p.id, .validPaths(paths)))
             case .reply:
                 guard let res = try reader.attempt({ (r: inout WireReader) throws(WireError) in
                     try WorkerResponse.read(for: p.op, from: &r, ctx)

@@ -168,4 +168,33 @@ struct OpRoundTripTests {
         #expect(try client.receive(last.bytes) == [.write(released), .response(id, .done)])
         #expect(try client.receive(try WorkerResponse.valid(true).encodedReply(for: .isValidPath, ctx)) == [.response(nextID, .valid(true))])
     }
+
+    /// A 50,000-path QueryValidPaths reply fed in 4 KiB chunks is read once, not re-parsed
+    /// from its start on every chunk.
+    @Test func largeReplyInSmallChunks() throws {
+        let v = WorkerProtocolVersion.nix28
+        let ctx = WireContext(version: v)
+        var client = WorkerConnection(version: v, narDetector: { TestNARDetector() })
+        var server = FakeDaemon(version: v, script: [])
+        var back: [UInt8] = []
+        for e in try client.receive(try server.receive(client.start())) { if case let .write(b) = e { back += b } }
+        _ = try client.receive(try server.receive(back))
+        let paths = Set((0..<50_000).map { i in
+            try! StorePath(digest: Hasher.hash(.sha256, Array("\(i)".utf8)).compressed(to: 20), name: "p\(i)")
+        })
+        let (id, _) = try client.send(.queryValidPaths(paths, substitute: false))
+        let reply = try WorkerResponse.validPaths(paths).encodedReply(for: .queryValidPaths, ctx)
+        let clock = ContinuousClock()
+        var events: [WorkerConnection.Event] = []
+        let t = try clock.measure {
+            var i = 0
+            while i < reply.count {
+                events += try client.receive(reply[i..<min(reply.count, i + 4096)])
+                i += 4096
+            }
+        }
+        #expect(events == [.response(id, .validPaths(paths))])
+        #expect(t < .seconds(20), "\(t) for \(reply.count) bytes")
+        print("NixWire QueryValidPaths reply of 50,000 paths (\(reply.count) bytes) in 4 KiB chunks: \(t)")
+    }
 }
