@@ -35,6 +35,7 @@ public struct WorkerProtocolVersion: Sendable, Hashable, Comparable, CustomStrin
         features.isEmpty ? "1.\(minor)" : "1.\(minor) [\(features.sorted().joined(separator: ", "))]"
     }
 
+    /// Orders by number only (features do not order versions; equality includes them).
     public static func < (a: Self, b: Self) -> Bool { a.minor < b.minor }
 }
 

@@ -87,7 +87,10 @@ extension WorkerRequest {
 
     /// Server side: decodes one whole request; nil (nothing consumed) when more input is needed.
     /// AddToStoreNar below 1.23 cannot be decoded here: its NAR is tunnelled via STDERR_READ.
-    public static func read(from r: inout WireReader, _ ctx: WireContext) throws(WireError) -> WorkerRequest? {
+    /// With `includeData` false, AddToStoreNar and AddMultipleToStore come back without their
+    /// data (empty NAR, empty path list) and the frames stay in `r`, for the caller to stream
+    /// with `FramedStreamDecoder` (and, for AddMultipleToStore, `decodeMultiplePayload`).
+    public static func read(from r: inout WireReader, _ ctx: WireContext, includeData: Bool = true) throws(WireError) -> WorkerRequest? {
         try r.attempt { (r: inout WireReader) throws(WireError) -> WorkerRequest in
             let v = ctx.version
             let raw = try r.readU64("operation")
@@ -110,14 +113,19 @@ extension WorkerRequest {
                 let info = try UnkeyedValidPathInfo.read(from: &r, info16)
                 let repair = try r.readBool("repair")
                 let dontCheckSigs = try r.readBool("dontCheckSigs")
-                guard let nar = try FramedStreamDecoder.decodeAll(from: &r) else { throw .truncated(reading: "NAR frames") }
+                var nar: [UInt8] = []
+                if includeData {
+                    guard let all = try FramedStreamDecoder.decodeAll(from: &r) else { throw .truncated(reading: "NAR frames") }
+                    nar = all
+                }
                 return .addToStoreNar(PathWithNAR(info: ValidPathInfo(path: path, info: info), nar: nar),
                                       repair: repair, dontCheckSigs: dontCheckSigs)
             case .addMultipleToStore:
                 let repair = try r.readBool("repair")
                 let dontCheckSigs = try r.readBool("dontCheckSigs")
+                guard includeData else { return .addMultipleToStore([], repair: repair, dontCheckSigs: dontCheckSigs) }
                 guard let payload = try FramedStreamDecoder.decodeAll(from: &r) else { throw .truncated(reading: "frames") }
-                return .addMultipleToStore(try readMultiplePayload(payload, ctx), repair: repair, dontCheckSigs: dontCheckSigs)
+                return .addMultipleToStore(try decodeMultiplePayload(payload, ctx), repair: repair, dontCheckSigs: dontCheckSigs)
             case .buildDerivation:
                 let drvPath = try r.readStorePath("derivation path", ctx)
                 let drv = try WireBasicDerivation.read(from: &r, ctx)
@@ -150,7 +158,9 @@ extension WorkerRequest {
         }
     }
 
-    static func readMultiplePayload(_ payload: [UInt8], _ ctx: WireContext) throws(WireError) -> [PathWithNAR] {
+    /// Parses the de-framed data of AddMultipleToStore: a count, then each path's info in the
+    /// 1.16 form followed by `narSize` bytes of NAR.
+    public static func decodeMultiplePayload(_ payload: [UInt8], _ ctx: WireContext) throws(WireError) -> [PathWithNAR] {
         var inner = WireReader(payload, limits: ctx.limits)
         var info16 = ctx
         info16.version = WorkerProtocolVersion(minor: 16)

@@ -29,6 +29,29 @@ struct OpRoundTripTests {
         }
     }
 
+    /// A server can take AddToStoreNar's header first and stream the NAR frames itself.
+    @Test func streamingAddToStoreNar() throws {
+        let ctx = WireContext(version: .nix28)
+        let info = ValidPathInfo(path: Samples.a, info: Samples.info(WorkerProtocolVersion(minor: 16)))
+        let req = WorkerRequest.addToStoreNar(PathWithNAR(info: info, nar: Samples.nar), repair: true, dontCheckSigs: false)
+        var r = WireReader(try req.encoded(ctx))
+        let header = try #require(try WorkerRequest.read(from: &r, ctx, includeData: false))
+        #expect(header == .addToStoreNar(PathWithNAR(info: info, nar: []), repair: true, dontCheckSigs: false))
+        var dec = FramedStreamDecoder()
+        var nar: [UInt8] = []
+        while let e = try dec.next(from: &r) {
+            if case let .data(d) = e { nar += d } else { break }
+        }
+        #expect(nar == Samples.nar)
+        #expect(r.isAtEnd)
+
+        let multi = WorkerRequest.addMultipleToStore([PathWithNAR(info: info, nar: Samples.nar)], repair: false, dontCheckSigs: true)
+        var m = WireReader(try multi.encoded(ctx))
+        #expect(try WorkerRequest.read(from: &m, ctx, includeData: false) == .addMultipleToStore([], repair: false, dontCheckSigs: true))
+        let payload = try #require(try FramedStreamDecoder.decodeAll(from: &m))
+        #expect(try WorkerRequest.decodeMultiplePayload(payload, ctx) == [PathWithNAR(info: info, nar: Samples.nar)])
+    }
+
     @Test func operationsNeedTheirVersion() throws {
         let ctx = WireContext(version: WorkerProtocolVersion(minor: 31))
         #expect(throws: WireError.self) { try WorkerRequest.addMultipleToStore([], repair: false, dontCheckSigs: false).encoded(ctx) }
