@@ -52,6 +52,34 @@ struct OpRoundTripTests {
         #expect(try WorkerRequest.decodeMultiplePayload(payload, ctx) == [PathWithNAR(info: info, nar: Samples.nar)])
     }
 
+    /// Nix 2.8 begins a NAR for a path it cannot read, then sends STDERR_ERROR inside it.
+    @Test(arguments: [Int.max, 1, 5])
+    func errorInsideNAR(chunk: Int) throws {
+        let v = WorkerProtocolVersion.nix28
+        let ctx = WireContext(version: v)
+        var client = WorkerConnection(version: v, narDetector: { TestNARDetector() })
+        var server = FakeDaemon(version: v, script: [])
+        var back: [UInt8] = []
+        for e in try client.receive(try server.receive(client.start())) { if case let .write(b) = e { back += b } }
+        _ = try client.receive(try server.receive(back))
+        let (id, _) = try client.send(.narFromPath(Samples.a))
+        let err = DaemonError(message: "getting status of '/nix/store/x': No such file or directory")
+        var w = WireWriter()
+        StderrMessage.last.write(to: &w, ctx)
+        w.writeString("nix-archive-1")
+        StderrMessage.error(err).write(to: &w, ctx)
+        var events: [WorkerConnection.Event] = []
+        var i = 0
+        while i < w.bytes.count && client.inFlight > 0 {
+            let end = w.bytes.count - i <= chunk ? w.bytes.count : i + chunk
+            events += try client.receive(w.bytes[i..<end])
+            i = end
+        }
+        #expect(events.last == .failure(id, err))
+        #expect(client.closedError() == .daemon(err))
+        #expect(throws: WireError.daemon(err)) { try client.receive([0]) }
+    }
+
     @Test func operationsNeedTheirVersion() throws {
         let ctx = WireContext(version: WorkerProtocolVersion(minor: 31))
         #expect(throws: WireError.self) { try WorkerRequest.addMultipleToStore([], repair: false, dontCheckSigs: false).encoded(ctx) }
