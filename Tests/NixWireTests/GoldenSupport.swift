@@ -77,15 +77,13 @@ enum Golden {
 
     static func contentAddress(_ j: Any) throws -> ContentAddress {
         let o = try object(j)
-        let method: ContentAddress.Method
+        let hash = try Hash(parsing: try string(o["hash"]))
         switch try string(o["method"]) {
-        case "text": method = .text
-        case "flat": method = .flat
-        case "nar": method = .nar
-        case "git": method = .git
-        case let m: throw Failure(description: "unknown method \(m)")
+        case "text": return .text(hash)
+        case "flat": return .fixed(.flat, hash)
+        case "nar": return .fixed(.recursive, hash)
+        case let m: throw Failure(description: "unsupported content-address method \(m)")
         }
-        return ContentAddress(method: method, hash: try Hash(parsing: try string(o["hash"])))
     }
 
     static func optionalContentAddress(_ j: Any?) throws -> ContentAddress? {
@@ -106,7 +104,7 @@ enum Golden {
         if j is String { return .opaque(try storePath(j)) }
         let o = try object(j)
         let outs = try array(o["outputs"] as Any).map { try string($0) }
-        return .built(drvPath: try storePath(o["drvPath"]), outputs: outs == ["*"] ? .all : .names(Set(outs)))
+        return .built(drvPath: .opaque(try storePath(o["drvPath"])), outputs: outs == ["*"] ? .all : .names(Set(outs)))
     }
 
     static func realisation(_ j: Any) throws -> Realisation {

@@ -231,7 +231,7 @@ struct OpRoundTripTests {
         for e in try client.receive(try server.receive(client.start())) { if case let .write(b) = e { back += b } }
         _ = try client.receive(try server.receive(back))
         let paths = Set((0..<50_000).map { i in
-            try! StorePath(digest: Hasher.hash(.sha256, Array("\(i)".utf8)).compressed(to: 20), name: "p\(i)")
+            try! StorePath(digest: HashSink.hash(.sha256, Array("\(i)".utf8)).compressed(to: 20), name: "p\(i)")
         })
         let (id, _) = try client.send(.queryValidPaths(paths, substitute: false))
         let reply = try WorkerResponse.validPaths(paths).encodedReply(for: .queryValidPaths, ctx)

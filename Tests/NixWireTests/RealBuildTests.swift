@@ -54,11 +54,11 @@ struct RealBuildTests {
         let daemon = try DaemonProcess(root: store, environment: env)
         var d = DaemonDriver(daemon: daemon)
         _ = try d.start()
-        let missing = try d.send(.queryMissing([.built(drvPath: drvPath, outputs: .all)]))
+        let missing = try d.send(.queryMissing([.built(drvPath: .opaque(drvPath), outputs: .all)]))
         let before = try d.send(.isValidPath(out))
         let build = try d.send(.buildDerivation(drvPath: drvPath, drv, .normal))
         let after = try d.send(.isValidPath(out))
-        let again = try d.send(.buildPathsWithResults([.built(drvPath: drvPath, outputs: .all)], .normal))
+        let again = try d.send(.buildPathsWithResults([.built(drvPath: .opaque(drvPath), outputs: .all)], .normal))
         try d.settle()
         daemon.finish()
 
@@ -86,7 +86,7 @@ struct RealBuildTests {
             return
         }
         #expect(results.count == 1)
-        #expect(results.first?.path == .built(drvPath: drvPath, outputs: .all))
+        #expect(results.first?.path == .built(drvPath: .opaque(drvPath), outputs: .all))
         #expect(results.first?.result.status == .alreadyValid)
 
         // The CLI agrees the output exists and holds what the builder wrote.

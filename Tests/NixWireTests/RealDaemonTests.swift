@@ -66,7 +66,7 @@ struct RealDaemonTests {
         // An unsigned input-addressed path: Nix refuses it, drains the frames and goes on.
         // (AddSignatures on a missing path would crash Nix 2.8's daemon: null info.)
         let unsigned = ValidPathInfo(path: Self.missing, info: UnkeyedValidPathInfo(
-            narHash: Hasher.hash(.sha256, f.nar), narSize: UInt64(f.nar.count)))
+            narHash: HashSink.hash(.sha256, f.nar), narSize: UInt64(f.nar.count)))
         let badSigs = try d.send(.addToStoreNar(PathWithNAR(info: unsigned, nar: f.nar), repair: false, dontCheckSigs: false))
         let after = try d.send(.isValidPath(f.path))
         #expect(d.connection.inFlight == 9)
@@ -94,7 +94,7 @@ struct RealDaemonTests {
         // NarFromPath gives exactly `nix store dump-path`'s bytes, whose hash is narHash.
         #expect(d.outcomes[nar]?.response == .narEnd)
         #expect(d.outcomes[nar]?.nar == f.nar)
-        #expect(Hasher.hash(.sha256, f.nar) == got.narHash)
+        #expect(HashSink.hash(.sha256, f.nar) == got.narHash)
 
         // The daemon's error is typed, with its message (colours stripped for display).
         let err = try #require(d.outcomes[badSigs]?.failure)
@@ -257,7 +257,7 @@ struct RealDaemonTests {
         daemon.finish()
         let bytes = try #require(d.outcomes[nar!]?.nar)
         #expect(UInt64(bytes.count) == i.narSize)
-        #expect(Hasher.hash(.sha256, bytes) == i.narHash)
+        #expect(HashSink.hash(.sha256, bytes) == i.narHash)
         let mib = Double(bytes.count) / 1_048_576
         print("NixWire real-daemon NarFromPath \(Int(mib)) MiB: \(t) (\(Int(mib / (Double(t.components.attoseconds) / 1e18 + Double(t.components.seconds)))) MiB/s)")
     }

@@ -6,7 +6,7 @@ enum Samples {
     static let a = try! StorePath(baseName: "g1w7hy3qg1w7hy3qg1w7hy3qg1w7hy3q-foo")
     static let b = try! StorePath(baseName: "n5wkd9frr45pa74if5gpz9j7mifg27fh-bar")
     static let drv = try! StorePath(baseName: "g1w7hy3qg1w7hy3qg1w7hy3qg1w7hy3q-foo.drv")
-    static let hash = Hasher.hash(.sha256, Array("nar".utf8))
+    static let hash = HashSink.hash(.sha256, Array("nar".utf8))
 
     static let nar: [UInt8] = {
         var w = WireWriter()
@@ -22,7 +22,7 @@ enum Samples {
         if v.atLeast(16) {
             i.ultimate = true
             i.signatures = ["cache.example.org-1:AAAA", "other:BBBB"]
-            i.ca = ContentAddress(method: .nar, hash: hash)
+            i.ca = .fixed(.recursive, hash)
         }
         return i
     }
@@ -69,7 +69,7 @@ enum Samples {
 
     /// Every operation, with a reply, as far as version `v` has it.
     static func exchanges(_ v: WorkerProtocolVersion) -> [(WorkerRequest, WorkerResponse)] {
-        let paths: [DerivedPath] = [.opaque(a), .built(drvPath: drv, outputs: .names(["out", "dev"]))]
+        let paths: [DerivedPath] = [.opaque(a), .built(drvPath: .opaque(drv), outputs: .names(["out", "dev"]))]
         var list: [(WorkerRequest, WorkerResponse)] = [
             (.setOptions(settings), .done),
             (.isValidPath(a), .valid(true)),
