@@ -26,7 +26,7 @@ public enum TestSupport {
     /// Full path of an executable on PATH, or nil.
     public static func which(_ name: String) -> String? {
         let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"
-        for dir in path.split(separator: ":") + ["/usr/sbin", "/sbin"] {
+        for dir in path.split(separator: ":").map(String.init) + ["/usr/sbin", "/sbin"] {
             let p = "\(dir)/\(name)"
             if FileManager.default.isExecutableFile(atPath: p) { return p }
         }
