@@ -88,8 +88,18 @@ struct Pump {
                     let rc = channel.sendEOF()
                     if rc == 0 { eofSent = true; progress = true } else if rc != SSH2.eagain { throw mapError(rc, "send EOF") }
                 }
-                progress = try pumpReads(space: space) || progress
-                progress = pumpStderr() || progress
+                // Either read may process packets meant for the other stream (data, EOF):
+                // repeat until neither moves, or the poll below would miss them.
+                var space = space
+                while true {
+                    let before = stream.shared.withLock { $0.buffered }
+                    let r = try pumpReads(space: space)
+                    let e = pumpStderr()
+                    if !r && !e { break }
+                    progress = true
+                    space -= stream.shared.withLock { $0.buffered } - before
+                    if space <= 0 { break }
+                }
             } catch {
                 fail(error)
                 continue
