@@ -6,6 +6,9 @@ import Musl
 #endif
 
 enum Posix {
+    /// Writes to a closed pipe or socket must fail with EPIPE, not kill the process.
+    static let ignoreSIGPIPE: Void = { _ = signal(SIGPIPE, SIG_IGN) }()
+
     static func errorText(_ code: Int32 = errno) -> String { String(cString: strerror(code)) }
 
     static func setNonBlocking(_ fd: Int32) {
