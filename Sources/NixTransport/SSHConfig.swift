@@ -79,6 +79,7 @@ public struct SSHConfig: Sendable, Equatable {
         var current = ""
         var quote: Character? = nil
         var inWord = false
+        var sawEquals = false
         for c in line {
             if let q = quote {
                 if c == q { quote = nil } else { current.append(c) }
@@ -90,8 +91,9 @@ public struct SSHConfig: Sendable, Equatable {
                 inWord = true
             case " ", "\t", "\r":
                 if inWord { words.append(current); current = ""; inWord = false }
-            case "=" where words.isEmpty:
-                // "Keyword=value" and "Keyword = value".
+            case "=" where !sawEquals && (words.isEmpty || (words.count == 1 && !inWord)):
+                // "Keyword=value" and "Keyword = value": one '=' may separate the keyword.
+                sawEquals = true
                 if inWord { words.append(current); current = ""; inWord = false }
             case "#" where !inWord:
                 return words
