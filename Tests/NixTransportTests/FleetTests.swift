@@ -42,3 +42,26 @@ struct FleetTests {
         #expect(line == fleet.builders[0].hostKeyLine)
     }
 }
+
+@Suite("LatencyProxy", .enabled(if: SSHFleet.canRun, "needs root, sshd and ssh-keygen"))
+struct LatencyProxyTests {
+    @Test func sshThroughTheProxyPaysTheDelayEachWay() async throws {
+        try await withFleet { fleet in
+            let proxy = try LatencyProxy(targetPort: fleet.builders[0].port, delay: .milliseconds(5))
+            defer { proxy.stop() }
+            var t = fleetTarget(fleet)
+            t.port = proxy.port  // the host key is looked up under the alias, so it still verifies
+            let s = try await SSHChannelStream.connect(to: t, command: "cat")
+            let start = ContinuousClock.now
+            try await s.write(Array("ping".utf8))
+            #expect(try await s.read(exactly: 4) == Array("ping".utf8))
+            #expect(ContinuousClock.now - start >= .milliseconds(10))
+            // Bulk data still flows intact.
+            let data = [UInt8](repeating: 0x5a, count: 4 << 20)
+            let writer = Task { try await s.write(data); await s.closeWrite() }
+            #expect(try await s.readToEnd() == data)
+            try await writer.value
+            await s.close()
+        }
+    }
+}
