@@ -39,7 +39,10 @@ struct SSHConnector {
         do throws(SSHError) {
             guard let session = SSH2Session() else { throw error(.internalError("libssh2 session init failed")) }
             let pinned = try pinnedKey()
-            session.preferMethods(hostKeyTypes: pinned.map { "\($0.type),\(SSH2.hostKeyTypes)" } ?? SSH2.hostKeyTypes)
+            // Ask for the key type we can verify, as OpenSSH does: libssh2 would otherwise pick
+            // its own first choice and a known host would look unknown.
+            let known = pinned.map { [$0.type] } ?? knownKeyTypes()
+            session.preferMethods(hostKeyTypes: (known + [SSH2.hostKeyTypes]).joined(separator: ","))
             let rc = try retry(session, fd, "SSH handshake") { session.handshake(socket: fd) }
             if rc != 0 { throw error(.handshake(session.lastErrorMessage)) }
             try verifyHostKey(session, pinned: pinned)
@@ -83,6 +86,25 @@ struct SSHConnector {
         do { return try SSHPublicKey(machinesFileField: field) } catch {
             throw self.error(.internalError("pinned host key: \(error)"))
         }
+    }
+
+    /// Key types recorded for this host in plain (unhashed) known_hosts lines.
+    func knownKeyTypes() -> [String] {
+        let name = target.hostKeyAlias ?? target.host
+        let names: Set<String> = target.hostKeyAlias != nil || target.port == 22 ? [name] : ["[\(name)]:\(target.port)"]
+        var types: [String] = []
+        let files = target.knownHostsFiles.isEmpty ? SSHConfig.defaultKnownHostsFiles() : target.knownHostsFiles
+        for file in files {
+            guard let text = try? String(contentsOfFile: file, encoding: .utf8), text.utf8.count < 16 << 20 else { continue }
+            for line in text.split(separator: "\n") {
+                let f = line.split(separator: " ", maxSplits: 2)
+                guard f.count >= 2, !f[0].hasPrefix("#"), !f[0].hasPrefix("@") else { continue }
+                if f[0].split(separator: ",").contains(where: { names.contains(String($0)) }), !types.contains(String(f[1])) {
+                    types.append(String(f[1]))
+                }
+            }
+        }
+        return types
     }
 
     /// A pinned key alone decides; otherwise known_hosts and StrictHostKeyChecking.

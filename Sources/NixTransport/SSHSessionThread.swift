@@ -238,9 +238,11 @@ struct Pump {
 
     /// Graceful end: fail waiters, send EOF, close the channel, collect the exit status.
     mutating func shutdown() {
+        let wasDead = dead
         fail(error(.closed))
         let deadline = ContinuousClock.now + .seconds(1)
-        var step = 0
+        // A dead transport cannot close the channel; keep what the server already reported.
+        var step = wasDead ? 3 : 0
         while step < 3 && ContinuousClock.now < deadline {
             let rc: Int32 = switch step {
             case 0: eofSent ? 0 : channel.sendEOF()
@@ -255,8 +257,9 @@ struct Pump {
             step += 1
         }
         let status = SSHExitStatus(code: channel.exitStatus, signal: channel.exitSignal)
-        let fullyClosed = step == 3
-        stream.shared.withLock { s in s.exit = fullyClosed ? status : nil }
+        // libssh2 reports 0 when no exit-status arrived: trust it only after a full close.
+        let known = (step == 3 && !wasDead) || status.signal != nil || status.code != 0
+        stream.shared.withLock { s in s.exit = known ? status : nil }
         _ = session.disconnect("closed by nix-bridge")
     }
 

@@ -87,6 +87,41 @@ struct SSHBench: ParsableCommand {
             print(String(format: "cat %d MiB  ssh -F (default cipher):            median %.0f MiB/s (best %.0f)",
                          mebibytes, median(theirs), theirs.max()!))
         }
+
+        // Download only, the shape of NarFromPath: the remote writes, we read.
+        let download = "head -c \(bytes) /dev/zero"
+        var down: [Double] = []
+        for _ in 0..<runs {
+            let s = try await SSHChannelStream.connect(to: target, command: "read x; echo; " + download)
+            down.append(try await downloadThroughput(s, bytes: bytes))
+            await s.close()
+        }
+        print(String(format: "download %d MiB  SSHChannelStream: median %.0f MiB/s (best %.0f)", mebibytes, median(down), down.max()!))
+        if !skipOpenSSH {
+            var theirs: [Double] = []
+            for _ in 0..<runs {
+                let p = try ProcessStream(["ssh", "-F", sshConfig, host, "read x; echo; " + download])
+                theirs.append(try await downloadThroughput(p, bytes: bytes))
+                await p.close()
+            }
+            print(String(format: "download %d MiB  ssh -F (default cipher): median %.0f MiB/s (best %.0f)",
+                         mebibytes, median(theirs), theirs.max()!))
+        }
+    }
+
+    /// MiB/s of reading `bytes` after a go-ahead line (so connection set-up is excluded).
+    func downloadThroughput(_ s: some ByteStream, bytes: Int) async throws -> Double {
+        try await s.write(Array("go\n".utf8))
+        _ = try await s.read(exactly: 1)
+        return Double(bytes) / 1_048_576 / (try await time {
+            var got = 0
+            while got < bytes {
+                let b = try await s.read(maxLength: 1 << 20)
+                if b.isEmpty { break }
+                got += b.count
+            }
+            guard got == bytes else { throw ValidationError("read \(got) of \(bytes) bytes") }
+        })
     }
 
     /// MiB/s of `bytes` through `cat`, timed after a first echo so connection set-up is excluded.
