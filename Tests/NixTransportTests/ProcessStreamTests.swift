@@ -82,6 +82,11 @@ struct LocalStreamTests {
         let (version, _) = try await workerHandshake(s)
         #expect(version == 0x122)
         await s.close()
+        // Let the daemon reap its per-connection child before we stop it.
+        let children = "/proc/\(daemon.pid)/task/\(daemon.pid)/children"
+        for _ in 0..<100 where !((try? String(contentsOfFile: children, encoding: .utf8)) ?? "").isEmpty {
+            try await Task.sleep(for: .milliseconds(20))
+        }
         #expect(throws: TransportError.connectFailed(peer: dir.path + "/nope", message: "No such file or directory")) {
             _ = try UnixSocketStream(path: dir.path + "/nope")
         }

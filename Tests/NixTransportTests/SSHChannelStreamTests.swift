@@ -101,6 +101,23 @@ struct SSHChannelStreamTests {
         }
     }
 
+    @Test func knownHostsKeyTypeIsNegotiated() async throws {
+        let fleet = try SSHFleet(count: 1, extraHostKeyTypes: ["ecdsa"])
+        defer { fleet.stop() }
+        // Only the ECDSA key is known; ed25519 (our first choice otherwise) would look unknown.
+        let known = fleet.directory.path + "/ecdsa_known_hosts"
+        try "builder1 \(fleet.builders[0].extraHostKeyLines[0])\n".write(toFile: known, atomically: true, encoding: .utf8)
+        var t = fleetTarget(fleet)
+        t.knownHostsFiles = [known]
+        let s = try await SSHChannelStream.connect(to: t, command: "echo ecdsa-host")
+        #expect(try await s.readToEnd() == Array("ecdsa-host\n".utf8))
+        await s.close()
+        // And a pinned ECDSA key works the same way.
+        let pinned = Data(fleet.builders[0].extraHostKeyLines[0].utf8).base64EncodedString()
+        let p = try await SSHChannelStream.connect(to: fleetTarget(fleet, pinned: pinned), command: "true")
+        await p.close()
+    }
+
     @Test func unknownHostRefusedWithStrictChecking() async throws {
         try await withFleet { fleet in
             let empty = fleet.directory.path + "/empty_known_hosts"

@@ -26,6 +26,8 @@ public final class SSHFleet: @unchecked Sendable {
         public var hostKeyLine: String
         /// base64 of `hostKeyLine`, as in a machines file's 8th field.
         public var hostKeyBase64: String
+        /// Public key lines of further host keys (`extraHostKeyTypes`), not in known_hosts.
+        public var extraHostKeyLines: [String]
         /// `ssh-ng://builderN`.
         public var storeURI: String { "ssh-ng://\(name)" }
     }
@@ -48,8 +50,9 @@ public final class SSHFleet: @unchecked Sendable {
 
     public static var canRun: Bool { TestSupport.which("sshd") != nil && TestSupport.which("ssh-keygen") != nil && getuid() == 0 }
 
-    /// Starts `count` builders. `extraNixConf` lines go into every builder's nix.conf.
-    public init(count: Int, extraNixConf: [String] = []) throws {
+    /// Starts `count` builders. `extraNixConf` lines go into every builder's nix.conf;
+    /// `extraHostKeyTypes` (e.g. ["ecdsa"]) gives each sshd more host keys besides ed25519.
+    public init(count: Int, extraNixConf: [String] = [], extraHostKeyTypes: [String] = []) throws {
         directory = try TestSupport.temporaryDirectory("nb-fleet")
         let dir = directory.path
         try FileManager.default.createDirectory(atPath: "/run/sshd", withIntermediateDirectories: true)
@@ -74,6 +77,12 @@ public final class SSHFleet: @unchecked Sendable {
             try Self.keygen(type: "ed25519", path: "\(b)/host_ed25519", comment: name)
             let hostLine = try String(contentsOfFile: "\(b)/host_ed25519.pub", encoding: .utf8)
                 .trimmingCharacters(in: .whitespacesAndNewlines)
+            var extraLines: [String] = []
+            for type in extraHostKeyTypes {
+                try Self.keygen(type: type, path: "\(b)/host_\(type)", comment: name)
+                extraLines.append(try String(contentsOfFile: "\(b)/host_\(type).pub", encoding: .utf8)
+                    .trimmingCharacters(in: .whitespacesAndNewlines))
+            }
             try authorized.write(toFile: "\(b)/authorized_keys", atomically: true, encoding: .utf8)
             try (["store = local?root=\(b)/store", "sandbox = false"] + extraNixConf)
                 .joined(separator: "\n").appending("\n")
@@ -83,6 +92,7 @@ public final class SSHFleet: @unchecked Sendable {
             ListenAddress 127.0.0.1
             Port \(port)
             HostKey \(b)/host_ed25519
+            \(extraHostKeyTypes.map { "HostKey \(b)/host_\($0)" }.joined(separator: "\n"))
             AuthorizedKeysFile \(b)/authorized_keys
             PidFile none
             UsePAM no
@@ -119,7 +129,7 @@ public final class SSHFleet: @unchecked Sendable {
             """
             builders.append(Builder(name: name, port: port, storeRoot: "\(b)/store", nixConfDir: "\(b)/nixconf",
                                     home: "\(b)/home", hostKeyLine: hostLine,
-                                    hostKeyBase64: Base64.encode(Array(hostLine.utf8))))
+                                    hostKeyBase64: Base64.encode(Array(hostLine.utf8)), extraHostKeyLines: extraLines))
         }
         self.builders = builders
         try knownLines.write(toFile: knownHosts, atomically: true, encoding: .utf8)
