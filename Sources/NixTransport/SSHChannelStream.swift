@@ -8,6 +8,8 @@ import Synchronization
 /// thread-safe). Callers' reads and writes are queued to that thread, which drives the
 /// session non-blocking with poll(); it reads ahead up to 4 MiB, so a slow reader applies
 /// back-pressure through the SSH channel window.
+///
+/// Always `close()` a stream: its thread keeps it (and the connection) alive until then.
 public final class SSHChannelStream: ByteStream {
     public let target: SSHTarget
     public let command: String
@@ -74,7 +76,7 @@ public final class SSHChannelStream: ByteStream {
         try await withCheckedThrowingContinuation { (cont: CheckedContinuation<Void, Error>) in
             let failure: SSHError? = shared.withLock { s in
                 if let f = s.failure { return f }
-                if s.closeRequested { return SSHError(peer: target.peerDescription, reason: .closed) }
+                if s.closeRequested || s.closeWriteRequested { return SSHError(peer: target.peerDescription, reason: .closed) }
                 s.writes.append(.init(bytes: bytes, continuation: cont))
                 return nil
             }
