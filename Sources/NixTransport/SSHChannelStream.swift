@@ -167,3 +167,14 @@ struct SSHStreamState: ~Copyable {
         return out
     }
 }
+
+extension SSHChannelStream {
+    /// Connects to `host` as ssh_config `config` resolves it (HostName, Port, User, keys,
+    /// known_hosts, HostKeyAlias...), as Nix does for `ssh-ng://host`. `pinnedHostKey` is the
+    /// machines file's base64 host key field, if any.
+    public static func connect(host: String, config: SSHConfig, pinnedHostKey: String? = nil,
+                               ioTimeout: Duration? = nil, command: String) async throws(SSHError) -> SSHChannelStream {
+        let target = config.resolve(host: host).target(pinnedHostKey: pinnedHostKey, ioTimeout: ioTimeout)
+        return try await connect(to: target, command: command)
+    }
+}

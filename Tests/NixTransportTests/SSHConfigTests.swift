@@ -124,6 +124,19 @@ struct SSHConfigTests {
             let s = try await SSHChannelStream.connect(to: o.target(), command: "echo via-config")
             #expect(try await s.readToEnd() == Array("via-config\n".utf8))
             await s.close()
+            // The machines-file key of builder 1 pinned for builder 2 is refused.
+            let err = await expectSSHError {
+                _ = try await SSHChannelStream.connect(host: "builder2", config: config,
+                                                       pinnedHostKey: fleet.builders[0].hostKeyBase64, command: "true")
+            }
+            guard case .hostKeyMismatch? = err?.reason else {
+                Issue.record("expected host key mismatch, got \(String(describing: err))")
+                return
+            }
+            let ok = try await SSHChannelStream.connect(host: "builder2", config: config,
+                                                        pinnedHostKey: fleet.builders[1].hostKeyBase64, command: "nix-daemon --stdio")
+            #expect(try await workerHandshake(ok).0 == 0x122)
+            await ok.close()
         }
     }
 }
