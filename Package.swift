@@ -51,7 +51,7 @@ let package = Package(
         ]),
         // Benchmarks: numbers beside real Nix's, measured in the same run.
         .executableTarget(name: "nix-bridge-bench", dependencies: [
-            "NixCore", "NixSigning", "NixStore", "NarInfoCache", "CSodium", "CCrypto",
+            "NixCore", "NixSigning", "NixStore", "NixTransport", "NarInfoCache", "CSodium", "CCrypto", "TestSupport",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
@@ -62,7 +62,7 @@ let package = Package(
         .testTarget(name: "NixWireTests", dependencies: ["NixWire", "NixCore", "TestSupport"]),
         .testTarget(name: "NixTransportTests", dependencies: ["NixTransport", "NixCore", "TestSupport"]),
         .testTarget(name: "NarInfoCacheTests", dependencies: ["NarInfoCache", "NixCore", "TestSupport"]),
-        .testTarget(name: "NixStoreTests", dependencies: ["NixStore", "NixCore", "TestSupport"]),
+        .testTarget(name: "NixStoreTests", dependencies: ["NixStore", "NixWire", "NixTransport", "NixCore", "TestSupport"]),
         .testTarget(name: "CLITests", dependencies: ["NixCore", "TestSupport"]),
     ],
     swiftLanguageModes: [.v6]

@@ -6,7 +6,7 @@
 /// It enforces upstream Nix's `parseDump` rules: the magic, the grammar, sorted unique valid
 /// names, non-empty NUL-free symlink targets, zero padding, `NARFormat`'s length bounds and
 /// nesting depth. Errors are `NARError`s carrying the offset of the offending string.
-public struct NARReader {
+public struct NARReader: Sendable {
     /// The next string's role in the grammar.
     private enum Expect {
         case magic, open, typeTag, typeValue

@@ -1,1 +1,0 @@
-// The Bridge layer: see Docs/Architecture.md.

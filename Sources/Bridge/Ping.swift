@@ -1,0 +1,133 @@
+import Foundation
+import NixCore
+import NixStore
+import NixTransport
+import NixWire
+
+/// What `nix-bridge ping` found out about one store.
+public struct PingReport: Sendable {
+    public var store: String
+    public var nixVersion: String?
+    public var protocolVersion: String?
+    /// The daemon's trust in us: from the handshake (1.35+), else probed.
+    public var trusted: Bool?
+    /// Connect + SSH + handshake, in seconds.
+    public var connectSeconds: Double?
+    /// Median of a few IsValidPath round trips, in seconds.
+    public var roundTripSeconds: Double?
+    public var error: String?
+    /// What to do about the error, in Nix users' terms.
+    public var hint: String?
+}
+
+/// Connects to stores and explains failures the way a Nix user needs them explained.
+public enum Pinger {
+    public static func ping(_ uriText: String, opener: StoreOpener, roundTrips: Int = 5) async -> PingReport {
+        var report = PingReport(store: uriText)
+        let uri: StoreURI
+        do { uri = try StoreURI(parsing: uriText) } catch {
+            report.error = error.description
+            return report
+        }
+        report.store = uri.description
+        let logs = LogCapture()
+        let store: RemoteStore
+        do { store = try opener.store(uri, logs: { logs.append($0) }) } catch {
+            report.error = error.description
+            return report
+        }
+        let start = ContinuousClock.now
+        do {
+            let hs = try await store.handshake()
+            report.connectSeconds = seconds(ContinuousClock.now - start)
+            report.nixVersion = hs.info.daemonNixVersion
+            report.protocolVersion = "1.\(hs.version.minor)"
+            report.trusted = hs.info.remoteTrustsUs.map { $0 == .trusted }
+            // A path that cannot exist: the daemon answers without touching the disk much.
+            let probe = try StorePath(baseName: "00000000000000000000000000000000-nix-bridge-ping")
+            var times: [Double] = []
+            for _ in 0..<max(1, roundTrips) {
+                let t = ContinuousClock.now
+                _ = try await store.isValidPath(probe)
+                times.append(seconds(ContinuousClock.now - t))
+            }
+            report.roundTripSeconds = times.sorted()[times.count / 2]
+            if report.trusted == nil { report.trusted = await probeTrust(store, logs) }
+            if report.trusted == false {
+                report.hint = "the remote user is not in the builder's 'trusted-users': it cannot build input-addressed derivations or import unsigned paths (add it to trusted-users in the builder's nix.conf)"
+            }
+        } catch {
+            report.error = "\(error)"
+            report.hint = diagnose(error)
+        }
+        await store.close()
+        return report
+    }
+
+    /// Before 1.35 the handshake does not say. A daemon warns an untrusted client that it
+    /// ignores a restricted setting sent with SetOptions (a trusted one just applies it to
+    /// this connection's daemon process, so the probe sets a setting to its default).
+    static func probeTrust(_ store: RemoteStore, _ logs: LogCapture) async -> Bool? {
+        var options = ClientSettings()
+        options.overrides = ["narinfo-cache-negative-ttl": "3600"]
+        do {
+            try await store.setOptions(options)
+        } catch {
+            return nil
+        }
+        return !logs.text.contains("you are not a trusted user")
+    }
+
+    /// A hint for a failure, in the terms of Nix's own documentation.
+    public static func diagnose(_ error: any Error) -> String? {
+        let text = "\(error)"
+        if text.contains("command not found") || text.contains("No such file or directory") && text.contains("nix-daemon") {
+            return "nix-daemon is not on the PATH of non-interactive shells on the builder: make sure the PATH of non-interactive login shells contains Nix, or set remote-program= in the store URI"
+        }
+        if case let StoreError.protocolError(_, wire) = error, "\(wire)".contains("magic") || "\(wire)".contains("handshake") {
+            return "the remote side printed something before the Nix protocol started: shell start-up files (.bashrc, .profile) must print nothing for non-interactive shells"
+        }
+        if case StoreError.closedDuringHandshake = error {
+            return "the remote command exited during the handshake: check that it is nix-daemon (or nix-bridge) and that it supports --stdio"
+        }
+        if text.contains("host key mismatch") {
+            return "the builder's host key differs from the one pinned in the machines file (8th field) or known_hosts: check it with ssh-keyscan, then update the pin"
+        }
+        if text.contains("is not in") && text.contains("known_hosts") {
+            return "the builder is not in known_hosts: connect once with ssh, or pin its key in the machines file (8th field, base64 of the public key line)"
+        }
+        if text.contains("authentication") {
+            return "the builder refused our keys: check the machines file's ssh key field and authorized_keys on the builder (RSA keys do not work with libssh2 1.10: use ed25519 or ECDSA)"
+        }
+        if text.contains("connection refused") {
+            return "nothing listens on that port: is sshd running on the builder?"
+        }
+        if text.contains("not privileged") || text.contains("not trusted") {
+            return "the remote user is not in the builder's 'trusted-users'"
+        }
+        return nil
+    }
+
+    static func seconds(_ d: Duration) -> Double {
+        Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18
+    }
+}
+
+/// Collects a daemon's log lines (thread-safe).
+final class LogCapture: @unchecked Sendable {
+    private let lock = NSLock()
+    private var lines: [String] = []
+
+    func append(_ e: LogEvent) {
+        guard case let .next(line) = e else { return }
+        lock.lock()
+        lines.append(line)
+        lock.unlock()
+    }
+
+    var text: String {
+        lock.lock()
+        defer { lock.unlock() }
+        return lines.joined()
+    }
+}

@@ -1,0 +1,214 @@
+import NixCore
+import NixTransport
+import NixWire
+
+/// One worker-protocol connection to a Nix daemon over a byte stream. Requests are
+/// pipelined: many may be in flight, the daemon answers them in order, and each caller
+/// gets its own reply. A single reader task feeds the protocol state machine; a single
+/// writer task sends requests in the order they were queued.
+public actor DaemonConnection {
+    /// Who we talk to, for errors ("ssh-ng://builder1").
+    public nonisolated let peer: String
+    /// What the handshake agreed (protocol version, Nix version, trusted flag).
+    public nonisolated let handshake: HandshakeResult
+
+    private let stream: any ByteStream
+    private var wire: WorkerConnection
+    private var waiters: [WorkerConnection.RequestID: CheckedContinuation<WorkerResponse, any Error>] = [:]
+    private var narSinks: [WorkerConnection.RequestID: NARSink] = [:]
+    private var sinkErrors: [WorkerConnection.RequestID: any Error] = [:]
+    private var failure: StoreError?
+    /// Bytes queued for the daemon, sent by the writer task in one write per wake-up, so a
+    /// burst of pipelined requests leaves as a few large writes, not many small ones.
+    private var outBuffer: [UInt8] = []
+    private let doorbell: AsyncStream<Void>.Continuation
+    private var logHandler: (@Sendable (LogEvent) -> Void)?
+
+    /// Receives the bytes of a NAR as they arrive (called on the connection's executor).
+    public typealias NARSink = @Sendable ([UInt8]) throws -> Void
+
+    private init(peer: String, stream: any ByteStream, wire: WorkerConnection, handshake: HandshakeResult,
+                 doorbell: AsyncStream<Void>.Continuation) {
+        self.peer = peer
+        self.stream = stream
+        self.wire = wire
+        self.handshake = handshake
+        self.doorbell = doorbell
+    }
+
+    /// Performs the handshake on `stream` and starts the connection's reader and writer.
+    public static func open(stream: any ByteStream, peer: String,
+                            version: WorkerProtocolVersion = .latest,
+                            storeDir: StoreDirectory = .default,
+                            logs: (@Sendable (LogEvent) -> Void)? = nil) async throws(StoreError) -> DaemonConnection {
+        var wire = WorkerConnection(version: version, storeDir: storeDir) { NARReaderBoundary() }
+        var result: HandshakeResult?
+        do {
+            try await stream.write(wire.start())
+            while result == nil {
+                let chunk = try await stream.read(maxLength: 64 << 10)
+                if chunk.isEmpty {
+                    throw StoreError.closedDuringHandshake(peer: peer, stderr: await remoteStderr(stream))
+                }
+                for event in try wire.receive(chunk) {
+                    switch event {
+                    case let .write(bytes): try await stream.write(bytes)
+                    case let .handshakeCompleted(r): result = r
+                    case let .log(_, e): logs?(e)
+                    default: break
+                    }
+                }
+            }
+        } catch let e as StoreError {
+            await stream.close()
+            throw e
+        } catch {
+            await stream.close()
+            throw StoreError.wrap(error, peer: peer)
+        }
+        let (bell, ring) = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
+        let conn = DaemonConnection(peer: peer, stream: stream, wire: wire, handshake: result!, doorbell: ring)
+        await conn.setLogHandler(logs)
+        conn.startTasks(doorbell: bell)
+        return conn
+    }
+
+    /// What the remote command printed on stderr, once it exited (bounded wait).
+    static func remoteStderr(_ stream: any ByteStream) async -> String {
+        if let ssh = stream as? SSHChannelStream {
+            _ = await ssh.waitForExit()
+            return ssh.stderrText
+        }
+        if let process = stream as? ProcessStream {
+            _ = await process.waitForExit()
+            return process.stderrText
+        }
+        return ""
+    }
+
+    private func setLogHandler(_ h: (@Sendable (LogEvent) -> Void)?) { logHandler = h }
+
+    private func takeOutgoing() -> [UInt8] {
+        defer { outBuffer = [] }
+        return outBuffer
+    }
+
+    private func enqueue(_ bytes: [UInt8]) {
+        outBuffer += bytes
+        doorbell.yield()
+    }
+
+    private nonisolated func startTasks(doorbell: AsyncStream<Void>) {
+        let stream = self.stream
+        Task { [weak self] in
+            do {
+                for await _ in doorbell {
+                    guard let bytes = await self?.takeOutgoing() else { return }
+                    if !bytes.isEmpty { try await stream.write(bytes) }
+                }
+            } catch {
+                await self?.fail(StoreError.wrap(error, peer: self?.peer ?? "?"))
+            }
+        }
+        Task { [weak self] in
+            while true {
+                let chunk: [UInt8]
+                do {
+                    chunk = try await stream.read(maxLength: 1 << 20)
+                } catch {
+                    await self?.fail(StoreError.wrap(error, peer: self?.peer ?? "?"))
+                    return
+                }
+                guard let self else { return }
+                if chunk.isEmpty {
+                    await self.fail(.closed(peer: self.peer))
+                    return
+                }
+                if await !self.feed(chunk) { return }
+            }
+        }
+    }
+
+    /// Requests sent and not yet answered.
+    public var inFlight: Int { waiters.count }
+
+    /// True once the connection failed or was closed; it takes no more requests.
+    public var isBroken: Bool { failure != nil }
+
+    /// Sends a request and waits for its reply. Replies to NarFromPath go through `narSink`.
+    public func request(_ request: WorkerRequest, narSink: NARSink? = nil) async throws(StoreError) -> WorkerResponse {
+        if let failure { throw failure }
+        let id: WorkerConnection.RequestID
+        do {
+            let (rid, bytes) = try wire.send(request)
+            id = rid
+            enqueue(bytes)
+        } catch {
+            throw StoreError.protocolError(peer: peer, error)
+        }
+        if let narSink { narSinks[id] = narSink }
+        do {
+            return try await withCheckedThrowingContinuation { waiters[id] = $0 }
+        } catch let e as StoreError {
+            throw e
+        } catch {
+            throw StoreError.wrap(error, peer: peer)
+        }
+    }
+
+    /// Feeds bytes from the daemon; false once the connection is broken.
+    private func feed(_ chunk: [UInt8]) -> Bool {
+        guard failure == nil else { return false }
+        let events: [WorkerConnection.Event]
+        do {
+            events = try wire.receive(chunk)
+        } catch {
+            fail(.protocolError(peer: peer, error))
+            return false
+        }
+        for event in events {
+            switch event {
+            case let .write(bytes):
+                enqueue(bytes)
+            case let .log(_, e):
+                logHandler?(e)
+            case let .narData(id, bytes):
+                guard sinkErrors[id] == nil, let sink = narSinks[id] else { continue }
+                do { try sink(bytes) } catch { sinkErrors[id] = error }
+            case let .response(id, response):
+                narSinks[id] = nil
+                let waiter = waiters.removeValue(forKey: id)
+                if let e = sinkErrors.removeValue(forKey: id) {
+                    waiter?.resume(throwing: StoreError.sink(peer: peer, e))
+                } else {
+                    waiter?.resume(returning: response)
+                }
+            case let .failure(id, e):
+                narSinks[id] = nil
+                sinkErrors[id] = nil
+                waiters.removeValue(forKey: id)?.resume(throwing: StoreError.daemon(peer: peer, e))
+            case .handshakeCompleted:
+                continue
+            }
+        }
+        return true
+    }
+
+    private func fail(_ error: StoreError) {
+        guard failure == nil else { return }
+        failure = error
+        doorbell.finish()
+        let pending = waiters
+        waiters = [:]
+        narSinks = [:]
+        for (_, w) in pending { w.resume(throwing: error) }
+        let stream = self.stream
+        Task { await stream.close() }
+    }
+
+    /// Closes the connection; requests still waiting fail.
+    public func close() async {
+        fail(.closed(peer: peer))
+        await stream.close()
+    }
+}

@@ -1,0 +1,167 @@
+import NixCore
+import NixWire
+
+/// A Nix store reached through the worker protocol (ssh-ng, the local daemon, a local
+/// `nix-daemon --stdio`), with a small pool of pipelined connections: N queries cost about
+/// one round trip, not N.
+public actor RemoteStore {
+    /// The store URI as given, for messages.
+    public nonisolated let uri: StoreURI
+    public nonisolated let storeDir: StoreDirectory
+    private let connect: @Sendable () async throws(StoreError) -> DaemonConnection
+    private let maxConnections: Int
+    private var connections: [DaemonConnection] = []
+    private var opening: Task<DaemonConnection, any Error>?
+
+    /// - Parameters:
+    ///   - connect: opens one new connection (transport + handshake).
+    ///   - maxConnections: how many connections the pool may open.
+    public init(uri: StoreURI, storeDir: StoreDirectory = .default, maxConnections: Int = 1,
+                connect: @escaping @Sendable () async throws(StoreError) -> DaemonConnection) {
+        self.uri = uri
+        self.storeDir = storeDir
+        self.maxConnections = max(1, maxConnections)
+        self.connect = connect
+    }
+
+    /// A connection to use: an idle one, else a new one while the pool has room, else the
+    /// least loaded one (requests pipeline on it).
+    func connection() async throws(StoreError) -> DaemonConnection {
+        var live: [DaemonConnection] = []
+        for c in connections where await !c.isBroken { live.append(c) }
+        connections = live
+        var best: (DaemonConnection, Int)?
+        for c in live {
+            let load = await c.inFlight
+            if load == 0 { return c }
+            if best == nil || load < best!.1 { best = (c, load) }
+        }
+        if live.count < maxConnections {
+            if let opening {
+                do { return try await opening.value } catch { throw StoreError.wrap(error, peer: uri.description) }
+            }
+            let connect = self.connect
+            let task = Task<DaemonConnection, any Error> { try await connect() }
+            opening = task
+            defer { opening = nil }
+            do {
+                let c = try await task.value
+                connections.append(c)
+                return c
+            } catch {
+                if let best { return best.0 }
+                throw StoreError.wrap(error, peer: uri.description)
+            }
+        }
+        return best!.0
+    }
+
+    /// Opens (if needed) a connection and returns what its handshake said.
+    public func handshake() async throws(StoreError) -> HandshakeResult {
+        try await connection().handshake
+    }
+
+    /// Closes every connection.
+    public func close() async {
+        for c in connections { await c.close() }
+        connections = []
+    }
+
+    func send(_ request: WorkerRequest, narSink: DaemonConnection.NARSink? = nil) async throws(StoreError) -> WorkerResponse {
+        let c = try await connection()
+        return try await c.request(request, narSink: narSink)
+    }
+
+    private func unexpected(_ op: WorkerOp) -> StoreError {
+        .unexpectedResponse(peer: uri.description, op: "\(op)")
+    }
+
+    // MARK: Operations
+
+    public func isValidPath(_ path: StorePath) async throws(StoreError) -> Bool {
+        guard case let .valid(v) = try await send(.isValidPath(path)) else { throw unexpected(.isValidPath) }
+        return v
+    }
+
+    /// The subset of `paths` that is valid in this store.
+    public func queryValidPaths(_ paths: Set<StorePath>, substitute: Bool = false) async throws(StoreError) -> Set<StorePath> {
+        guard case let .validPaths(v) = try await send(.queryValidPaths(paths, substitute: substitute)) else {
+            throw unexpected(.queryValidPaths)
+        }
+        return v
+    }
+
+    /// The path's metadata, or nil when it is not valid here.
+    public func queryPathInfo(_ path: StorePath) async throws(StoreError) -> UnkeyedValidPathInfo? {
+        guard case let .pathInfo(info) = try await send(.queryPathInfo(path)) else { throw unexpected(.queryPathInfo) }
+        return info
+    }
+
+    /// Many QueryPathInfo requests at once, pipelined over the pool. Paths that are not
+    /// valid map to nil.
+    public func queryPathInfos(_ paths: [StorePath]) async throws(StoreError) -> [StorePath: UnkeyedValidPathInfo?] {
+        // Open the pool's connections up front so the requests spread over all of them.
+        var conns: [DaemonConnection] = []
+        for _ in 0..<maxConnections {
+            let c = try await connection()
+            if !conns.contains(where: { $0 === c }) { conns.append(c) }
+        }
+        let chosen = conns
+        do {
+            return try await withThrowingTaskGroup(of: (StorePath, UnkeyedValidPathInfo?).self) { group in
+                for (i, p) in paths.enumerated() {
+                    let c = chosen[i % chosen.count]
+                    group.addTask {
+                        guard case let .pathInfo(info) = try await c.request(.queryPathInfo(p)) else {
+                            throw StoreError.unexpectedResponse(peer: c.peer, op: "QueryPathInfo")
+                        }
+                        return (p, info)
+                    }
+                }
+                var out: [StorePath: UnkeyedValidPathInfo?] = [:]
+                out.reserveCapacity(paths.count)
+                for try await (p, info) in group { out[p] = info }
+                return out
+            }
+        } catch {
+            throw StoreError.wrap(error, peer: uri.description)
+        }
+    }
+
+    public func queryPathFromHashPart(_ hashPart: String) async throws(StoreError) -> StorePath? {
+        guard case let .storePath(p) = try await send(.queryPathFromHashPart(hashPart)) else {
+            throw unexpected(.queryPathFromHashPart)
+        }
+        return p
+    }
+
+    /// Streams the path's NAR into `sink` as it arrives (bounded memory).
+    public func narFromPath(_ path: StorePath, into sink: @escaping DaemonConnection.NARSink) async throws(StoreError) {
+        guard case .narEnd = try await send(.narFromPath(path), narSink: sink) else { throw unexpected(.narFromPath) }
+    }
+
+    /// Adds signatures to a path (the daemon checks nothing: needs a trusted user).
+    public func addSignatures(_ path: StorePath, _ signatures: Set<String>) async throws(StoreError) {
+        _ = try await send(.addSignatures(path, signatures))
+    }
+
+    public func addToStoreNar(_ path: PathWithNAR, repair: Bool = false, dontCheckSigs: Bool = false) async throws(StoreError) {
+        _ = try await send(.addToStoreNar(path, repair: repair, dontCheckSigs: dontCheckSigs))
+    }
+
+    public func setOptions(_ settings: ClientSettings) async throws(StoreError) {
+        _ = try await send(.setOptions(settings))
+    }
+
+    public func queryMissing(_ paths: [DerivedPath]) async throws(StoreError) -> MissingInfo {
+        guard case let .missing(m) = try await send(.queryMissing(paths)) else { throw unexpected(.queryMissing) }
+        return m
+    }
+
+    public func buildDerivation(_ drvPath: StorePath, _ drv: WireBasicDerivation, mode: BuildMode = .normal) async throws(StoreError) -> BuildResult {
+        guard case let .buildResult(r) = try await send(.buildDerivation(drvPath: drvPath, drv, mode)) else {
+            throw unexpected(.buildDerivation)
+        }
+        return r
+    }
+}

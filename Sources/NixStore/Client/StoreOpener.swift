@@ -1,0 +1,100 @@
+import NixCore
+import NixTransport
+import NixWire
+
+/// Opens stores from their URIs the way Nix does: `ssh-ng://` runs the remote program
+/// (`nix-daemon` unless `remote-program` says otherwise) with `--stdio` over SSH; `daemon`
+/// and `unix://` use a daemon socket; `local` / `local?root=` / a path run a local
+/// `nix-daemon --stdio --store ...`.
+public struct StoreOpener: Sendable {
+    /// The parsed ssh_config (`~/.ssh/config` unless told otherwise).
+    public var sshConfig: SSHConfig
+    /// Pinned host keys by store URI host (from the machines file), base64 of the key line.
+    public var pinnedHostKeys: [String: String]
+    /// SSH identity files by host (the machines file's ssh key field).
+    public var identityFiles: [String: String]
+    public var connectTimeout: Duration
+    /// The program run for local stores.
+    public var localDaemon: String
+    public var maxConnections: Int
+
+    public init(sshConfig: SSHConfig = SSHConfig(), pinnedHostKeys: [String: String] = [:],
+                identityFiles: [String: String] = [:], connectTimeout: Duration = .seconds(15),
+                localDaemon: String = "nix-daemon", maxConnections: Int = 1) {
+        self.sshConfig = sshConfig
+        self.pinnedHostKeys = pinnedHostKeys
+        self.identityFiles = identityFiles
+        self.connectTimeout = connectTimeout
+        self.localDaemon = localDaemon
+        self.maxConnections = maxConnections
+    }
+
+    /// The command Nix runs on an ssh-ng host.
+    public static func remoteCommand(for uri: StoreURI) -> String {
+        var cmd = (uri[parameter: "remote-program"] ?? "nix-daemon") + " --stdio"
+        if let store = uri[parameter: "remote-store"] { cmd += " --store " + shellQuote(store) }
+        return cmd
+    }
+
+    static func shellQuote(_ s: String) -> String {
+        "'" + s.replacingAll("'", with: "'\\''") + "'"
+    }
+
+    /// A store client for `uri` (connections open on first use).
+    public func store(_ uri: StoreURI, logs: (@Sendable (LogEvent) -> Void)? = nil) throws(StoreError) -> RemoteStore {
+        let peer = uri.description
+        let open = try streamOpener(uri)
+        return RemoteStore(uri: uri, maxConnections: maxConnections) { () async throws(StoreError) -> DaemonConnection in
+            let stream: any ByteStream
+            do { stream = try await open() } catch { throw StoreError.wrap(error, peer: peer) }
+            return try await DaemonConnection.open(stream: stream, peer: peer, logs: logs)
+        }
+    }
+
+    /// How to make one byte stream to the store's daemon.
+    func streamOpener(_ uri: StoreURI) throws(StoreError) -> @Sendable () async throws -> any ByteStream {
+        switch uri.scheme {
+        case .sshNG:
+            let target = sshTarget(uri)
+            let command = StoreOpener.remoteCommand(for: uri)
+            return { try await SSHChannelStream.connect(to: target, command: command) }
+        case .ssh:
+            throw .unsupportedStore(uri.description, reason: "ssh:// (the legacy serve protocol) is not supported yet; use ssh-ng://")
+        case .daemon:
+            return { try UnixSocketStream() }
+        case .unix:
+            let path = uri.authority
+            return { try UnixSocketStream(path: path) }
+        case .local:
+            var args = ["--stdio"]
+            if !uri.parameters.isEmpty { args += ["--store", uri.description] }
+            let program = localDaemon
+            let argv = args
+            return { try ProcessStream([program] + argv) }
+        case .file, .http, .https, .auto:
+            throw .unsupportedStore(uri.description, reason: "not a worker-protocol store (use ssh-ng://, unix://, daemon or local)")
+        }
+    }
+
+    /// SSH options for the URI: ssh_config for the host, then what the URI and machines
+    /// file say (they win, as in Nix where they become ssh command-line options).
+    func sshTarget(_ uri: StoreURI) -> SSHTarget {
+        var opts = sshConfig.resolve(host: uri.authority)
+        if let user = uri.user { opts.user = user }
+        if let port = uri.port { opts.port = port }
+        var target = opts.target(pinnedHostKey: uri[parameter: "base64-ssh-public-host-key"] ?? pinnedHostKeys[uri.authority])
+        if let key = uri[parameter: "ssh-key"] ?? identityFiles[uri.authority] {
+            target.identityFiles = [key]
+            target.identitiesOnly = true
+        }
+        target.connectTimeout = connectTimeout
+        if target.alias == nil { target.alias = uri.authority }
+        return target
+    }
+}
+
+extension String {
+    func replacingAll(_ a: String, with b: String) -> String {
+        split(separator: Character(a), omittingEmptySubsequences: false).joined(separator: b)
+    }
+}

@@ -1,1 +1,0 @@
-// The NixStore layer: see Docs/Architecture.md.

@@ -1,0 +1,120 @@
+import Dispatch
+import Synchronization
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Blocking reads and writes on file descriptors, each direction on its own serial queue so
+/// a pending read never holds up a write. Shared by ProcessStream and UnixSocketStream.
+final class FileDescriptorStream: Sendable {
+    let readFD: Int32
+    let writeFD: Int32
+    let peer: String
+    private let readQueue: DispatchQueue
+    private let writeQueue: DispatchQueue
+    private let state = Mutex(State())
+
+    private struct State {
+        var writeClosed = false
+        var closed = false
+    }
+
+    init(readFD: Int32, writeFD: Int32, peer: String) {
+        self.readFD = readFD
+        self.writeFD = writeFD
+        self.peer = peer
+        readQueue = DispatchQueue(label: "read \(peer)")
+        writeQueue = DispatchQueue(label: "write \(peer)")
+    }
+
+    func read(maxLength: Int) async throws(TransportError) -> [UInt8] {
+        precondition(maxLength > 0, "read(maxLength:) needs a positive length")
+        let result: Result<[UInt8], TransportError> = await withCheckedContinuation { cont in
+            readQueue.async { [self] in
+                if state.withLock({ $0.closed }) { return cont.resume(returning: .failure(.closed(peer: peer))) }
+                var buf = [UInt8](repeating: 0, count: min(maxLength, 1 << 20))
+                while true {
+                    let n = buf.withUnsafeMutableBytes { Glibc.read(readFD, $0.baseAddress, $0.count) }
+                    if n >= 0 {
+                        buf.removeLast(buf.count - n)
+                        return cont.resume(returning: .success(buf))
+                    }
+                    if errno == EINTR { continue }
+                    let e = errno
+                    if state.withLock({ $0.closed }) { return cont.resume(returning: .failure(.closed(peer: peer))) }
+                    return cont.resume(returning: .failure(.io(peer: peer, operation: "read", message: Posix.errorText(e))))
+                }
+            }
+        }
+        return try result.get()
+    }
+
+    func write(_ bytes: [UInt8]) async throws(TransportError) {
+        let result: Result<Void, TransportError> = await withCheckedContinuation { cont in
+            writeQueue.async { [self] in
+                if state.withLock({ $0.closed || $0.writeClosed }) { return cont.resume(returning: .failure(.closed(peer: peer))) }
+                var offset = 0
+                while offset < bytes.count {
+                    let n = bytes.withUnsafeBytes { Glibc.write(writeFD, $0.baseAddress! + offset, $0.count - offset) }
+                    if n > 0 { offset += n; continue }
+                    if n < 0 && errno == EINTR { continue }
+                    let e = errno
+                    let reason: TransportError = e == EPIPE || e == ECONNRESET
+                        ? .peerClosed(peer: peer, message: Posix.errorText(e))
+                        : .io(peer: peer, operation: "write", message: Posix.errorText(e))
+                    return cont.resume(returning: .failure(reason))
+                }
+                cont.resume(returning: .success(()))
+            }
+        }
+        try result.get()
+    }
+
+    /// Runs `body` once no write is in flight (e.g. to close or shut down the write side).
+    func closeWrite(_ body: @escaping @Sendable () -> Void) async {
+        await withCheckedContinuation { (cont: CheckedContinuation<Void, Never>) in
+            writeQueue.async { [self] in
+                let first = state.withLock { s in defer { s.writeClosed = true }; return !s.writeClosed }
+                if first { body() }
+                cont.resume()
+            }
+        }
+    }
+
+    /// Marks the stream closed and closes the descriptors once both queues are idle.
+    /// `unblock` must make a pending read return (kill the process, shut the socket down).
+    func close(unblock: @Sendable () -> Void) async {
+        let first = state.withLock { s in defer { s.closed = true }; return !s.closed }
+        guard first else { return }
+        unblock()
+        let (r, w) = (readFD, writeFD)
+        await withCheckedContinuation { (cont: CheckedContinuation<Void, Never>) in
+            writeQueue.async { [self] in
+                readQueue.async {
+                    Glibc.close(r)
+                    if w != r { Glibc.close(w) }
+                    cont.resume()
+                }
+            }
+        }
+    }
+}
+
+/// Failures of the local transports (processes, Unix sockets).
+public enum TransportError: Error, Sendable, Equatable, CustomStringConvertible {
+    case spawnFailed(command: String, message: String)
+    case connectFailed(peer: String, message: String)
+    case io(peer: String, operation: String, message: String)
+    case peerClosed(peer: String, message: String)
+    case closed(peer: String)
+
+    public var description: String {
+        switch self {
+        case let .spawnFailed(command, message): "cannot start '\(command)': \(message)"
+        case let .connectFailed(peer, message): "cannot connect to \(peer): \(message)"
+        case let .io(peer, operation, message): "\(peer): \(operation) failed: \(message)"
+        case let .peerClosed(peer, message): "\(peer): closed by peer (\(message))"
+        case let .closed(peer): "\(peer): stream closed"
+        }
+    }
+}

@@ -1,1 +1,0 @@
-// The NixTransport layer: see Docs/Architecture.md.

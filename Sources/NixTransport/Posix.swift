@@ -1,0 +1,115 @@
+// Small POSIX helpers shared by the transports (sockets, poll, a wake-up pipe).
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
+enum Posix {
+    /// Writes to a closed pipe or socket must fail with EPIPE, not kill the process.
+    static let ignoreSIGPIPE: Void = { _ = signal(SIGPIPE, SIG_IGN) }()
+
+    static func errorText(_ code: Int32 = errno) -> String { String(cString: strerror(code)) }
+
+    static func setNonBlocking(_ fd: Int32) {
+        let flags = fcntl(fd, F_GETFL)
+        _ = fcntl(fd, F_SETFL, flags | O_NONBLOCK)
+    }
+
+    static func setNoDelay(_ fd: Int32) {
+        var one: Int32 = 1
+        setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
+    }
+
+    /// Milliseconds until `deadline` for poll(): -1 for none, at least 0.
+    static func pollTimeout(until deadline: ContinuousClock.Instant?) -> Int32 {
+        guard let deadline else { return -1 }
+        let left = ContinuousClock.now.duration(to: deadline)
+        if left <= .zero { return 0 }
+        let ms = left.components.seconds * 1000 + left.components.attoseconds / 1_000_000_000_000_000 + 1
+        return Int32(clamping: ms)
+    }
+
+    enum ConnectFailure: Error { case refused, timeout, unresolvable(String), other(String), cancelled }
+
+    /// A non-blocking TCP connection to host:port within `deadline`; tries every address.
+    /// `wakeFD` readable aborts the wait (the stream was closed meanwhile).
+    static func connectTCP(host: String, port: Int, deadline: ContinuousClock.Instant,
+                           wakeFD: Int32) -> Result<Int32, ConnectFailure> {
+        var hints = addrinfo()
+        hints.ai_family = AF_UNSPEC
+        hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
+        var list: UnsafeMutablePointer<addrinfo>?
+        let rc = getaddrinfo(host, String(port), &hints, &list)
+        guard rc == 0, let first = list else {
+            return .failure(.unresolvable(String(cString: gai_strerror(rc))))
+        }
+        defer { freeaddrinfo(list) }
+        var lastFailure = ConnectFailure.refused
+        var node: UnsafeMutablePointer<addrinfo>? = first
+        while let ai = node {
+            node = ai.pointee.ai_next
+            let fd = socket(ai.pointee.ai_family, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+            guard fd >= 0 else { lastFailure = .other(errorText()); continue }
+            setNonBlocking(fd)
+            if Glibc.connect(fd, ai.pointee.ai_addr, ai.pointee.ai_addrlen) == 0 { return .success(fd) }
+            guard errno == EINPROGRESS else {
+                lastFailure = errno == ECONNREFUSED ? .refused : .other(errorText())
+                close(fd)
+                continue
+            }
+            var fds = [pollfd(fd: fd, events: Int16(POLLOUT), revents: 0), pollfd(fd: wakeFD, events: Int16(POLLIN), revents: 0)]
+            while true {
+                let n = poll(&fds, 2, pollTimeout(until: deadline))
+                if n < 0 && errno == EINTR { continue }
+                if n == 0 { close(fd); return .failure(.timeout) }
+                if fds[1].revents != 0 { close(fd); return .failure(.cancelled) }
+                break
+            }
+            var err: Int32 = 0
+            var len = socklen_t(MemoryLayout<Int32>.size)
+            getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len)
+            if err == 0 { return .success(fd) }
+            lastFailure = err == ECONNREFUSED ? .refused : .other(errorText(err))
+            close(fd)
+        }
+        return .failure(lastFailure)
+    }
+}
+
+/// A self-pipe that wakes a thread blocked in poll().
+final class WakePipe: Sendable {
+    let readFD: Int32
+    let writeFD: Int32
+
+    init() {
+        var fds: [Int32] = [-1, -1]
+        _ = pipe(&fds)
+        for fd in fds {
+            _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
+            Posix.setNonBlocking(fd)
+        }
+        readFD = fds[0]
+        writeFD = fds[1]
+    }
+
+    func wake() {
+        var b: UInt8 = 1
+        _ = Glibc.write(writeFD, &b, 1)
+    }
+
+    func drain() {
+        var buf = [UInt8](repeating: 0, count: 64)
+        while Glibc.read(readFD, &buf, 64) > 0 {}
+    }
+
+    deinit {
+        close(readFD)
+        close(writeFD)
+    }
+}
+
+extension Duration {
+    /// The duration in seconds, for messages.
+    var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
+}

@@ -1,0 +1,65 @@
+/// What `StrictHostKeyChecking` allows for hosts missing from known_hosts. A changed key
+/// is always refused (stricter than OpenSSH's `no`).
+public enum StrictHostKeyChecking: Sendable, Equatable {
+    case yes
+    /// Accept and record keys of unknown hosts in the first known_hosts file.
+    case acceptNew
+    /// Accept keys of unknown hosts without recording them.
+    case no
+}
+
+/// Everything needed to reach one SSH server and log in.
+public struct SSHTarget: Sendable, Equatable {
+    /// Host name or address to dial.
+    public var host: String
+    public var port: Int
+    public var user: String
+    /// Private key files, tried in order; the public key is `<file>.pub` when present.
+    /// ed25519 and ECDSA keys work; RSA keys fail with libssh2 1.10 against OpenSSH ≥ 8.8.
+    public var identityFiles: [String]
+    /// When true, agent keys are not offered.
+    public var identitiesOnly: Bool
+    /// ssh-agent socket; nil means `SSH_AUTH_SOCK`.
+    public var agentSocket: String?
+    /// The machines file's host key field: base64 of a whole OpenSSH public-key line.
+    /// When set, it alone decides (known_hosts is not read).
+    public var pinnedHostKey: String?
+    /// Name the host key is looked up under in known_hosts (OpenSSH `HostKeyAlias`).
+    public var hostKeyAlias: String?
+    public var knownHostsFiles: [String]
+    public var strictHostKeyChecking: StrictHostKeyChecking
+    /// Bounds TCP connect, SSH handshake, authentication and starting the command.
+    public var connectTimeout: Duration
+    /// Fails a pending read or write that makes no progress for this long; nil waits forever
+    /// (a daemon may legitimately be silent while it builds).
+    public var ioTimeout: Duration?
+    /// Name used in errors and logs (e.g. the ssh_config alias).
+    public var alias: String?
+
+    public init(host: String, port: Int = 22, user: String, identityFiles: [String] = [],
+                identitiesOnly: Bool = false, agentSocket: String? = nil, pinnedHostKey: String? = nil,
+                hostKeyAlias: String? = nil, knownHostsFiles: [String] = [],
+                strictHostKeyChecking: StrictHostKeyChecking = .yes,
+                connectTimeout: Duration = .seconds(15), ioTimeout: Duration? = nil, alias: String? = nil) {
+        self.host = host
+        self.port = port
+        self.user = user
+        self.identityFiles = identityFiles
+        self.identitiesOnly = identitiesOnly
+        self.agentSocket = agentSocket
+        self.pinnedHostKey = pinnedHostKey
+        self.hostKeyAlias = hostKeyAlias
+        self.knownHostsFiles = knownHostsFiles
+        self.strictHostKeyChecking = strictHostKeyChecking
+        self.connectTimeout = connectTimeout
+        self.ioTimeout = ioTimeout
+        self.alias = alias
+    }
+
+    /// "host:port", with the alias in front when it differs.
+    public var peerDescription: String {
+        let hp = host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)"
+        if let alias, alias != host { return "\(alias) (\(hp))" }
+        return hp
+    }
+}

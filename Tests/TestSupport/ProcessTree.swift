@@ -1,0 +1,36 @@
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Finds and signals descendants of a process we started (e.g. the per-connection sshd
+/// children of a test sshd), read from /proc. Only ever descendants of a given PID.
+public enum ProcessTree {
+    /// PIDs whose parent chain reaches `root` (not `root` itself).
+    public static func descendants(of root: pid_t) -> [pid_t] {
+        var parent: [pid_t: pid_t] = [:]
+        let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
+        for e in entries {
+            guard let pid = pid_t(e),
+                  let stat = try? String(contentsOfFile: "/proc/\(e)/stat", encoding: .utf8),
+                  let close = stat.lastIndex(of: ")") else { continue }
+            let fields = stat[stat.index(after: close)...].split(separator: " ")
+            if fields.count > 1, let ppid = pid_t(fields[1]) { parent[pid] = ppid }
+        }
+        return parent.keys.filter { pid in
+            var p = parent[pid]
+            var hops = 0
+            while let q = p, hops < 64 {
+                if q == root { return true }
+                p = parent[q]
+                hops += 1
+            }
+            return false
+        }
+    }
+
+    /// SIGKILLs every descendant of `root`.
+    public static func killDescendants(of root: pid_t) {
+        for pid in descendants(of: root) { kill(pid, SIGKILL) }
+    }
+}

@@ -1,0 +1,69 @@
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A long-running child started with posix_spawn and ended by PID.
+///
+/// Not Foundation's `Process`: daemons such as sshd close every inherited descriptor at
+/// start-up, which Foundation on Linux takes for the child's exit; its monitor thread then
+/// blocks in waitpid() on the daemon and no later `Process` ever completes.
+public final class SpawnedProcess: @unchecked Sendable {
+    public let pid: pid_t
+    private let lock = NSLock()
+    private var reaped = false
+
+    /// Starts `arguments[0]` (absolute path) with stdin, stdout and stderr on /dev/null, or
+    /// stdout and stderr appended to `logFile`.
+    public init(_ arguments: [String], logFile: String? = nil, environment: [String: String]? = nil) throws {
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        let out = logFile ?? "/dev/null"
+        posix_spawn_file_actions_addopen(&actions, 1, out, O_WRONLY | O_CREAT | O_APPEND, 0o644)
+        posix_spawn_file_actions_adddup2(&actions, 1, 2)
+        let env = (environment.map { ProcessInfo.processInfo.environment.merging($0) { $1 } } ?? ProcessInfo.processInfo.environment)
+            .map { "\($0.key)=\($0.value)" }
+        var argv: [UnsafeMutablePointer<CChar>?] = arguments.map { strdup($0) } + [nil]
+        var envp: [UnsafeMutablePointer<CChar>?] = env.map { strdup($0) } + [nil]
+        defer { (argv + envp).forEach { free($0) } }
+        // Dispatch worker threads block signals and a spawned child inherits that mask:
+        // without a reset, the child would ignore our SIGTERM.
+        var attr = posix_spawnattr_t()
+        posix_spawnattr_init(&attr)
+        defer { posix_spawnattr_destroy(&attr) }
+        var empty = sigset_t(), defaults = sigset_t()
+        sigemptyset(&empty)
+        sigfillset(&defaults)
+        posix_spawnattr_setsigmask(&attr, &empty)
+        posix_spawnattr_setsigdefault(&attr, &defaults)
+        posix_spawnattr_setflags(&attr, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
+        var pid: pid_t = 0
+        let rc = posix_spawn(&pid, arguments[0], &actions, &attr, &argv, &envp)
+        guard rc == 0 else { throw SSHFleet.FleetError(message: "cannot start \(arguments[0]): \(String(cString: strerror(rc)))") }
+        self.pid = pid
+    }
+
+    public var isRunning: Bool {
+        lock.withLock {
+            if reaped { return false }
+            var status: Int32 = 0
+            if waitpid(pid, &status, WNOHANG) == pid { reaped = true }
+            return !reaped
+        }
+    }
+
+    /// Sends `signal` and waits for the child to end.
+    public func stop(signal: Int32 = SIGTERM) {
+        lock.withLock {
+            guard !reaped else { return }
+            kill(pid, signal)
+            var status: Int32 = 0
+            _ = waitpid(pid, &status, 0)
+            reaped = true
+        }
+    }
+
+    deinit { stop() }
+}
