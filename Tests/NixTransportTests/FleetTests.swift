@@ -5,21 +5,25 @@ import TestSupport
 
 @Suite("SSHFleet harness with real Nix", .enabled(if: SSHFleet.canRun && TestSupport.hasNix, "needs root, sshd and the nix CLI"))
 struct FleetTests {
-    @Test func realNixPingsEveryBuilderThroughTheConfig() throws {
-        let fleet = try SSHFleet(count: 2)
+    @Test func realNixPingsEveryBuilderThroughTheConfig() async throws {
+        let fleet = try await offPool { try SSHFleet(count: 2) }
         defer { fleet.stop() }
         for b in fleet.builders {
-            let out = try TestSupport.run(["nix", "--extra-experimental-features", "nix-command", "store", "ping",
-                                           "--store", b.storeURI], environment: ["NIX_SSHOPTS": fleet.nixSSHOpts])
+            let out = try await offPool { try TestSupport.run(["nix", "--extra-experimental-features", "nix-command", "store", "ping",
+                                           "--store", b.storeURI], environment: ["NIX_SSHOPTS": fleet.nixSSHOpts]) }
             // nix 2.8 prints the ping result on stderr.
             #expect((out.text + out.stderr).contains("Store URL: \(b.storeURI)"))
             #expect((out.text + out.stderr).contains("Version: \(try installedNixVersion())"))
         }
     }
 
-    @Test func eachBuilderHasItsOwnStore() throws {
-        let fleet = try SSHFleet(count: 2)
+    @Test func eachBuilderHasItsOwnStore() async throws {
+        let fleet = try await offPool { try SSHFleet(count: 2) }
         defer { fleet.stop() }
+        try await offPool { try Self.checkOwnStores(fleet) }
+    }
+
+    static func checkOwnStores(_ fleet: SSHFleet) throws {
         let file = fleet.directory.appendingPathComponent("hello.txt")
         try "hello from the fleet\n".write(to: file, atomically: true, encoding: .utf8)
         // nix-store --add on builder 1 over real ssh; the path lands in builder 1's chroot store only.

@@ -102,7 +102,7 @@ struct SSHChannelStreamTests {
     }
 
     @Test func knownHostsKeyTypeIsNegotiated() async throws {
-        let fleet = try SSHFleet(count: 1, extraHostKeyTypes: ["ecdsa"])
+        let fleet = try await offPool { try SSHFleet(count: 1, extraHostKeyTypes: ["ecdsa"]) }
         defer { fleet.stop() }
         // Only the ECDSA key is known; ed25519 (our first choice otherwise) would look unknown.
         let known = fleet.directory.path + "/ecdsa_known_hosts"
@@ -127,6 +127,12 @@ struct SSHChannelStreamTests {
             let err = await expectSSHError { _ = try await SSHChannelStream.connect(to: t, command: "true") }
             let fp = try SSHPublicKey(openSSHLine: fleet.builders[0].hostKeyLine).fingerprint
             #expect(err?.reason == .unknownHost(name: "builder1", fingerprint: fp, knownHostsFiles: [empty]))
+
+            // "no" lets the unknown host in without recording it.
+            t.strictHostKeyChecking = .no
+            let lax = try await SSHChannelStream.connect(to: t, command: "true")
+            await lax.close()
+            #expect(try String(contentsOfFile: empty, encoding: .utf8).isEmpty)
 
             // accept-new records the key; then strict checking accepts the host.
             t.strictHostKeyChecking = .acceptNew
