@@ -3,14 +3,14 @@ import NixTransport
 import Testing
 import TestSupport
 
-@Suite("SSHFleet harness with real Nix", .enabled(if: SSHFleet.canRun && TestSupport.hasNix, "needs root, sshd and the nix CLI"))
+@Suite("SSHFleet harness with real Nix", .timeLimit(.minutes(1)), .enabled(if: SSHFleet.canRun && TestSupport.hasNix, "needs root, sshd and the nix CLI"))
 struct FleetTests {
     @Test func realNixPingsEveryBuilderThroughTheConfig() async throws {
-        let fleet = try await offPool { try SSHFleet(count: 2) }
+        let fleet = try SSHFleet(count: 2)
         defer { fleet.stop() }
         for b in fleet.builders {
-            let out = try await offPool { try TestSupport.run(["nix", "--extra-experimental-features", "nix-command", "store", "ping",
-                                           "--store", b.storeURI], environment: ["NIX_SSHOPTS": fleet.nixSSHOpts]) }
+            let out = try TestSupport.run(["nix", "--extra-experimental-features", "nix-command", "store", "ping",
+                                           "--store", b.storeURI], environment: ["NIX_SSHOPTS": fleet.nixSSHOpts])
             // nix 2.8 prints the ping result on stderr.
             #expect((out.text + out.stderr).contains("Store URL: \(b.storeURI)"))
             #expect((out.text + out.stderr).contains("Version: \(try installedNixVersion())"))
@@ -18,9 +18,9 @@ struct FleetTests {
     }
 
     @Test func eachBuilderHasItsOwnStore() async throws {
-        let fleet = try await offPool { try SSHFleet(count: 2) }
+        let fleet = try SSHFleet(count: 2)
         defer { fleet.stop() }
-        try await offPool { try Self.checkOwnStores(fleet) }
+        try Self.checkOwnStores(fleet)
     }
 
     static func checkOwnStores(_ fleet: SSHFleet) throws {
@@ -47,7 +47,7 @@ struct FleetTests {
     }
 }
 
-@Suite("LatencyProxy", .enabled(if: SSHFleet.canRun, "needs root, sshd and ssh-keygen"))
+@Suite("LatencyProxy", .timeLimit(.minutes(1)), .enabled(if: SSHFleet.canRun, "needs root, sshd and ssh-keygen"))
 struct LatencyProxyTests {
     @Test func sshThroughTheProxyPaysTheDelayEachWay() async throws {
         try await withFleet { fleet in

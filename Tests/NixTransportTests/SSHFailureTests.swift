@@ -4,7 +4,7 @@ import NixTransport
 import Testing
 import TestSupport
 
-@Suite("SSHChannelStream failures", .enabled(if: SSHFleet.canRun, "needs root, sshd and ssh-keygen"))
+@Suite("SSHChannelStream failures", .timeLimit(.minutes(1)), .enabled(if: SSHFleet.canRun, "needs root, sshd and ssh-keygen"))
 struct SSHFailureTests {
     @Test func closedPortGivesConnectionRefused() async throws {
         let port = try SSHFleet.freeLoopbackPort()

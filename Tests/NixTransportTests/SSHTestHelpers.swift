@@ -13,24 +13,9 @@ func fleetTarget(_ fleet: SSHFleet, _ n: Int = 1, key: String? = nil, pinned: St
               alias: fleet.builders[n - 1].name)
 }
 
-/// Runs blocking work (ssh-keygen, sshd start-up, nix CLI) on its own thread, so it does not
-/// hold one of the few cooperative threads other tests' awaits need.
-func offPool<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
-    try await withCheckedThrowingContinuation { cont in
-        Thread {
-            // Like dispatch's threads: no signal lands here and interrupts a blocking read
-            // (Foundation's FileHandle traps on EINTR).
-            var all = sigset_t()
-            sigfillset(&all)
-            pthread_sigmask(SIG_BLOCK, &all, nil)
-            cont.resume(with: Result { try body() })
-        }.start()
-    }
-}
-
 /// Runs `body` with a fresh fleet, stopping it afterwards whatever happens.
 func withFleet<T>(_ count: Int = 1, _ body: (SSHFleet) async throws -> T) async throws -> T {
-    let fleet = try await offPool { try SSHFleet(count: count) }
+    let fleet = try SSHFleet(count: count)
     defer { fleet.stop() }
     return try await body(fleet)
 }
