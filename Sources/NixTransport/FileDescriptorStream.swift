@@ -16,6 +16,9 @@ final class FileDescriptorStream: Sendable {
 
     private struct State {
         var writeClosed = false
+        /// The write descriptor itself was closed (ProcessStream's stdin): never close it twice,
+        /// its number may already belong to someone else.
+        var writeFDClosed = false
         var closed = false
     }
 
@@ -70,12 +73,18 @@ final class FileDescriptorStream: Sendable {
         try result.get()
     }
 
-    /// Runs `body` once no write is in flight (e.g. to close or shut down the write side).
-    func closeWrite(_ body: @escaping @Sendable () -> Void) async {
+    /// Once no write is in flight, ends the write side: closes the write descriptor (pipes)
+    /// or, when `shutdownOnly`, shuts the socket down for writing.
+    func closeWrite(shutdownOnly: Bool) async {
         await withCheckedContinuation { (cont: CheckedContinuation<Void, Never>) in
             writeQueue.async { [self] in
-                let first = state.withLock { s in defer { s.writeClosed = true }; return !s.writeClosed }
-                if first { body() }
+                let first = state.withLock { s in
+                    defer { s.writeClosed = true; if !shutdownOnly && !s.closed { s.writeFDClosed = true } }
+                    return !s.writeClosed && !s.closed
+                }
+                if first {
+                    if shutdownOnly { _ = shutdown(writeFD, Int32(SHUT_WR)) } else { Glibc.close(writeFD) }
+                }
                 cont.resume()
             }
         }
@@ -90,9 +99,10 @@ final class FileDescriptorStream: Sendable {
         let (r, w) = (readFD, writeFD)
         await withCheckedContinuation { (cont: CheckedContinuation<Void, Never>) in
             writeQueue.async { [self] in
+                let closeW = w != r && !state.withLock { $0.writeFDClosed }
                 readQueue.async {
                     Glibc.close(r)
-                    if w != r { Glibc.close(w) }
+                    if closeW { Glibc.close(w) }
                     cont.resume()
                 }
             }

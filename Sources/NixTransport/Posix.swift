@@ -9,6 +9,14 @@ enum Posix {
     /// Writes to a closed pipe or socket must fail with EPIPE, not kill the process.
     static let ignoreSIGPIPE: Void = { _ = signal(SIGPIPE, SIG_IGN) }()
 
+    /// Blocks every signal on the calling thread, so signals meant for the process (SIGCHLD
+    /// from children...) go to threads prepared for them instead of interrupting our I/O.
+    static func blockSignalsOnThisThread() {
+        var all = sigset_t()
+        sigfillset(&all)
+        pthread_sigmask(SIG_BLOCK, &all, nil)
+    }
+
     static func errorText(_ code: Int32 = errno) -> String { String(cString: strerror(code)) }
 
     static func setNonBlocking(_ fd: Int32) {

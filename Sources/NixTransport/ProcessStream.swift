@@ -109,7 +109,7 @@ public final class ProcessStream: ByteStream {
 
     /// Closes the child's stdin.
     public func closeWrite() async {
-        await io.closeWrite { [io] in Glibc.close(io.writeFD) }
+        await io.closeWrite(shutdownOnly: false)
     }
 
     /// Ends the child (SIGTERM if still running), reaps it and closes the pipes.

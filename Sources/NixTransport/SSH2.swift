@@ -124,6 +124,10 @@ final class SSH2Channel {
         nb_ssh2_channel_write(raw, buffer.baseAddress!.assumingMemoryBound(to: CChar.self), buffer.count)
     }
 
+    /// True when libssh2 already holds data (stdout or stderr) for this channel that no read
+    /// has taken yet: the socket may then be quiet although there is something to read.
+    var hasQueuedData: Bool { libssh2_poll_channel_read(raw, 1) > 0 }
+
     func sendEOF() -> Int32 { libssh2_channel_send_eof(raw) }
     /// True once the remote sent EOF and every byte before it was read.
     var remoteEOF: Bool { libssh2_channel_eof(raw) == 1 }

@@ -31,7 +31,10 @@ public final class SSHChannelStream: ByteStream {
         do {
             try await withCheckedThrowingContinuation { (cont: CheckedContinuation<Void, Error>) in
                 stream.shared.withLock { $0.connectWaiter = cont }
-                let thread = Thread { SSHSessionThread(stream: stream).run() }
+                let thread = Thread {
+                    Posix.blockSignalsOnThisThread()
+                    SSHSessionThread(stream: stream).run()
+                }
                 thread.name = "ssh \(target.peerDescription)"
                 thread.start()
             }

@@ -88,17 +88,19 @@ struct Pump {
                     let rc = channel.sendEOF()
                     if rc == 0 { eofSent = true; progress = true } else if rc != SSH2.eagain { throw mapError(rc, "send EOF") }
                 }
-                // Either read may process packets meant for the other stream (data, EOF):
-                // repeat until neither moves, or the poll below would miss them.
+                // Every libssh2 read pulls in all packets the socket holds, also those for the
+                // other stream (data, EOF): repeat until nothing is left queued inside libssh2,
+                // or the poll below would sleep on a quiet socket with data waiting.
                 var space = space
-                while true {
+                for _ in 0..<64 {
                     let before = stream.shared.withLock { $0.buffered }
                     let r = try pumpReads(space: space)
                     let e = pumpStderr()
-                    if !r && !e { break }
-                    progress = true
                     space -= stream.shared.withLock { $0.buffered } - before
-                    if space <= 0 { break }
+                    if r || e { progress = true }
+                    let more = (space > 0 && channel.hasQueuedData) || (!eofReceived && channel.remoteEOF)
+                    if !r && !e && !more { break }
+                    if space <= 0 && !e { break }
                 }
             } catch {
                 fail(error)

@@ -42,7 +42,7 @@ public final class UnixSocketStream: ByteStream {
     public func write(_ bytes: [UInt8]) async throws { try await io.write(bytes) }
 
     public func closeWrite() async {
-        await io.closeWrite { [io] in _ = shutdown(io.writeFD, Int32(SHUT_WR)) }
+        await io.closeWrite(shutdownOnly: true)
     }
 
     public func close() async {

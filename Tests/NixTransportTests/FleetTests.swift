@@ -3,9 +3,9 @@ import NixTransport
 import Testing
 import TestSupport
 
-@Suite("SSHFleet harness with real Nix", .enabled(if: SSHFleet.canRun && TestSupport.hasNix, "needs root, sshd and the nix CLI"))
+@Suite("SSHFleet harness with real Nix", .timeLimit(.minutes(1)), .enabled(if: SSHFleet.canRun && TestSupport.hasNix, "needs root, sshd and the nix CLI"))
 struct FleetTests {
-    @Test func realNixPingsEveryBuilderThroughTheConfig() throws {
+    @Test func realNixPingsEveryBuilderThroughTheConfig() async throws {
         let fleet = try SSHFleet(count: 2)
         defer { fleet.stop() }
         for b in fleet.builders {
@@ -17,9 +17,13 @@ struct FleetTests {
         }
     }
 
-    @Test func eachBuilderHasItsOwnStore() throws {
+    @Test func eachBuilderHasItsOwnStore() async throws {
         let fleet = try SSHFleet(count: 2)
         defer { fleet.stop() }
+        try Self.checkOwnStores(fleet)
+    }
+
+    static func checkOwnStores(_ fleet: SSHFleet) throws {
         let file = fleet.directory.appendingPathComponent("hello.txt")
         try "hello from the fleet\n".write(to: file, atomically: true, encoding: .utf8)
         // nix-store --add on builder 1 over real ssh; the path lands in builder 1's chroot store only.
@@ -43,7 +47,7 @@ struct FleetTests {
     }
 }
 
-@Suite("LatencyProxy", .enabled(if: SSHFleet.canRun, "needs root, sshd and ssh-keygen"))
+@Suite("LatencyProxy", .timeLimit(.minutes(1)), .enabled(if: SSHFleet.canRun, "needs root, sshd and ssh-keygen"))
 struct LatencyProxyTests {
     @Test func sshThroughTheProxyPaysTheDelayEachWay() async throws {
         try await withFleet { fleet in

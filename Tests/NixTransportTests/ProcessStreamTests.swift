@@ -4,7 +4,7 @@ import NixTransport
 import Testing
 import TestSupport
 
-@Suite("ProcessStream and UnixSocketStream")
+@Suite("ProcessStream and UnixSocketStream", .timeLimit(.minutes(1)))
 struct LocalStreamTests {
     @Test(.enabled(if: TestSupport.hasNix, "needs the nix CLI (nix-bin)"))
     func nixDaemonStdioOnAChrootStore() async throws {

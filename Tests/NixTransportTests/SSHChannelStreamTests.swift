@@ -4,7 +4,7 @@ import NixTransport
 import Testing
 import TestSupport
 
-@Suite("SSHChannelStream against real sshd", .enabled(if: SSHFleet.canRun, "needs root, sshd and ssh-keygen"))
+@Suite("SSHChannelStream against real sshd", .timeLimit(.minutes(1)), .enabled(if: SSHFleet.canRun, "needs root, sshd and ssh-keygen"))
 struct SSHChannelStreamTests {
     @Test func echoRoundTripAndExitStatus() async throws {
         try await withFleet { fleet in
@@ -127,6 +127,12 @@ struct SSHChannelStreamTests {
             let err = await expectSSHError { _ = try await SSHChannelStream.connect(to: t, command: "true") }
             let fp = try SSHPublicKey(openSSHLine: fleet.builders[0].hostKeyLine).fingerprint
             #expect(err?.reason == .unknownHost(name: "builder1", fingerprint: fp, knownHostsFiles: [empty]))
+
+            // "no" lets the unknown host in without recording it.
+            t.strictHostKeyChecking = .no
+            let lax = try await SSHChannelStream.connect(to: t, command: "true")
+            await lax.close()
+            #expect(try String(contentsOfFile: empty, encoding: .utf8).isEmpty)
 
             // accept-new records the key; then strict checking accepts the host.
             t.strictHostKeyChecking = .acceptNew

@@ -3,7 +3,7 @@ import NixTransport
 import Testing
 import TestSupport
 
-@Suite("SSHConfig")
+@Suite("SSHConfig", .timeLimit(.minutes(1)))
 struct SSHConfigTests {
     let home = "/home/alice"
 

@@ -4,7 +4,7 @@ import NixTransport
 import Testing
 import TestSupport
 
-@Suite("SSHChannelStream pipelining and keys", .enabled(if: SSHFleet.canRun, "needs root, sshd and ssh-keygen"))
+@Suite("SSHChannelStream pipelining and keys", .timeLimit(.minutes(1)), .enabled(if: SSHFleet.canRun, "needs root, sshd and ssh-keygen"))
 struct SSHPipelineTests {
     @Test func concurrentWritersNeverInterleaveWithinAWrite() async throws {
         try await withFleet { fleet in

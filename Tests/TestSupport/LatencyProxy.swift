@@ -33,7 +33,10 @@ public final class LatencyProxy: @unchecked Sendable {
             throw SSHFleet.FleetError(message: "latency proxy: cannot listen: \(errno)")
         }
         port = Int(UInt16(bigEndian: addr.sin_port))
-        Thread { [self] in acceptLoop() }.start()
+        Thread { [self] in
+            Self.blockSignals()
+            acceptLoop()
+        }.start()
     }
 
     /// Stops accepting and cuts every forwarded connection.
@@ -47,6 +50,13 @@ public final class LatencyProxy: @unchecked Sendable {
     }
 
     deinit { stop() }
+
+    /// Signals must not interrupt the proxy's blocking calls (nor land on its threads).
+    static func blockSignals() {
+        var all = sigset_t()
+        sigfillset(&all)
+        pthread_sigmask(SIG_BLOCK, &all, nil)
+    }
 
     static func loopback(port: Int) -> sockaddr_in {
         var addr = sockaddr_in()
@@ -83,8 +93,8 @@ public final class LatencyProxy: @unchecked Sendable {
             for (from, to) in [(client, upstream), (upstream, client)] {
                 let pipe = DelayedPipe(delay: delay)
                 done.enter(); done.enter()
-                Thread { pipe.pump(from: from); done.leave() }.start()
-                Thread { pipe.drain(to: to); done.leave() }.start()
+                Thread { Self.blockSignals(); pipe.pump(from: from); done.leave() }.start()
+                Thread { Self.blockSignals(); pipe.drain(to: to); done.leave() }.start()
             }
             done.notify(queue: .global()) { [self] in
                 lock.withLock { sockets.removeAll { $0 == client || $0 == upstream } }

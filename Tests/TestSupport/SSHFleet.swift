@@ -87,30 +87,9 @@ public final class SSHFleet: @unchecked Sendable {
             try (["store = local?root=\(b)/store", "sandbox = false"] + extraNixConf)
                 .joined(separator: "\n").appending("\n")
                 .write(toFile: "\(b)/nixconf/nix.conf", atomically: true, encoding: .utf8)
-            let port = try Self.freeLoopbackPort()
-            try """
-            ListenAddress 127.0.0.1
-            Port \(port)
-            HostKey \(b)/host_ed25519
-            \(extraHostKeyTypes.map { "HostKey \(b)/host_\($0)" }.joined(separator: "\n"))
-            AuthorizedKeysFile \(b)/authorized_keys
-            PidFile none
-            UsePAM no
-            StrictModes no
-            PermitRootLogin prohibit-password
-            PubkeyAuthentication yes
-            PasswordAuthentication no
-            KbdInteractiveAuthentication no
-            PrintMotd no
-            PrintLastLog no
-            MaxStartups 100:30:200
-            MaxSessions 100
-            SetEnv NIX_CONF_DIR=\(b)/nixconf HOME=\(b)/home
-
-            """.write(toFile: "\(b)/sshd_config", atomically: true, encoding: .utf8)
-            // sshd needs an absolute path to re-execute itself.
-            processes.append(try SpawnedProcess([TestSupport.which("sshd") ?? "/usr/sbin/sshd",
-                                                 "-D", "-f", "\(b)/sshd_config", "-E", "\(b)/sshd.log"]))
+            let hostKeys = ["\(b)/host_ed25519"] + extraHostKeyTypes.map { "\(b)/host_\($0)" }
+            let (sshd, port) = try Self.startSSHD(dir: b, hostKeys: hostKeys)
+            processes.append(sshd)
             knownLines += "\(name) \(hostLine)\n"
             configText += """
             Host \(name)
@@ -134,12 +113,39 @@ public final class SSHFleet: @unchecked Sendable {
         self.builders = builders
         try knownLines.write(toFile: knownHosts, atomically: true, encoding: .utf8)
         try configText.write(toFile: sshConfig, atomically: true, encoding: .utf8)
-        for b in builders {
-            guard Self.waitListening(port: b.port, timeout: 10) else {
-                stop()
-                throw FleetError(message: "sshd for \(b.name) did not listen on port \(b.port); see \(dir)/\(b.name)/sshd.log")
-            }
+    }
+
+    /// Starts sshd for builder directory `b` on a free port, trying other ports when another
+    /// process takes the chosen one first. Returns once it accepts connections.
+    static func startSSHD(dir b: String, hostKeys: [String]) throws -> (SpawnedProcess, Int) {
+        for _ in 0..<8 {
+            let port = try freeLoopbackPort()
+            try """
+            ListenAddress 127.0.0.1
+            Port \(port)
+            \(hostKeys.map { "HostKey \($0)" }.joined(separator: "\n"))
+            AuthorizedKeysFile \(b)/authorized_keys
+            PidFile none
+            UsePAM no
+            StrictModes no
+            PermitRootLogin prohibit-password
+            PubkeyAuthentication yes
+            PasswordAuthentication no
+            KbdInteractiveAuthentication no
+            PrintMotd no
+            PrintLastLog no
+            MaxStartups 100:30:200
+            MaxSessions 100
+            SetEnv NIX_CONF_DIR=\(b)/nixconf HOME=\(b)/home
+
+            """.write(toFile: "\(b)/sshd_config", atomically: true, encoding: .utf8)
+            // sshd needs an absolute path to re-execute itself.
+            let sshd = try SpawnedProcess([TestSupport.which("sshd") ?? "/usr/sbin/sshd",
+                                           "-D", "-f", "\(b)/sshd_config", "-E", "\(b)/sshd.log"])
+            if waitListening(port: port, timeout: 10, while: { sshd.isRunning }), sshd.isRunning { return (sshd, port) }
+            sshd.stop()
         }
+        throw FleetError(message: "sshd did not start; see \(b)/sshd.log")
     }
 
     /// The PIDs of the listening sshds.
@@ -169,8 +175,26 @@ public final class SSHFleet: @unchecked Sendable {
         try TestSupport.run(["ssh-keygen", "-q", "-t", type, "-N", "", "-C", comment, "-f", path])
     }
 
-    /// A TCP port on 127.0.0.1 that was free a moment ago.
+    /// A TCP port on 127.0.0.1 that was free a moment ago, below the kernel's ephemeral range
+    /// (so outgoing connections of parallel tests cannot take it meanwhile).
     public static func freeLoopbackPort() throws -> Int {
+        for _ in 0..<100 {
+            let port = Int.random(in: 20000..<32000)
+            let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+            var addr = sockaddr_in()
+            addr.sin_family = sa_family_t(AF_INET)
+            addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+            addr.sin_port = in_port_t(UInt16(port).bigEndian)
+            let ok = withUnsafePointer(to: &addr) { p in
+                p.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 }
+            }
+            close(fd)
+            if ok { return port }
+        }
+        return try ephemeralLoopbackPort()
+    }
+
+    static func ephemeralLoopbackPort() throws -> Int {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw FleetError(message: "socket: \(errno)") }
         defer { close(fd) }
@@ -189,9 +213,9 @@ public final class SSHFleet: @unchecked Sendable {
     }
 
     /// True once something accepts TCP connections on 127.0.0.1:port.
-    public static func waitListening(port: Int, timeout: Double) -> Bool {
+    public static func waitListening(port: Int, timeout: Double, while alive: () -> Bool = { true }) -> Bool {
         let deadline = Date().addingTimeInterval(timeout)
-        while Date() < deadline {
+        while Date() < deadline && alive() {
             let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
             var addr = sockaddr_in()
             addr.sin_family = sa_family_t(AF_INET)
