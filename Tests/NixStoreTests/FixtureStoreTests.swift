@@ -45,7 +45,7 @@ struct FixtureStoreTests {
 
     /// Our stream is byte for byte what `nix-store --export` writes for the same path.
     @Test func exportMatchesNixExport() throws {
-        let dir = try TestSupport.temporaryDirectory("nb-fixture-export")
+        let dir = try FixtureStore.scratchDirectory("nb-fixture-export")
         defer { try? FileManager.default.removeItem(at: dir) }
         let fixture = try StoreFixture.make(count: 30, seed: 5)
         let store = try FixtureStore.create(at: dir.appendingPathComponent("store"), fixture: fixture)
@@ -60,7 +60,7 @@ struct FixtureStoreTests {
 
     /// Import, registration, contents check and signatures for a DAG plus a closure.
     @Test func importsSignsAndVerifies() throws {
-        let dir = try TestSupport.temporaryDirectory("nb-fixture-sign")
+        let dir = try FixtureStore.scratchDirectory("nb-fixture-sign")
         defer { try? FileManager.default.removeItem(at: dir) }
         let key = try SigningKey.generate(name: "fixture-test-1", in: dir)
         let other = try SigningKey.generate(name: "fixture-test-2", in: dir)
@@ -90,7 +90,7 @@ struct FixtureStoreTests {
 
     /// `signAll` on a store imported without a key, then `nix store verify` accepts it.
     @Test func signAllAfterImport() throws {
-        let dir = try TestSupport.temporaryDirectory("nb-fixture-signall")
+        let dir = try FixtureStore.scratchDirectory("nb-fixture-signall")
         defer { try? FileManager.default.removeItem(at: dir) }
         let key = try SigningKey.generate(name: "fixture-test-all", in: dir)
         let fixture = try StoreFixture.make(count: 50, seed: 11)
@@ -105,7 +105,7 @@ struct FixtureStoreTests {
     }
 
     @Test func tenThousandPaths() throws {
-        let dir = try TestSupport.temporaryDirectory("nb-fixture-10k")
+        let dir = try FixtureStore.scratchDirectory("nb-fixture-10k")
         defer { try? FileManager.default.removeItem(at: dir) }
         let key = try SigningKey.generate(name: "fixture-test-10k", in: dir)
         let clock = ContinuousClock()
@@ -125,7 +125,7 @@ struct FixtureStoreTests {
 
     /// 200 MiB in one path: streamed into nix-store, so our peak RSS stays far below it.
     @Test func largePathInBoundedMemory() throws {
-        let dir = try TestSupport.temporaryDirectory("nb-fixture-large")
+        let dir = try FixtureStore.scratchDirectory("nb-fixture-large")
         defer { try? FileManager.default.removeItem(at: dir) }
         let key = try SigningKey.generate(name: "fixture-test-large", in: dir)
         let before = ProcessPipe.peakResidentBytes() ?? 0
