@@ -20,6 +20,7 @@ struct FixtureStoreTests {
             #expect(got.narHash == info.narHash, "\(info.path)")
             #expect(got.narSize == info.narSize, "\(info.path)")
             #expect(got.references == info.references, "\(info.path)")
+            #expect(got.deriver != nil && got.deriver == info.deriver, "\(info.path)")
             if let key { #expect(got.sigs.contains { $0.hasPrefix(key.name + ":") }, "\(info.path) unsigned") }
         }
     }

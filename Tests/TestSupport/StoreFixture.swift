@@ -28,6 +28,9 @@ public struct StoreFixture: Sendable {
         /// Sorted, possibly including `path` itself.
         public let references: [StorePath]
         public let content: Content
+        /// The `.drv` the path claims to come from (never itself in the store, as on a
+        /// machine that substituted the output).
+        public let deriver: StorePath?
         /// Seeds this item's bytes.
         let contentSeed: UInt64
     }
@@ -103,7 +106,7 @@ public struct StoreFixture: Sendable {
         var infos: [PathInfo] = []
         infos.reserveCapacity(items.count)
         for item in items {
-            infos.append(try stream.add(path: item.path, references: item.references) { nar in
+            infos.append(try stream.add(path: item.path, references: item.references, deriver: item.deriver) { nar in
                 try FixtureContent.write(item, storeDirectory: storeDirectory, to: nar)
             })
         }
@@ -140,7 +143,10 @@ struct FixtureGenerator {
         let hash = try Hash(algorithm: .sha256, bytes: digest)
         let path = try storeDirectory.makeStorePath(type: "output:out", hash: hash, name: name)
         let refs = Set(references + (selfReference ? [path] : [])).sorted()
-        items.append(.init(path: path, references: refs, content: content, contentSeed: rng.next()))
+        let drvDigest = (0..<4).flatMap { _ in withUnsafeBytes(of: rng.next().littleEndian, Array.init) }
+        let deriver = try storeDirectory.makeTextPath(name: name + ".drv", contentHash: try Hash(algorithm: .sha256, bytes: drvDigest),
+                                                      references: [])
+        items.append(.init(path: path, references: refs, content: content, deriver: deriver, contentSeed: rng.next()))
     }
 
     /// `count` paths in a DAG over themselves (and nothing before them).
