@@ -59,6 +59,23 @@ struct FixtureStoreTests {
         }
     }
 
+    /// A path whose reference is neither in the stream nor in the store is refused by Nix,
+    /// and the error carries nix-store's message.
+    @Test func missingReferenceFails() throws {
+        let dir = try FixtureStore.scratchDirectory("nb-fixture-missing")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let fixture = try StoreFixture.closure(size: 10, seed: 12)
+        let root = try #require(fixture.items.last)
+        let missing = try #require(root.references.first { $0 != root.path })
+        do {
+            _ = try FixtureStore.create(at: dir.appendingPathComponent("store"), fixture: fixture.selecting([root.path]))
+            Issue.record("import of a path with a missing reference succeeded")
+        } catch let error as TestSupport.CommandFailed {
+            #expect(error.output.stderr.contains(fixture.storeDirectory.print(missing)), "\(error)")
+            #expect(error.command.contains("--import"))
+        }
+    }
+
     /// Import, registration, contents check and signatures for a DAG plus a closure.
     @Test func importsSignsAndVerifies() throws {
         let dir = try FixtureStore.scratchDirectory("nb-fixture-sign")

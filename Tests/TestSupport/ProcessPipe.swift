@@ -42,6 +42,9 @@ public enum ProcessPipe {
         p.waitUntilExit()
         let output = TestSupport.Output(status: p.terminationStatus, stdout: outBox.data,
                                         stderr: String(decoding: errBox.data, as: UTF8.self))
+        // Our own failure explains the child's (a truncated stream), except a broken pipe,
+        // which the child's failure explains.
+        if let writeError, (writeError as? POSIXError)?.code != .EPIPE { throw writeError }
         if output.status != 0 { throw TestSupport.CommandFailed(command: command, output: output) }
         if let writeError { throw writeError }
         return output
