@@ -52,7 +52,8 @@ public struct FixtureStore: Sendable {
         return url
     }
 
-    /// Makes a chroot store at `root` holding `fixture`, every path signed with `key`.
+    /// Makes a chroot store at `root` (new or empty: every path in it gets signed) holding
+    /// `fixture`, every path signed with `key`.
     public static func create(at root: URL, fixture: StoreFixture, signWith key: SigningKey? = nil) throws -> FixtureStore {
         try FileManager.default.createDirectory(at: root, withIntermediateDirectories: true)
         var store = FixtureStore(location: .chroot(root: root), key: key)
