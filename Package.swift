@@ -63,6 +63,9 @@ let package = Package(
         .testTarget(name: "NixTransportTests", dependencies: ["NixTransport", "NixCore", "TestSupport"]),
         .testTarget(name: "NarInfoCacheTests", dependencies: ["NarInfoCache", "NixCore", "TestSupport"]),
         .testTarget(name: "NixStoreTests", dependencies: ["NixStore", "NixWire", "NixTransport", "NixCore", "TestSupport"]),
+        .testTarget(name: "BridgeTests", dependencies: [
+            "Bridge", "NixStore", "NixSigning", "NarInfoCache", "NixTransport", "NixCore", "TestSupport",
+        ]),
         .testTarget(name: "CLITests", dependencies: ["NixCore", "TestSupport"]),
     ],
     swiftLanguageModes: [.v6]

@@ -27,6 +27,7 @@ enum CLIError: Error, CustomStringConvertible {
     case tooLarge(path: String, limit: Int)
     case narInfo(file: String, Error)
     case untrusted(failed: Int, total: Int)
+    case noStores
 
     var description: String {
         switch self {
@@ -34,6 +35,7 @@ enum CLIError: Error, CustomStringConvertible {
         case let .tooLarge(path, limit): return "file '\(path)' is larger than \(limit) bytes"
         case let .narInfo(file, e): return "NAR info file '\(file)': \(e)"
         case let .untrusted(failed, total): return "\(failed) of \(total) NAR info files are not trusted"
+        case .noStores: return "no stores to ask: configure builders (nix.conf 'builders', --builders) or --substituters"
         }
     }
 }

@@ -1,0 +1,35 @@
+import Foundation
+import NarInfoCache
+import NixCore
+import NixSigning
+import NixStore
+
+extension FleetConfig {
+    /// The stores the lookup layer asks: every configured machine (an `ssh://` machine is
+    /// asked over `ssh-ng://`: nix-bridge speaks only the worker protocol), then every
+    /// substituter that speaks the worker protocol. Duplicates are asked once.
+    public func lookupStoreURIs(extraSubstituters: [String] = []) -> [StoreURI] {
+        var out: [StoreURI] = []
+        var seen = Set<String>()
+        func add(_ text: String) {
+            guard var uri = try? StoreURI(parsing: text) else { return }
+            if uri.scheme == .ssh { uri.scheme = .sshNG }
+            guard [.sshNG, .unix, .daemon, .local].contains(uri.scheme) else { return }
+            if seen.insert(uri.description).inserted { out.append(uri) }
+        }
+        for m in machines { add(m.storeUri) }
+        for s in settings.substituters + extraSubstituters { add(s) }
+        return out
+    }
+
+    /// `trusted-public-keys`, parsed.
+    public func trustedKeys() throws -> TrustedKeys {
+        try TrustedKeys(parsing: settings.trustedPublicKeys.joined(separator: " "))
+    }
+
+    /// The narinfo cache with this configuration's TTLs.
+    public func narInfoCache(path: String? = nil) throws -> NarInfoCache {
+        try NarInfoCache(path: path, positiveTTL: Int64(settings.narinfoCachePositiveTTL),
+                         negativeTTL: Int64(settings.narinfoCacheNegativeTTL))
+    }
+}

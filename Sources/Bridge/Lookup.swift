@@ -1,0 +1,148 @@
+import Foundation
+import NarInfoCache
+import NixCore
+import NixSigning
+import NixStore
+import NixWire
+
+/// One store that holds a path, with what we know of the copy there.
+public struct PathLocation: Sendable {
+    /// The store URI, as configured.
+    public var store: String
+    public var info: PathInfo
+    /// Which trusted keys signed it, or why it cannot be used.
+    public var verification: PathVerification
+    /// The answer came from the SQLite cache, not from the store.
+    public var fromCache: Bool
+    public var isTrusted: Bool { verification.isTrusted }
+}
+
+/// Where one path is across the fleet.
+public struct LookupAnswer: Sendable {
+    public var path: StorePath
+    /// Every store that has the path, in the order the stores were given.
+    public var locations: [PathLocation]
+    /// The first location we may use (trusted), if any.
+    public var best: PathLocation? { locations.first { $0.isTrusted } }
+}
+
+/// Asks every store at once whether it has paths: the cache first, then, for what the cache
+/// does not know, one pipelined QueryValidPaths and QueryPathInfo batch per store. Every
+/// answer, positive or negative, is written back to the cache.
+public struct Lookup: Sendable {
+    public var stores: [RemoteStore]
+    public var trustedKeys: TrustedKeys
+    public var sigsNeeded: Int
+    public var cache: NarInfoCache?
+    public var storeDir: StoreDirectory
+
+    public init(stores: [RemoteStore], trustedKeys: TrustedKeys, sigsNeeded: Int = 1,
+                cache: NarInfoCache? = nil, storeDir: StoreDirectory = .default) {
+        self.stores = stores
+        self.trustedKeys = trustedKeys
+        self.sigsNeeded = sigsNeeded
+        self.cache = cache
+        self.storeDir = storeDir
+    }
+
+    /// What the stores said, and the stores that could not be asked (with why).
+    public struct Result: Sendable {
+        public var answers: [LookupAnswer]
+        public var failures: [(store: String, error: String)]
+    }
+
+    public func lookup(_ paths: [StorePath]) async -> Result {
+        let found = await withTaskGroup(of: (Int, StoreAnswer).self) { group in
+            for (i, store) in stores.enumerated() {
+                group.addTask { (i, await self.ask(store, paths)) }
+            }
+            var out = [StoreAnswer?](repeating: nil, count: stores.count)
+            for await (i, a) in group { out[i] = a }
+            return out.map { $0! }
+        }
+        var answers: [LookupAnswer] = []
+        answers.reserveCapacity(paths.count)
+        for path in paths {
+            var locations: [PathLocation] = []
+            for (i, a) in found.enumerated() {
+                guard let (info, cached) = a.infos[path] else { continue }
+                let v = trustedKeys.verify(info, sigsNeeded: sigsNeeded, storeDir: storeDir)
+                locations.append(PathLocation(store: stores[i].uri.description, info: info, verification: v,
+                                              fromCache: cached))
+            }
+            answers.append(LookupAnswer(path: path, locations: locations))
+        }
+        let failures = found.enumerated().compactMap { i, a in
+            a.error.map { (store: stores[i].uri.description, error: $0) }
+        }
+        return Result(answers: answers, failures: failures)
+    }
+
+    /// What one store holds of `paths`.
+    struct StoreAnswer: Sendable {
+        var infos: [StorePath: (PathInfo, Bool)] = [:]
+        var error: String?
+    }
+
+    func ask(_ store: RemoteStore, _ paths: [StorePath]) async -> StoreAnswer {
+        var answer = StoreAnswer()
+        let uri = store.uri.description
+        var unknown = paths
+        if let cache {
+            do {
+                unknown = []
+                let outcomes = try cache.lookup(storeURI: uri, hashParts: paths.map(\.hashPart))
+                for (path, outcome) in zip(paths, outcomes) {
+                    switch outcome {
+                    case let .hit(text, _):
+                        if let info = try? NarInfo(parsing: text, whence: "narinfo cache", storeDir: storeDir).pathInfo,
+                           info.path == path {
+                            answer.infos[path] = (info, true)
+                        } else {
+                            unknown.append(path)
+                        }
+                    case .missing: continue
+                    case .unknown: unknown.append(path)
+                    }
+                }
+            } catch {
+                unknown = paths
+            }
+        }
+        guard !unknown.isEmpty else { return answer }
+        do {
+            let valid = try await store.queryValidPaths(Set(unknown))
+            let infos = try await store.queryPathInfos(Array(valid))
+            var fresh: [(hashPart: String, narInfoText: String)] = []
+            for (path, wire) in infos {
+                guard let wire else { continue }
+                let info = PathInfo(path, wire: wire)
+                answer.infos[path] = (info, false)
+                fresh.append((path.hashPart, LookupCacheText.narInfo(info, storeDir: storeDir)))
+            }
+            if let cache {
+                try? LookupCacheText.register(cache, uri, storeDir: storeDir)
+                try? cache.insert(storeURI: uri, entries: fresh)
+                try? cache.insertMissing(storeURI: uri, hashParts: unknown.filter { answer.infos[$0] == nil }.map(\.hashPart))
+            }
+        } catch {
+            answer.error = "\(error)"
+        }
+        return answer
+    }
+}
+
+/// How store answers are kept in the narinfo cache: as narinfo text (the worker protocol has
+/// no NAR URL, so the URL names the NAR by its hash).
+enum LookupCacheText {
+    static func narInfo(_ info: PathInfo, storeDir: StoreDirectory) -> String {
+        NarInfo(pathInfo: info, url: "nar/" + info.narHash.string(.nix32, withAlgorithm: false) + ".nar",
+                compression: "none").render(in: storeDir)
+    }
+
+    static func register(_ cache: NarInfoCache, _ uri: String, storeDir: StoreDirectory) throws {
+        if try cache.cacheExists(storeURI: uri) == nil {
+            try cache.createCache(storeURI: uri, info: .init(storeDir: storeDir.path, wantMassQuery: true, priority: 0))
+        }
+    }
+}

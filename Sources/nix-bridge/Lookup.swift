@@ -1,0 +1,109 @@
+import ArgumentParser
+import Bridge
+import Foundation
+import NixCore
+import NixStore
+
+/// `nix-bridge lookup`: where each path is across the fleet, who signed it, and whether we
+/// may use it.
+struct LookupCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "lookup",
+        abstract: "Find store paths or derivation outputs on every builder at once.",
+        discussion: """
+            Asks every configured machine (and worker-protocol --substituters) at once. A copy \
+            is usable only when signed by a key in 'trusted-public-keys'. Answers are cached \
+            in SQLite with narinfo-cache-positive-ttl / narinfo-cache-negative-ttl. Exits 0 \
+            when every path has a usable copy.
+            """
+    )
+
+    @Argument(help: "Store paths, DRV^out, DRV^* or .drv paths (their outputs).")
+    var paths: [String]
+    @Flag(help: "Print JSON.")
+    var json = false
+    @Option(help: "Worker-protocol stores to ask besides the machines (space-separated URIs).")
+    var substituters: String?
+    @Option(help: "How many valid signatures a path needs.")
+    var sigsNeeded: Int = 1
+    @Option(help: "The narinfo cache file (default: ~/.cache/nix-bridge/narinfo-cache-v1.sqlite).")
+    var narinfoCache: String?
+    @Flag(help: "Ignore the narinfo cache.")
+    var noCache = false
+    @OptionGroup var nix: NixOptions
+
+    func run() async throws {
+        do {
+            let config = try nix.load()
+            let targets = try Targets.resolve(paths)
+            let uris = config.lookupStoreURIs(extraSubstituters: substituters?.split(separator: " ").map(String.init) ?? [])
+            if uris.isEmpty {
+                throw CLIError.noStores
+            }
+            let stores = try uris.map { try config.opener.store($0) }
+            let cache = noCache ? nil : try config.narInfoCache(path: narinfoCache)
+            let lookup = Lookup(stores: stores, trustedKeys: try config.trustedKeys(), sigsNeeded: sigsNeeded, cache: cache)
+            let result = await lookup.lookup(targets)
+            for s in stores { await s.close() }
+            for f in result.failures { printError("warning: cannot query '\(f.store)': \(f.error)") }
+            if json {
+                print(LookupJSON.render(result))
+            } else {
+                for a in result.answers { LookupText.print(a) }
+            }
+            if result.answers.contains(where: { $0.best == nil }) { throw ExitCode.failure }
+        } catch let e as ExitCode {
+            throw e
+        } catch {
+            printError("error: \(error)")
+            throw ExitCode.failure
+        }
+    }
+}
+
+enum LookupText {
+    static func print(_ a: LookupAnswer) {
+        let dir = StoreDirectory.default
+        let path = dir.print(a.path)
+        Swift.print(path)
+        if a.locations.isEmpty {
+            Swift.print("  not found on any store")
+            return
+        }
+        for l in a.locations {
+            let cached = l.fromCache ? " (cached)" : ""
+            if l.isTrusted {
+                let by = l.verification.verifiedBy.map { "'\($0.name)'" }.joined(separator: ", ")
+                let how = by.isEmpty ? "content-addressed" : "signed by \(by)"
+                Swift.print("  \(l.store): \(how), trusted\(cached)")
+            } else {
+                Swift.print("  \(l.store): not trusted\(cached)")
+                printError("warning: ignoring substitute for '\(path)' from '\(l.store)', as it's not signed by any of the keys in 'trusted-public-keys'")
+            }
+        }
+    }
+}
+
+enum LookupJSON {
+    static func render(_ r: Lookup.Result) -> String {
+        let dir = StoreDirectory.default
+        let objects: [[String: Any]] = r.answers.map { a in
+            var o: [String: Any] = ["path": dir.print(a.path)]
+            o["locations"] = a.locations.map { l -> [String: Any] in
+                [
+                    "store": l.store,
+                    "trusted": l.isTrusted,
+                    "signedBy": l.verification.verifiedBy.map(\.name),
+                    "signatures": l.info.sigs.sorted(),
+                    "narHash": l.info.narHash.string(.nix32),
+                    "narSize": l.info.narSize,
+                    "fromCache": l.fromCache,
+                ]
+            }
+            if let best = a.best { o["best"] = best.store }
+            return o
+        }
+        let data = (try? JSONSerialization.data(withJSONObject: objects, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data()
+        return String(decoding: data, as: UTF8.self)
+    }
+}
