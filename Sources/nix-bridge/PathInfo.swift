@@ -45,10 +45,10 @@ struct PathInfoCommand: AsyncParsableCommand {
                 printError("error: path '\(dir.print(missing))' is not valid")
                 throw ExitCode.failure
             }
-            let ordered = infos.keys.sorted()
             if json {
-                print(PathInfoJSON.render(ordered.map { ($0, infos[$0]!) }, dir: dir))
+                print(PathInfoJSON.render(infos.keys.sorted().map { ($0, infos[$0]!) }, dir: dir))
             } else {
+                let ordered = PathInfoOrder.nix(infos.mapValues(\.references))
                 let width = ordered.map { dir.print($0).count }.max() ?? 0
                 for p in ordered {
                     let s = dir.print(p)
@@ -67,6 +67,32 @@ struct PathInfoCommand: AsyncParsableCommand {
             throw ExitCode.failure
         }
         await remote.close()
+    }
+}
+
+/// The order `nix path-info` prints paths in (Nix 2.8 StorePathsCommand: topoSortPaths,
+/// reversed): a depth-first walk in StorePath order that puts references before referrers.
+enum PathInfoOrder {
+    static func nix(_ references: [StorePath: Set<StorePath>]) -> [StorePath] {
+        var out: [StorePath] = []
+        var visited = Set<StorePath>()
+        // Iterative, so that a long chain of references cannot exhaust a task's stack.
+        for root in references.keys.sorted() where visited.insert(root).inserted {
+            var stack: [(path: StorePath, children: [StorePath])] = [(root, children(of: root, references))]
+            while !stack.isEmpty {
+                if let next = stack[stack.count - 1].children.popLast() {
+                    if visited.insert(next).inserted { stack.append((next, children(of: next, references))) }
+                } else {
+                    out.append(stack.removeLast().path)
+                }
+            }
+        }
+        return out
+    }
+
+    /// References within the set, largest first (visited from the end, so smallest first).
+    private static func children(of p: StorePath, _ references: [StorePath: Set<StorePath>]) -> [StorePath] {
+        (references[p] ?? []).filter { $0 != p && references[$0] != nil }.sorted(by: >)
     }
 }
 
