@@ -18,6 +18,18 @@ public enum FramedStream {
         w.writeU64(0)
     }
 
+    /// One frame holding `data` (non-empty), for a stream sent piece by piece.
+    public static func frame(_ data: UnsafeRawBufferPointer) -> [UInt8] {
+        precondition(!data.isEmpty, "an empty frame ends the stream")
+        var w = WireWriter(capacity: data.count + 8)
+        w.writeU64(UInt64(data.count))
+        w.writeRaw(data)
+        return w.bytes
+    }
+
+    /// The empty frame that ends a stream.
+    public static let end: [UInt8] = [0, 0, 0, 0, 0, 0, 0, 0]
+
     public static func encode(_ data: [UInt8], frameSize: Int = defaultFrameSize) -> [UInt8] {
         var w = WireWriter(capacity: data.count + data.count / frameSize * 8 + 16)
         encode(data, frameSize: frameSize, into: &w)

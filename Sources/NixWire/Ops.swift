@@ -79,6 +79,9 @@ public enum WorkerRequest: Sendable, Hashable {
     /// The reply is the path's NAR, unframed.
     case narFromPath(StorePath)
     case addToStoreNar(PathWithNAR, repair: Bool, dontCheckSigs: Bool)
+    /// AddToStoreNar whose NAR the caller streams afterwards as frames (`FramedStream.frame`,
+    /// then `FramedStream.end`), so a NAR of any size passes in bounded memory. 1.23+.
+    case addToStoreNarStreaming(ValidPathInfo, repair: Bool, dontCheckSigs: Bool)
     case addMultipleToStore([PathWithNAR], repair: Bool, dontCheckSigs: Bool)
     case buildDerivation(drvPath: StorePath, WireBasicDerivation, BuildMode)
     case buildPathsWithResults([DerivedPath], BuildMode)
@@ -93,7 +96,7 @@ public enum WorkerRequest: Sendable, Hashable {
         case .queryPathInfo: return .queryPathInfo
         case .queryPathFromHashPart: return .queryPathFromHashPart
         case .narFromPath: return .narFromPath
-        case .addToStoreNar: return .addToStoreNar
+        case .addToStoreNar, .addToStoreNarStreaming: return .addToStoreNar
         case .addMultipleToStore: return .addMultipleToStore
         case .buildDerivation: return .buildDerivation
         case .buildPathsWithResults: return .buildPathsWithResults
@@ -107,6 +110,7 @@ public enum WorkerRequest: Sendable, Hashable {
     public var minimumVersion: Int {
         switch self {
         case .addMultipleToStore: return 32
+        case .addToStoreNarStreaming: return 23
         case .buildPathsWithResults: return 34
         default: return 21
         }

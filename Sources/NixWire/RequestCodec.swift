@@ -1,6 +1,22 @@
 import NixCore
 
 extension WorkerRequest {
+    /// The path info and flags that precede AddToStoreNar's NAR.
+    static func writeAddToStoreNarHeader(_ info: ValidPathInfo, repair: Bool, dontCheckSigs: Bool,
+                                         to w: inout WireWriter, _ ctx: WireContext) {
+        w.writeStorePath(info.path, ctx)
+        w.writeOptionalStorePath(info.info.deriver, ctx)
+        w.writeString(info.info.narHash.string(.base16, withAlgorithm: false))
+        w.writeStorePathSet(info.info.references, ctx)
+        w.writeInt64(info.info.registrationTime)
+        w.writeU64(info.info.narSize)
+        w.writeBool(info.info.ultimate)
+        w.writeStringSet(info.info.signatures)
+        w.writeString(info.info.ca?.description ?? "")
+        w.writeBool(repair)
+        w.writeBool(dontCheckSigs)
+    }
+
     /// Encodes the request, op code first. NAR data is framed from 1.23; for AddToStoreNar
     /// below 1.23 the NAR is not in these bytes: the daemon asks for it with STDERR_READ.
     public func write(to w: inout WireWriter, _ ctx: WireContext) throws(WireError) {
@@ -18,18 +34,10 @@ extension WorkerRequest {
         case let .queryPathFromHashPart(h):
             w.writeString(h)
         case let .addToStoreNar(p, repair, dontCheckSigs):
-            w.writeStorePath(p.info.path, ctx)
-            w.writeOptionalStorePath(p.info.info.deriver, ctx)
-            w.writeString(p.info.info.narHash.string(.base16, withAlgorithm: false))
-            w.writeStorePathSet(p.info.info.references, ctx)
-            w.writeInt64(p.info.info.registrationTime)
-            w.writeU64(p.info.info.narSize)
-            w.writeBool(p.info.info.ultimate)
-            w.writeStringSet(p.info.info.signatures)
-            w.writeString(p.info.info.ca?.description ?? "")
-            w.writeBool(repair)
-            w.writeBool(dontCheckSigs)
+            WorkerRequest.writeAddToStoreNarHeader(p.info, repair: repair, dontCheckSigs: dontCheckSigs, to: &w, ctx)
             if v.atLeast(23) { FramedStream.encode(p.nar, into: &w) }
+        case let .addToStoreNarStreaming(info, repair, dontCheckSigs):
+            WorkerRequest.writeAddToStoreNarHeader(info, repair: repair, dontCheckSigs: dontCheckSigs, to: &w, ctx)
         case let .addMultipleToStore(paths, repair, dontCheckSigs):
             w.writeBool(repair)
             w.writeBool(dontCheckSigs)

@@ -1,3 +1,5 @@
+import Foundation
+import Glibc
 import NixCore
 import NixTransport
 import NixWire
@@ -23,6 +25,14 @@ public actor DaemonConnection {
     private var outBuffer: [UInt8] = []
     private let doorbell: AsyncStream<Void>.Continuation
     private var logHandler: (@Sendable (LogEvent) -> Void)?
+    /// Replies that arrived before their caller started waiting (a streamed request can be
+    /// refused while its data is still being sent).
+    private var early: [WorkerConnection.RequestID: Result<WorkerResponse, StoreError>] = [:]
+    /// True while a request streams its data: nothing else may be sent in between.
+    private var streaming = false
+    /// Streamers waiting for the writer to catch up (bounds what is buffered).
+    private var drainWaiters: [CheckedContinuation<Void, Never>] = []
+    private static let maxBuffered = 4 << 20
 
     /// Receives the bytes of a NAR as they arrive (called on the connection's executor).
     public typealias NARSink = @Sendable ([UInt8]) throws -> Void
@@ -93,6 +103,19 @@ public actor DaemonConnection {
         return outBuffer
     }
 
+    private func wrote() {
+        guard outBuffer.count < Self.maxBuffered else { return }
+        let waiting = drainWaiters
+        drainWaiters = []
+        for w in waiting { w.resume() }
+    }
+
+    /// Waits until the writer has sent most of what is queued.
+    private func drain() async {
+        guard outBuffer.count >= Self.maxBuffered, failure == nil else { return }
+        await withCheckedContinuation { drainWaiters.append($0) }
+    }
+
     private func enqueue(_ bytes: [UInt8]) {
         outBuffer += bytes
         doorbell.yield()
@@ -105,6 +128,7 @@ public actor DaemonConnection {
                 for await _ in doorbell {
                     guard let bytes = await self?.takeOutgoing() else { return }
                     if !bytes.isEmpty { try await stream.write(bytes) }
+                    await self?.wrote()
                 }
             } catch {
                 await self?.fail(StoreError.wrap(error, peer: self?.peer ?? "?"))
@@ -130,29 +154,78 @@ public actor DaemonConnection {
     }
 
     /// Requests sent and not yet answered.
-    public var inFlight: Int { waiters.count }
+    public var inFlight: Int { waiters.count + (streaming ? 1 : 0) }
 
     /// True once the connection failed or was closed; it takes no more requests.
     public var isBroken: Bool { failure != nil }
 
     /// Sends a request and waits for its reply. Replies to NarFromPath go through `narSink`.
     public func request(_ request: WorkerRequest, narSink: NARSink? = nil) async throws(StoreError) -> WorkerResponse {
+        let id = try send(request)
+        if let narSink { narSinks[id] = narSink }
+        return try await reply(id)
+    }
+
+    private func send(_ request: WorkerRequest) throws(StoreError) -> WorkerConnection.RequestID {
         if let failure { throw failure }
-        let id: WorkerConnection.RequestID
+        if streaming { throw StoreError.busy(peer: peer) }
         do {
-            let (rid, bytes) = try wire.send(request)
-            id = rid
+            let (id, bytes) = try wire.send(request)
             enqueue(bytes)
+            return id
         } catch {
             throw StoreError.protocolError(peer: peer, error)
         }
-        if let narSink { narSinks[id] = narSink }
+    }
+
+    private func reply(_ id: WorkerConnection.RequestID) async throws(StoreError) -> WorkerResponse {
+        if let result = early.removeValue(forKey: id) { return try result.get() }
+        if let failure { throw failure }
         do {
             return try await withCheckedThrowingContinuation { waiters[id] = $0 }
-        } catch let e as StoreError {
-            throw e
         } catch {
             throw StoreError.wrap(error, peer: peer)
+        }
+    }
+
+    /// AddToStoreNar with the NAR read from `narFile` and sent in frames as the connection
+    /// drains, so memory stays bounded whatever the NAR's size. The daemon checks the NAR
+    /// against `info`'s narHash and narSize and registers nothing on a mismatch.
+    public func addToStoreNar(_ info: ValidPathInfo, narFile: String, repair: Bool = false,
+                              dontCheckSigs: Bool = false) async throws(StoreError) {
+        let id = try send(.addToStoreNarStreaming(info, repair: repair, dontCheckSigs: dontCheckSigs))
+        streaming = true
+        defer { streaming = false }
+        guard let file = FileHandle(forReadingAtPath: narFile) else {
+            let error = StoreError.sink(peer: peer, LocalFileError("opening", path: narFile, errno: Glibc.errno))
+            fail(error)
+            throw error
+        }
+        defer { try? file.close() }
+        var sentAll = false
+        while failure == nil && early[id] == nil {
+            let chunk: Data
+            do { chunk = try file.read(upToCount: 1 << 20) ?? Data() } catch {
+                // The daemon holds a half-sent NAR: only closing the connection undoes it.
+                fail(.sink(peer: peer, error))
+                break
+            }
+            if chunk.isEmpty {
+                enqueue(FramedStream.end)
+                sentAll = true
+                break
+            }
+            chunk.withUnsafeBytes { enqueue(FramedStream.frame($0)) }
+            await drain()
+        }
+        streaming = false
+        do {
+            _ = try await reply(id)
+        } catch {
+            // Refused before it read the whole NAR: the rest of our frames would be read as
+            // requests, so this connection is done.
+            if !sentAll { fail(.closed(peer: peer)) }
+            throw error
         }
     }
 
@@ -177,16 +250,15 @@ public actor DaemonConnection {
                 do { try sink(bytes) } catch { sinkErrors[id] = error }
             case let .response(id, response):
                 narSinks[id] = nil
-                let waiter = waiters.removeValue(forKey: id)
                 if let e = sinkErrors.removeValue(forKey: id) {
-                    waiter?.resume(throwing: StoreError.sink(peer: peer, e))
+                    settle(id, .failure(StoreError.sink(peer: peer, e)))
                 } else {
-                    waiter?.resume(returning: response)
+                    settle(id, .success(response))
                 }
             case let .failure(id, e):
                 narSinks[id] = nil
                 sinkErrors[id] = nil
-                waiters.removeValue(forKey: id)?.resume(throwing: StoreError.daemon(peer: peer, e))
+                settle(id, .failure(StoreError.daemon(peer: peer, e)))
             case .handshakeCompleted:
                 continue
             }
@@ -194,10 +266,21 @@ public actor DaemonConnection {
         return true
     }
 
+    private func settle(_ id: WorkerConnection.RequestID, _ result: Result<WorkerResponse, StoreError>) {
+        if let waiter = waiters.removeValue(forKey: id) {
+            waiter.resume(with: result.mapError { $0 as any Error })
+        } else {
+            early[id] = result
+        }
+    }
+
     private func fail(_ error: StoreError) {
         guard failure == nil else { return }
         failure = error
         doorbell.finish()
+        let draining = drainWaiters
+        drainWaiters = []
+        for w in draining { w.resume() }
         let pending = waiters
         waiters = [:]
         narSinks = [:]

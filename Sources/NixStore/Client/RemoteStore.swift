@@ -149,6 +149,14 @@ public actor RemoteStore {
         _ = try await send(.addToStoreNar(path, repair: repair, dontCheckSigs: dontCheckSigs))
     }
 
+    /// Adds a path whose NAR is in `narFile`, streamed in bounded memory (see
+    /// `DaemonConnection.addToStoreNar`).
+    public func addToStoreNar(_ info: ValidPathInfo, narFile: String, repair: Bool = false,
+                              dontCheckSigs: Bool = false) async throws(StoreError) {
+        let c = try await connection()
+        try await c.addToStoreNar(info, narFile: narFile, repair: repair, dontCheckSigs: dontCheckSigs)
+    }
+
     public func setOptions(_ settings: ClientSettings) async throws(StoreError) {
         _ = try await send(.setOptions(settings))
     }

@@ -19,13 +19,15 @@ public enum StoreError: Error, Sendable, CustomStringConvertible {
     case sink(peer: String, any Error)
     /// The daemon answered something other than what the request expects.
     case unexpectedResponse(peer: String, op: String)
+    /// A request was made while another one streams its data on the same connection.
+    case busy(peer: String)
     /// The store URI cannot be opened by this version.
     case unsupportedStore(String, reason: String)
 
     public var peer: String {
         switch self {
         case let .daemon(p, _), let .protocolError(p, _), let .transport(p, _), let .closed(p),
-             let .closedDuringHandshake(p, _), let .sink(p, _), let .unexpectedResponse(p, _):
+             let .closedDuringHandshake(p, _), let .sink(p, _), let .unexpectedResponse(p, _), let .busy(p):
             return p
         case let .unsupportedStore(p, _): return p
         }
@@ -43,6 +45,7 @@ public enum StoreError: Error, Sendable, CustomStringConvertible {
                 + (said.isEmpty ? "" : " (it said: \(said))")
         case let .sink(p, e): return "while receiving from '\(p)': \(e)"
         case let .unexpectedResponse(p, op): return "'\(p)' gave an unexpected reply to \(op)"
+        case let .busy(p): return "connection to '\(p)' is busy streaming a NAR"
         case let .unsupportedStore(u, why): return "don't know how to open Nix store '\(u)': \(why)"
         }
     }

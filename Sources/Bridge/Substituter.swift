@@ -1,0 +1,129 @@
+import Foundation
+import NixCore
+import NixSigning
+import NixStore
+import NixWire
+
+/// Fetches paths from the fleet into a destination store: references first, each NAR
+/// streamed from the first trusted source into a temporary file while its hash and size
+/// are checked, then streamed into the destination. A NAR that does not match, or a
+/// source that fails midway, registers nothing: the next source that has the path is tried.
+public struct Substituter: Sendable {
+    public var lookup: Lookup
+    /// Where paths go (the local daemon, `local`, or a chroot store).
+    public var destination: RemoteStore
+    /// Where NARs are staged while they are checked.
+    public var temporaryDirectory: String
+
+    public init(lookup: Lookup, destination: RemoteStore,
+                temporaryDirectory: String = FileManager.default.temporaryDirectory.path) {
+        self.lookup = lookup
+        self.destination = destination
+        self.temporaryDirectory = temporaryDirectory
+    }
+
+    public enum SubstituteError: Error, CustomStringConvertible {
+        case noTrustedSource(path: String, reasons: [String])
+        case allSourcesFailed(path: String, failures: [String])
+
+        public var description: String {
+            switch self {
+            case let .noTrustedSource(p, reasons):
+                return "no trusted substitute for '\(p)'" + (reasons.isEmpty ? " on any store" : ":\n  " + reasons.joined(separator: "\n  "))
+            case let .allSourcesFailed(p, failures):
+                return "cannot substitute '\(p)':\n  " + failures.joined(separator: "\n  ")
+            }
+        }
+    }
+
+    /// What happened, for progress reports.
+    public enum Event: Sendable {
+        case planned(paths: Int, narBytes: UInt64)
+        case fetched(StorePath, from: String, narSize: UInt64)
+        case sourceFailed(StorePath, from: String, error: String)
+        case untrusted(StorePath, from: String)
+    }
+
+    /// Makes `paths` valid in the destination, with their closures. Returns the paths that
+    /// were fetched (already valid ones are skipped).
+    public func substitute(_ paths: [StorePath], events: @Sendable (Event) -> Void = { _ in }) async throws -> [StorePath] {
+        let plan = try await self.plan(paths, events: events)
+        events(.planned(paths: plan.count, narBytes: plan.reduce(0) { $0 + ($1.best?.info.narSize ?? 0) }))
+        var fetched: [StorePath] = []
+        for answer in plan {
+            try await fetch(answer, events: events)
+            fetched.append(answer.path)
+        }
+        return fetched
+    }
+
+    /// The paths to fetch, references before referrers: what the destination lacks of the
+    /// closure of `paths`, as found on the fleet. Only fetched paths' references are looked up.
+    func plan(_ paths: [StorePath], events: @Sendable (Event) -> Void) async throws -> [LookupAnswer] {
+        var wanted: [StorePath: LookupAnswer] = [:]
+        var frontier = Array(Set(paths))
+        while !frontier.isEmpty {
+            let have = try await destination.queryValidPaths(Set(frontier))
+            let missing = frontier.filter { !have.contains($0) && wanted[$0] == nil }
+            frontier = []
+            guard !missing.isEmpty else { break }
+            let result = await lookup.lookup(missing)
+            for answer in result.answers {
+                guard let best = answer.best else {
+                    for l in answer.locations { events(.untrusted(answer.path, from: l.store)) }
+                    let reasons = answer.locations.map { "\($0.store): \($0.verification)" }
+                        + result.failures.map { "\($0.store): \($0.error)" }
+                    throw SubstituteError.noTrustedSource(path: lookup.storeDir.print(answer.path), reasons: reasons)
+                }
+                wanted[answer.path] = answer
+                frontier += best.info.references.filter { $0 != answer.path && wanted[$0] == nil }
+            }
+        }
+        return Self.referencesFirst(wanted)
+    }
+
+    /// Orders answers so that every path comes after the paths it references.
+    static func referencesFirst(_ answers: [StorePath: LookupAnswer]) -> [LookupAnswer] {
+        var order: [LookupAnswer] = []
+        var state: [StorePath: Bool] = [:] // false: visiting, true: done
+        func visit(_ p: StorePath) {
+            guard state[p] == nil, let a = answers[p] else { return }
+            state[p] = false
+            for r in (a.best?.info.references ?? []).sorted() where r != p { visit(r) }
+            state[p] = true
+            order.append(a)
+        }
+        for p in answers.keys.sorted() { visit(p) }
+        return order
+    }
+
+    /// Tries each trusted source of one path in turn.
+    func fetch(_ answer: LookupAnswer, events: @Sendable (Event) -> Void) async throws {
+        var failures: [String] = []
+        for location in answer.locations where location.isTrusted {
+            guard let source = lookup.stores.first(where: { $0.uri.description == location.store }) else { continue }
+            do {
+                try await fetch(location.info, from: source)
+                events(.fetched(answer.path, from: location.store, narSize: location.info.narSize))
+                return
+            } catch {
+                failures.append("\(location.store): \(error)")
+                events(.sourceFailed(answer.path, from: location.store, error: "\(error)"))
+            }
+        }
+        throw SubstituteError.allSourcesFailed(path: lookup.storeDir.print(answer.path), failures: failures)
+    }
+
+    func fetch(_ info: PathInfo, from source: RemoteStore) async throws {
+        let staged = try StagedNAR(directory: temporaryDirectory, expected: info)
+        defer { staged.remove() }
+        try await source.narFromPath(info.path) { try staged.write($0) }
+        try staged.finish()
+        let wire = ValidPathInfo(path: info.path, info: UnkeyedValidPathInfo(
+            deriver: info.deriver, narHash: info.narHash, references: info.references,
+            registrationTime: 0, narSize: info.narSize, ultimate: false, signatures: info.sigs, ca: info.ca))
+        // We checked the signatures against our trusted-public-keys; the destination's own
+        // list may not have the builders' keys, as with Nix's substituters.
+        try await destination.addToStoreNar(wire, narFile: staged.path, dontCheckSigs: true)
+    }
+}

@@ -1,0 +1,113 @@
+import Foundation
+import NixCore
+import NixSigning
+import NixStore
+import NixTransport
+import Testing
+import TestSupport
+@testable import Bridge
+
+/// Substitution from two real builders into a chroot store through a real
+/// `nix-daemon --stdio`: closures, trust, and a builder serving a corrupted NAR.
+@Suite(.serialized, .enabled(if: TestSupport.hasNix && SSHFleet.canRun, "needs nix (nix-bin), sshd (openssh-server) and root"))
+final class SubstituterTests {
+    let fleet: SSHFleet
+    let work: URL
+    let destRoot: URL
+    let key1, key2: SigningKey
+    let closure: StoreFixture
+    var opener = StoreOpener()
+
+    init() throws {
+        fleet = try SSHFleet(count: 2)
+        work = try TestSupport.temporaryDirectory("nb-subst")
+        destRoot = try FixtureStore.scratchDirectory("nb-subst-dest")
+        key1 = try SigningKey.generate(name: "builder1-1", in: work)
+        key2 = try SigningKey.generate(name: "builder2-1", in: work)
+        closure = try StoreFixture.closure(size: 12, rootName: "subst-root", seed: 21)
+        _ = try FixtureStore.create(at: URL(fileURLWithPath: fleet.builders[0].storeRoot), fixture: closure, signWith: key1)
+        _ = try FixtureStore.create(at: URL(fileURLWithPath: fleet.builders[1].storeRoot), fixture: closure, signWith: key2)
+        opener.sshConfig = try SSHConfig.load(path: fleet.sshConfig)
+    }
+
+    deinit {
+        fleet.stop()
+        try? FileManager.default.removeItem(at: work)
+        try? FileManager.default.removeItem(at: destRoot)
+    }
+
+    var destURI: String { "local?root=\(destRoot.path)" }
+
+    func substituter(trusted: [SigningKey]) throws -> Substituter {
+        let sources = try fleet.builders.map { try opener.store(try StoreURI(parsing: $0.storeURI)) }
+        let keys = try TrustedKeys(parsing: trusted.map(\.publicKey).joined(separator: " "))
+        let dest = try opener.store(try StoreURI(parsing: destURI))
+        return Substituter(lookup: Lookup(stores: sources, trustedKeys: keys), destination: dest,
+                           temporaryDirectory: work.path)
+    }
+
+    /// What the destination store says, through the real nix CLI.
+    func destInfos() throws -> [[String: Any]] {
+        let out = try TestSupport.nix(["path-info", "--json", "--sigs", "--all", "--store", destURI])
+        return (try JSONSerialization.jsonObject(with: out.stdout) as? [[String: Any]]) ?? []
+    }
+
+    @Test func fetchesAClosureReferencesFirstAndNixAgrees() async throws {
+        let root = try #require(closure.roots.first)
+        let fetched = try await substituter(trusted: [key1, key2]).substitute([root])
+        #expect(Set(fetched) == Set(closure.paths))
+        #expect(fetched.last == root)
+        let infos = try destInfos()
+        #expect(infos.count == closure.paths.count)
+        for info in infos {
+            let sigs = info["signatures"] as? [String] ?? []
+            #expect(sigs.contains { $0.hasPrefix("builder1-1:") }, "fetched from the first builder with its signature")
+        }
+        let verify = try TestSupport.run(["nix-store", "--store", destURI, "--verify", "--check-contents"], check: false)
+        #expect(verify.status == 0, "\(verify.stderr)")
+        // Nothing left behind in the staging directory.
+        let staged = try FileManager.default.contentsOfDirectory(atPath: work.path).filter { $0.hasPrefix("nix-bridge-nar-") }
+        #expect(staged.isEmpty)
+    }
+
+    @Test func corruptedNAROnOneBuilderFallsOverToTheOther() async throws {
+        // Flip a byte of one path's file on builder1: it now serves a NAR whose hash is not the signed one.
+        let victim = try #require(closure.items.first { if case .file = $0.content { return true } else { return false } })
+        let file = fleet.builders[0].storeRoot + StoreDirectory.default.print(victim.path)
+        chmod(file, 0o644)
+        var data = try Data(contentsOf: URL(fileURLWithPath: file))
+        data[0] ^= 0xff
+        try data.write(to: URL(fileURLWithPath: file))
+        let events = EventLog()
+        let fetched = try await substituter(trusted: [key1, key2]).substitute([victim.path]) { events.add($0) }
+        #expect(fetched.contains(victim.path))
+        #expect(events.failures.contains { $0.contains("builder1") && $0.contains("does not match") })
+        let infos = try destInfos()
+        let mine = try #require(infos.first { ($0["path"] as? String) == StoreDirectory.default.print(victim.path) })
+        #expect((mine["signatures"] as? [String] ?? []).contains { $0.hasPrefix("builder2-1:") })
+        let verify = try TestSupport.run(["nix-store", "--store", destURI, "--verify", "--check-contents"], check: false)
+        #expect(verify.status == 0, "\(verify.stderr)")
+    }
+
+    @Test func untrustedEverywhereFetchesNothing() async throws {
+        let stranger = try SigningKey.generate(name: "stranger-1", in: work)
+        let root = try #require(closure.roots.first)
+        await #expect(throws: Substituter.SubstituteError.self) {
+            _ = try await self.substituter(trusted: [stranger]).substitute([root])
+        }
+        let out = try TestSupport.nix(["path-info", "--json", "--all", "--store", destURI], check: false)
+        let infos = (try? JSONSerialization.jsonObject(with: out.stdout) as? [[String: Any]]) ?? []
+        #expect(infos.isEmpty)
+    }
+}
+
+final class EventLog: @unchecked Sendable {
+    private let lock = NSLock()
+    private var list: [Substituter.Event] = []
+    func add(_ e: Substituter.Event) { lock.withLock { list.append(e) } }
+    var failures: [String] {
+        lock.withLock {
+            list.compactMap { if case let .sourceFailed(_, from, error) = $0 { return from + ": " + error } else { return nil } }
+        }
+    }
+}
