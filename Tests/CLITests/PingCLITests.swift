@@ -102,9 +102,20 @@ final class PingCLITests {
         #expect(out.stderr.contains("hint: the builder's host key differs from the one pinned"), "\(out.stderr)")
     }
 
+    @Test func keyRefused() throws {
+        let file = try env.write("machines-stranger", "ssh-ng://builder1 x86_64-linux \(env.fleet.strangerKey) 1 1 - - \(env.builder(1).hostKeyBase64)\n")
+        let out = try env.bridge(["ping", "--builders", "@\(file)"])
+        #expect(out.status != 0)
+        #expect(out.stderr.contains("hint: the builder refused our keys"), "\(out.stderr)")
+    }
+
     @Test func legacySSHStore() throws {
         let out = try env.bridge(["ping", "--store", "ssh://builder1"])
         #expect(out.status != 0)
         #expect(out.stderr.contains("not supported yet"), "\(out.stderr)")
+        // A machines file's bare host name means ssh:// too, as in Nix.
+        let bare = try env.bridge(["ping", "--builders", "builder1 x86_64-linux"])
+        #expect(bare.status != 0)
+        #expect(bare.stderr.contains("'ssh://builder1'") && bare.stderr.contains("not supported yet"), "\(bare.stderr)")
     }
 }
