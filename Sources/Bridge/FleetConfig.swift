@@ -53,8 +53,9 @@ public struct FleetConfig: Sendable {
         return String(s)
     }
 
-    /// Store URIs of the configured machines, as ssh-ng where the machines file says ssh
-    /// (nix-bridge speaks only the worker protocol).
+    /// Store URIs of the configured machines, as the machines file gives them (a bare host
+    /// name means `ssh://`, which nix-bridge reports as not supported yet: it speaks only
+    /// the worker protocol, `ssh-ng://`).
     public var machineStoreURIs: [String] { machines.map(\.storeUri) }
 
     static func readFile(_ path: String) throws -> String? {

@@ -116,7 +116,7 @@ public struct Lookup: Sendable {
             var fresh: [(hashPart: String, narInfoText: String)] = []
             for (path, wire) in infos {
                 guard let wire else { continue }
-                let info = PathInfo(path, wire: wire)
+                let info = wire.pathInfo(path)
                 answer.infos[path] = (info, false)
                 fresh.append((path.hashPart, LookupCacheText.narInfo(info, storeDir: storeDir)))
             }

@@ -58,7 +58,7 @@ public enum Pinger {
             }
         } catch {
             report.error = "\(error)"
-            report.hint = diagnose(error)
+            report.hint = diagnose(error, remoteProgram: uri[parameter: "remote-program"] ?? "nix-daemon")
         }
         await store.close()
         return report
@@ -69,6 +69,9 @@ public enum Pinger {
     /// this connection's daemon process, so the probe sets a setting to its default).
     static func probeTrust(_ store: RemoteStore, _ logs: LogCapture) async -> Bool? {
         var options = ClientSettings()
+        // The daemon takes its log level from SetOptions, and Nix 2.8 says it at lvlDebug
+        // (later versions warn): ask for lvlDebug (6) messages, for this connection only.
+        options.verbosity = 6
         options.overrides = ["narinfo-cache-negative-ttl": "3600"]
         do {
             try await store.setOptions(options)
@@ -78,18 +81,22 @@ public enum Pinger {
         return !logs.text.contains("you are not a trusted user")
     }
 
-    /// A hint for a failure, in the terms of Nix's own documentation.
-    public static func diagnose(_ error: any Error) -> String? {
-        let text = "\(error)"
-        if text.contains("command not found") || text.contains("No such file or directory") && text.contains("nix-daemon") {
-            return "nix-daemon is not on the PATH of non-interactive shells on the builder: make sure the PATH of non-interactive login shells contains Nix, or set remote-program= in the store URI"
-        }
-        if case let StoreError.protocolError(_, wire) = error, "\(wire)".contains("magic") || "\(wire)".contains("handshake") {
-            return "the remote side printed something before the Nix protocol started: shell start-up files (.bashrc, .profile) must print nothing for non-interactive shells"
-        }
-        if case StoreError.closedDuringHandshake = error {
+    /// A hint for a failure, in the terms of Nix's own documentation. `remoteProgram` is what
+    /// ran on an ssh-ng host (`remote-program`, default nix-daemon).
+    public static func diagnose(_ error: any Error, remoteProgram: String = "nix-daemon") -> String? {
+        switch error {
+        case let StoreError.closedDuringHandshake(_, stderr)
+            where stderr.contains("command not found") || stderr.contains("No such file or directory"):
+            return "\(remoteProgram) is not on the PATH of non-interactive shells on the builder: make sure the PATH of non-interactive login shells contains Nix, or set remote-program= in the store URI"
+        case StoreError.closedDuringHandshake:
             return "the remote command exited during the handshake: check that it is nix-daemon (or nix-bridge) and that it supports --stdio"
+        case let StoreError.protocolError(_, .badMagic(_, got)):
+            let printed = printable(got).map { " (it printed '\($0)…')" } ?? ""
+            return "the remote side printed something before the Nix protocol started\(printed): shell start-up files (.bashrc, .profile) must print nothing for non-interactive shells"
+        default:
+            break
         }
+        let text = "\(error)"
         if text.contains("host key mismatch") {
             return "the builder's host key differs from the one pinned in the machines file (8th field) or known_hosts: check it with ssh-keyscan, then update the pin"
         }
@@ -106,6 +113,15 @@ public enum Pinger {
             return "the remote user is not in the builder's 'trusted-users'"
         }
         return nil
+    }
+
+    /// The 8 bytes read as the magic number, as text when they are printable (the start of
+    /// what a shell start-up file printed), with line breaks shown as `\n`.
+    static func printable(_ magic: UInt64) -> String? {
+        let bytes = (0..<8).map { UInt8(truncatingIfNeeded: magic >> (8 * $0)) }
+        guard bytes.allSatisfy({ (0x20..<0x7f).contains($0) || $0 == 0x0a || $0 == 0x0d || $0 == 0x09 }) else { return nil }
+        return String(decoding: bytes, as: UTF8.self).replacingOccurrences(of: "\n", with: "\\n")
+            .replacingOccurrences(of: "\r", with: "\\r").replacingOccurrences(of: "\t", with: "\\t")
     }
 
     static func seconds(_ d: Duration) -> Double {

@@ -4,6 +4,7 @@ import NixCore
 public enum WorkerOp: UInt64, Sendable, Hashable {
     case isValidPath = 1
     case setOptions = 19
+    case queryAllValidPaths = 23
     case queryPathInfo = 26
     case queryPathFromHashPart = 29
     case queryValidPaths = 31
@@ -74,6 +75,8 @@ public struct PathWithNAR: Sendable, Hashable {
 public enum WorkerRequest: Sendable, Hashable {
     case isValidPath(StorePath)
     case queryValidPaths(Set<StorePath>, substitute: Bool)
+    /// Every valid path of the store (no arguments).
+    case queryAllValidPaths
     case queryPathInfo(StorePath)
     case queryPathFromHashPart(String)
     /// The reply is the path's NAR, unframed.
@@ -93,6 +96,7 @@ public enum WorkerRequest: Sendable, Hashable {
         switch self {
         case .isValidPath: return .isValidPath
         case .queryValidPaths: return .queryValidPaths
+        case .queryAllValidPaths: return .queryAllValidPaths
         case .queryPathInfo: return .queryPathInfo
         case .queryPathFromHashPart: return .queryPathFromHashPart
         case .narFromPath: return .narFromPath
@@ -121,7 +125,7 @@ public enum WorkerRequest: Sendable, Hashable {
 public enum WorkerResponse: Sendable, Hashable {
     /// IsValidPath.
     case valid(Bool)
-    /// QueryValidPaths.
+    /// QueryValidPaths, QueryAllValidPaths.
     case validPaths(Set<StorePath>)
     /// QueryPathInfo: nil when the path is not valid.
     case pathInfo(UnkeyedValidPathInfo?)

@@ -31,6 +31,8 @@ extension WorkerRequest {
         case let .queryValidPaths(paths, substitute):
             w.writeStorePathSet(paths, ctx)
             if v.atLeast(27) { w.writeBool(substitute) }
+        case .queryAllValidPaths:
+            break
         case let .queryPathFromHashPart(h):
             w.writeString(h)
         case let .addToStoreNar(p, repair, dontCheckSigs):
@@ -110,6 +112,7 @@ extension WorkerRequest {
             case .queryValidPaths:
                 let paths = Set(try r.readStorePaths("paths", ctx))
                 return .queryValidPaths(paths, substitute: v.atLeast(27) ? try r.readBool("substitute") : false)
+            case .queryAllValidPaths: return .queryAllValidPaths
             case .queryPathFromHashPart: return .queryPathFromHashPart(try r.readString("hash part"))
             case .addToStoreNar:
                 guard v.atLeast(23) else {

@@ -7,7 +7,7 @@ extension WorkerResponse {
         switch (op, self) {
         case let (.isValidPath, .valid(b)):
             w.writeBool(b)
-        case let (.queryValidPaths, .validPaths(paths)):
+        case let (.queryValidPaths, .validPaths(paths)), let (.queryAllValidPaths, .validPaths(paths)):
             w.writeStorePathSet(paths, ctx)
         case let (.queryPathInfo, .pathInfo(info)):
             if let info {
@@ -44,7 +44,7 @@ extension WorkerResponse {
         switch op {
         case .isValidPath:
             return .valid(try r.readBool("IsValidPath reply"))
-        case .queryValidPaths:
+        case .queryValidPaths, .queryAllValidPaths:
             return .validPaths(Set(try r.readStorePaths("valid paths", ctx)))
         case .queryPathInfo:
             if ctx.version.atLeast(17) {

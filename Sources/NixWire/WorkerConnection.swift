@@ -36,7 +36,7 @@ public struct WorkerConnection: Sendable {
         /// NAR bytes handed to the detector so far, and the last few of them.
         var narOffset = 0
         var narTail: [UInt8] = []
-        /// A QueryValidPaths reply read so far: paths still to come, and those read.
+        /// A QueryValidPaths (or QueryAllValidPaths) reply read so far: paths still to come, and those read.
         var listRemaining: Int?
         var paths: Set<StorePath> = []
     }
@@ -189,7 +189,7 @@ public struct WorkerConnection: Sendable {
                     }
                     pending[0] = p
                 }
-            case .reply where p.op == .queryValidPaths:
+            case .reply where p.op == .queryValidPaths || p.op == .queryAllValidPaths:
                 // Possibly thousands of paths: read them one by one as they arrive, so a
                 // reply fed in many chunks is parsed once, not again from its start each time.
                 if p.listRemaining == nil {

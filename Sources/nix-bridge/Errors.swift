@@ -3,9 +3,9 @@ import ArgumentParser
 
 /// Runs a command body, printing any error as Nix does (`error: ...` on stderr) and
 /// exiting with status 1 instead of ArgumentParser's own error format.
-func reportingErrors(_ body: () throws -> Void) throws {
+func reportingErrors<T>(_ body: () throws -> T) throws -> T {
     do {
-        try body()
+        return try body()
     } catch let e as ExitCode {
         throw e
     } catch {

@@ -1,15 +1,21 @@
 import ArgumentParser
+import Bridge
 import NixCore
 import NixSigning
+import NixStore
 
-/// `nix-bridge key sign`: adds this key's signature to narinfo files in place.
-struct KeySign: ParsableCommand {
+/// `nix-bridge key sign`: adds this key's signature to narinfo files in place, or (with
+/// `--store`) to paths in a store, like `nix store sign`.
+struct KeySign: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "sign",
-        abstract: "Add a 'Sig:' line to narinfo files.",
+        abstract: "Sign narinfo files, or (with --store) paths in a store like 'nix store sign'.",
         discussion: """
-            Every file is read and checked first; nothing is written if one is corrupt. Each \
-            file is then replaced atomically. A signature already present is not added again.
+            Without --store, the arguments are narinfo files: every file is read and checked \
+            first; nothing is written if one is corrupt. Each file is then replaced atomically. \
+            With --store, the arguments are store paths, signed in that store through its \
+            daemon (AddSignatures: the remote user must be trusted). A signature already \
+            present is never added again.
             """
     )
 
@@ -17,10 +23,70 @@ struct KeySign: ParsableCommand {
     var keyFile: String
     @Option(help: "The store directory the narinfo paths are in.")
     var storeDir: String = StoreDirectory.default.path
-    @Argument(help: "narinfo files to sign.")
-    var narinfos: [String]
+    @Option(name: .customLong("store"), help: "Sign store paths in this store (ssh-ng://host, unix://PATH, daemon, local?root=DIR).")
+    var store: String?
+    @Flag(help: "With --store: sign every valid path of the store.")
+    var all = false
+    @Flag(name: [.customShort("r"), .customLong("recursive")], help: "With --store: sign the closures of the paths.")
+    var recursive = false
+    @Argument(help: "narinfo files to sign; with --store, store paths.")
+    var arguments: [String] = []
+    @OptionGroup var nix: NixOptions
 
-    func run() throws {
+    func validate() throws {
+        if store == nil, all || recursive {
+            throw ValidationError("'--all' and '--recursive' need '--store' (narinfo files are signed one by one)")
+        }
+        if all, !arguments.isEmpty { throw ValidationError("'--all' does not take store paths") }
+        if !all, arguments.isEmpty { throw ValidationError(store == nil ? "no narinfo files given" : "no store paths given (or use '--all')") }
+    }
+
+    func run() async throws {
+        if let store {
+            try await signInStore(store)
+            return
+        }
+        try signNarInfos()
+    }
+
+    /// `nix store sign --store URI`: the work is in Bridge's `StoreSigner`.
+    private func signInStore(_ uriText: String) async throws {
+        let key: SecretKey
+        let store: RemoteStore
+        do {
+            key = try KeyFiles.readSecretKey(keyFile)
+            store = try nix.load().opener.store(try StoreURI(parsing: uriText))
+        } catch {
+            printError("error: \(error)")
+            throw ExitCode.failure
+        }
+        let selection: StoreSigner.Selection
+        if all {
+            selection = .all
+        } else {
+            var paths: [StorePath] = []
+            for p in arguments {
+                do { paths.append(try store.storeDir.storePath(containing: p)) } catch {
+                    await store.close()
+                    printError("error: \(error)")
+                    throw ExitCode.failure
+                }
+            }
+            selection = .paths(paths, recursive: recursive)
+        }
+        do {
+            let added = try await StoreSigner.sign(selection, in: store, with: key)
+            await store.close()
+            printError("added \(added) signatures")
+        } catch {
+            await store.close()
+            printError("error: \(error)")
+            throw ExitCode.failure
+        }
+    }
+
+    private func signNarInfos() throws {
+        let narinfos = arguments
         try reportingErrors {
             let key = try KeyFiles.readSecretKey(keyFile)
             let dir = StoreDirectory(storeDir)

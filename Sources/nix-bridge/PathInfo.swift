@@ -27,72 +27,52 @@ struct PathInfoCommand: AsyncParsableCommand {
     @OptionGroup var nix: NixOptions
 
     func run() async throws {
-        var opener = try nix.load().opener
-        opener.maxConnections = max(1, connections)
-        let uri = try StoreURI(parsing: store)
-        let remote = try opener.store(uri)
-        let dir = remote.storeDir
-        var roots: [StorePath] = []
-        for p in paths {
-            do { roots.append(try dir.storePath(containing: p)) } catch {
-                printError("error: \(error)")
-                throw ExitCode.failure
-            }
+        let remote = try reportingErrors {
+            var opener = try nix.load().opener
+            opener.maxConnections = max(1, connections)
+            return try opener.store(try StoreURI(parsing: store))
         }
+        let dir = remote.storeDir
+        var failure: String?
         do {
+            var roots: [StorePath] = []
+            for p in paths { roots.append(try dir.storePath(containing: p)) }
             let infos = try await Closure.pathInfos(of: roots, in: remote, recursive: recursive)
             if let missing = roots.first(where: { infos[$0] == nil }) {
-                printError("error: path '\(dir.print(missing))' is not valid")
-                throw ExitCode.failure
-            }
-            if json {
-                print(PathInfoJSON.render(infos.keys.sorted().map { ($0, infos[$0]!) }, dir: dir))
+                failure = "path '\(dir.print(missing))' is not valid"
             } else {
-                let ordered = PathInfoOrder.nix(infos.mapValues(\.references))
-                let width = ordered.map { dir.print($0).count }.max() ?? 0
-                for p in ordered {
-                    let s = dir.print(p)
-                    guard sigs, let info = infos[p] else { print(s); continue }
-                    var fields: [String] = []
-                    if info.ultimate { fields.append("ultimate") }
-                    if let ca = info.ca { fields.append("ca:\(ca)") }
-                    fields += info.signatures.sorted()
-                    print(s + String(repeating: " ", count: width - s.count) + "\t" + fields.joined(separator: " "))
-                }
+                print(render(infos, dir: dir), terminator: "")
             }
-        } catch let e as ExitCode {
-            throw e
         } catch {
-            printError("error: \(error)")
-            throw ExitCode.failure
+            failure = "\(error)"
         }
         await remote.close()
+        if let failure {
+            printError("error: \(failure)")
+            throw ExitCode.failure
+        }
     }
-}
 
-/// The order `nix path-info` prints paths in (Nix 2.8 StorePathsCommand: topoSortPaths,
-/// reversed): a depth-first walk in StorePath order that puts references before referrers.
-enum PathInfoOrder {
-    static func nix(_ references: [StorePath: Set<StorePath>]) -> [StorePath] {
-        var out: [StorePath] = []
-        var visited = Set<StorePath>()
-        // Iterative, so that a long chain of references cannot exhaust a task's stack.
-        for root in references.keys.sorted() where visited.insert(root).inserted {
-            var stack: [(path: StorePath, children: [StorePath])] = [(root, children(of: root, references))]
-            while !stack.isEmpty {
-                if let next = stack[stack.count - 1].children.popLast() {
-                    if visited.insert(next).inserted { stack.append((next, children(of: next, references))) }
-                } else {
-                    out.append(stack.removeLast().path)
-                }
+    /// What Nix 2.8's `nix path-info` prints: one line per path (with `--sigs`, padded, then
+    /// `ultimate`, `ca:...` and the signatures), or a JSON array.
+    private func render(_ infos: [StorePath: UnkeyedValidPathInfo], dir: StoreDirectory) -> String {
+        let ordered = Closure.dependenciesFirst(infos)
+        if json { return PathInfoJSON.render(ordered.map { ($0, infos[$0]!) }, dir: dir) + "\n" }
+        let width = ordered.map { dir.print($0).count }.max() ?? 0
+        var out = ""
+        for p in ordered {
+            let s = dir.print(p)
+            out += s
+            if sigs, let info = infos[p] {
+                var fields: [String] = []
+                if info.ultimate { fields.append("ultimate") }
+                if let ca = info.ca { fields.append("ca:\(ca)") }
+                fields += info.signatures.sorted()
+                out += String(repeating: " ", count: width - s.count) + "\t" + fields.joined(separator: " ")
             }
+            out += "\n"
         }
         return out
-    }
-
-    /// References within the set, largest first (visited from the end, so smallest first).
-    private static func children(of p: StorePath, _ references: [StorePath: Set<StorePath>]) -> [StorePath] {
-        (references[p] ?? []).filter { $0 != p && references[$0] != nil }.sorted(by: >)
     }
 }
 
@@ -101,7 +81,8 @@ enum PathInfoJSON {
         let objects: [[String: Any]] = infos.map { path, info in
             var o: [String: Any] = [
                 "path": dir.print(path),
-                "narHash": info.narHash.string(.nix32),
+                // Nix 2.8 prints SRI here (`sha256-<base64>`), unlike narinfo files.
+                "narHash": info.narHash.string(.sri),
                 "narSize": info.narSize,
                 "references": info.references.map(dir.print).sorted(),
                 "registrationTime": info.registrationTime,

@@ -74,6 +74,8 @@ enum Samples {
             (.setOptions(settings), .done),
             (.isValidPath(a), .valid(true)),
             (.queryValidPaths([a, b], substitute: v.atLeast(27)), .validPaths([a])),
+            (.queryAllValidPaths, .validPaths([a, b, drv])),
+            (.queryAllValidPaths, .validPaths([])),
             (.queryPathInfo(a), .pathInfo(info(v))),
             (.queryPathInfo(b), .pathInfo(nil)),
             (.queryPathFromHashPart(a.hashPart), .storePath(a)),

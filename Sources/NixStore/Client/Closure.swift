@@ -24,4 +24,32 @@ public enum Closure {
         }
         return result
     }
+
+    /// The paths in the order Nix's path commands (`nix path-info`, `nix store sign`) use:
+    /// each path after the paths it references (Nix's `topoSortPaths`, reversed), ties in
+    /// path order. References outside `infos` are ignored.
+    public static func dependenciesFirst(_ infos: [StorePath: UnkeyedValidPathInfo]) -> [StorePath] {
+        var order: [StorePath] = []
+        order.reserveCapacity(infos.count)
+        var visited = Set<StorePath>()
+        // Iterative depth-first post-order: reference chains can be thousands deep.
+        var stack: [(path: StorePath, children: [StorePath], next: Int)] = []
+        func children(_ p: StorePath) -> [StorePath] {
+            (infos[p]?.references ?? []).filter { $0 != p && infos[$0] != nil }.sorted()
+        }
+        for root in infos.keys.sorted() where visited.insert(root).inserted {
+            stack.append((root, children(root), 0))
+            while !stack.isEmpty {
+                let top = stack.count - 1
+                if stack[top].next < stack[top].children.count {
+                    let child = stack[top].children[stack[top].next]
+                    stack[top].next += 1
+                    if visited.insert(child).inserted { stack.append((child, children(child), 0)) }
+                } else {
+                    order.append(stack.removeLast().path)
+                }
+            }
+        }
+        return order
+    }
 }

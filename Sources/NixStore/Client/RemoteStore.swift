@@ -91,6 +91,12 @@ public actor RemoteStore {
         return v
     }
 
+    /// Every valid path of the store (what `nix store sign --all` signs).
+    public func queryAllValidPaths() async throws(StoreError) -> Set<StorePath> {
+        guard case let .validPaths(v) = try await send(.queryAllValidPaths) else { throw unexpected(.queryAllValidPaths) }
+        return v
+    }
+
     /// The path's metadata, or nil when it is not valid here.
     public func queryPathInfo(_ path: StorePath) async throws(StoreError) -> UnkeyedValidPathInfo? {
         guard case let .pathInfo(info) = try await send(.queryPathInfo(path)) else { throw unexpected(.queryPathInfo) }
