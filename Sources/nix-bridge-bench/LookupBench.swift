@@ -1,0 +1,168 @@
+import ArgumentParser
+import Bridge
+import Foundation
+import NarInfoCache
+import NixCore
+import NixSigning
+import NixStore
+import NixTransport
+import TestSupport
+
+/// `nix-bridge-bench lookup`: where are N paths across a 3-builder loopback fleet (each
+/// builder holds a third, signed with its own key)? Our `Lookup` (all builders at once,
+/// pipelined, SQLite narinfo cache) cold and warm, beside `nix path-info --store
+/// ssh-ng://builderN` on each builder in turn; then the same through a 10 ms RTT proxy.
+///
+///     swift build -c release --product nix-bridge-bench
+///     .build/release/nix-bridge-bench lookup
+struct LookupBench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "lookup",
+        abstract: "Lookup of N paths over 3 builders, cold and warm, vs nix path-info on each builder in turn."
+    )
+
+    @Option(help: "Paths in all (each of the 3 builders holds a third).") var paths = 10_000
+    @Option(help: "Runs of each measurement (the median is reported).") var runs = 3
+    @Option(help: "Round-trip time added by the latency proxy, in ms (0: skip that part).") var rttMs = 10
+    @Option(help: "Paths Nix is asked for through the proxy (it asks one path per round trip).") var rttNixPaths = 600
+
+    func run() throws {
+        let me = self
+        try Bench.block { try await me.measure() }
+    }
+
+    func measure() async throws {
+        let bench = try BenchFleet(builders: 3)
+        defer { bench.stop() }
+        let per = paths / 3
+        var held: [[StorePath]] = []
+        let setup = ContinuousClock.now
+        for i in 1...3 {
+            let fixture = try StoreFixture.make(count: per, seed: UInt64(100 + i), namePrefix: "lk\(i)")
+            try bench.fill(builder: i, with: fixture)
+            held.append(fixture.paths)
+        }
+        let all = held.flatMap { $0 }
+        print("lookup: \(all.count) paths, \(per) signed on each of 3 builders (setup \(Bench.format(Bench.seconds(ContinuousClock.now - setup))))")
+        let trusted = try TrustedKeys(parsing: bench.trustedKeys)
+        var rows: [BenchRow] = []
+
+        // Ours, cold: a fresh cache file and fresh connections each run; warm: the same cache again.
+        var cold: [Double] = [], warm: [Double] = []
+        for run in 0..<runs {
+            let cachePath = bench.work.path + "/narinfo-\(run).sqlite"
+            cold.append(try await timeLookup(bench, all, trusted: trusted, cachePath: cachePath))
+            warm.append(try await timeLookup(bench, all, trusted: trusted, cachePath: cachePath))
+        }
+        print("lookup: ours cold \(cold.map(Bench.format)), warm \(warm.map(Bench.format))")
+
+        // Nix: path-info on each builder in turn. It fails on the first path a store lacks, so it
+        // is given only the paths each builder holds: a lower bound for real Nix.
+        var nix: [Double] = []
+        for _ in 0..<runs {
+            var total = 0.0
+            for (i, mine) in held.enumerated() {
+                total += try nixPathInfo(bench, builder: "builder\(i + 1)", mine)
+            }
+            nix.append(total)
+        }
+        print("lookup: nix path-info \(nix.map(Bench.format))")
+        let c = Bench.median(cold), w = Bench.median(warm), n = Bench.median(nix)
+        rows.append(BenchRow(job: "lookup \(all.count) paths, 3 builders, loopback, cold", ours: Bench.format(c), nix: Bench.format(n),
+                             ratio: String(format: "%.1fx", n / c), target: "≥5x", met: n / c >= 5))
+        rows.append(BenchRow(job: "same, warm (SQLite cache)", ours: Bench.format(w), nix: "-",
+                             ratio: String(format: "%.0fx", n / w), target: "< 50 ms", met: w < 0.050))
+
+        if rttMs > 0 { rows += try await latencyRows(bench, held: held, trusted: trusted) }
+        Bench.printTable(rows)
+    }
+
+    /// One `Lookup` of `paths` with fresh store connections and the cache at `cachePath`;
+    /// checks every path was found, trusted, on exactly one builder.
+    func timeLookup(_ bench: BenchFleet, _ paths: [StorePath], trusted: TrustedKeys, cachePath: String,
+                    hosts: [String] = ["builder1", "builder2", "builder3"]) async throws -> Double {
+        let stores = try hosts.map { try bench.opener.store(try StoreURI(parsing: "ssh-ng://\($0)")) }
+        let cache = try NarInfoCache(path: cachePath)
+        let lookup = Lookup(stores: stores, trustedKeys: trusted, cache: cache)
+        var result: Lookup.Result?
+        let t = await Bench.time { result = await lookup.lookup(paths) }
+        for s in stores { await s.close() }
+        guard let result, result.failures.isEmpty else {
+            throw BenchFailure("lookup failed: \(result?.failures.map { "\($0.store): \($0.error)" } ?? [])")
+        }
+        let good = result.answers.filter { $0.locations.count == 1 && $0.best != nil }.count
+        guard good == paths.count else { throw BenchFailure("lookup: \(good) of \(paths.count) paths found once and trusted") }
+        return t
+    }
+
+    /// `nix path-info --store ssh-ng://HOST` of `paths`, in batches that fit a command line.
+    func nixPathInfo(_ bench: BenchFleet, builder: String, _ paths: [StorePath], sshConfig: String? = nil) throws -> Double {
+        var total = 0.0
+        let printed = paths.map { StoreDirectory.default.print($0) }
+        for start in stride(from: 0, to: printed.count, by: 4_000) {
+            let batch = Array(printed[start..<min(start + 4_000, printed.count)])
+            let (t, out) = try bench.timeNix(["nix", "path-info", "--store", "ssh-ng://\(builder)"] + batch, sshConfig: sshConfig)
+            let lines = out.text.split(separator: "\n").count
+            guard lines == batch.count else { throw BenchFailure("nix path-info printed \(lines) of \(batch.count) paths") }
+            total += t
+        }
+        return total
+    }
+
+    /// The same through a proxy adding `rttMs` to every round trip: ours for every path, Nix
+    /// for `rttNixPaths` (a third on each builder) and extrapolated linearly to every path.
+    func latencyRows(_ bench: BenchFleet, held: [[StorePath]], trusted: TrustedKeys) async throws -> [BenchRow] {
+        let proxies = try bench.fleet.builders.map {
+            try LatencyProxy(targetPort: $0.port, delay: .microseconds(rttMs * 500))
+        }
+        defer { for p in proxies { p.stop() } }
+        // A copy of the ssh_config with `builderN-rtt` hosts going through the proxies.
+        var config = try String(contentsOfFile: bench.fleet.sshConfig, encoding: .utf8)
+        for (b, p) in zip(bench.fleet.builders, proxies) {
+            config = """
+                Host \(b.name)-rtt
+                  HostName 127.0.0.1
+                  Port \(p.port)
+                  HostKeyAlias \(b.name)
+                  User root
+                  IdentityFile \(bench.fleet.clientKey)
+                  IdentitiesOnly yes
+                  UserKnownHostsFile \(bench.fleet.knownHosts)
+                  StrictHostKeyChecking yes
+                  BatchMode yes
+                  ControlMaster no
+                  LogLevel ERROR
+
+                """ + config
+        }
+        let configPath = bench.work.path + "/ssh_config_rtt"
+        try config.write(toFile: configPath, atomically: true, encoding: .utf8)
+        let saved = bench.opener
+        bench.opener.sshConfig = try SSHConfig.load(path: configPath)
+        defer { bench.opener = saved }
+        let hosts = bench.fleet.builders.map { $0.name + "-rtt" }
+        let all = held.flatMap { $0 }
+
+        let oursAll = try await timeLookup(bench, all, trusted: trusted, cachePath: bench.work.path + "/narinfo-rtt.sqlite", hosts: hosts)
+        let perBuilder = rttNixPaths / 3
+        let some = held.flatMap { $0.prefix(perBuilder) }
+        let oursSome = try await timeLookup(bench, some, trusted: trusted, cachePath: bench.work.path + "/narinfo-rtt2.sqlite", hosts: hosts)
+        var nixSome = 0.0, nixFew = 0.0
+        for (i, mine) in held.enumerated() {
+            nixSome += try nixPathInfo(bench, builder: hosts[i], Array(mine.prefix(perBuilder)), sshConfig: configPath)
+            nixFew += try nixPathInfo(bench, builder: hosts[i], Array(mine.prefix(1)), sshConfig: configPath)
+        }
+        // Nix's time = 3 connections + one round trip per path: extrapolate from the two sizes.
+        let perPath = (nixSome - nixFew) / Double(some.count - 3)
+        let nixAll = nixFew + perPath * Double(all.count - 3)
+        print(String(format: "lookup at %d ms RTT: ours %@ (%d paths), %@ (%d); nix %@ (%d), %@ (3), %.2f ms a path",
+                     rttMs, Bench.format(oursAll), all.count, Bench.format(oursSome), some.count,
+                     Bench.format(nixSome), some.count, Bench.format(nixFew), perPath * 1000))
+        return [
+            BenchRow(job: "lookup \(some.count) paths, \(rttMs) ms RTT, cold", ours: Bench.format(oursSome), nix: Bench.format(nixSome),
+                     ratio: String(format: "%.1fx", nixSome / oursSome), target: "-", met: nil),
+            BenchRow(job: "lookup \(all.count) paths, \(rttMs) ms RTT, cold (Nix extrapolated)", ours: Bench.format(oursAll),
+                     nix: "≈" + Bench.format(nixAll), ratio: String(format: "%.0fx", nixAll / oursAll), target: "≥50x", met: nixAll / oursAll >= 50),
+        ]
+    }
+}
