@@ -23,9 +23,10 @@ struct SubstituteBench: ParsableCommand {
 
     @Option(help: "Size of the closure held only by the 3rd builder.") var smallClosure = 51
     @Option(help: "Size of the closure fetched from one builder.") var bigClosure = 1_000
-    @Option(help: "MiB of the single large path (0: skip).") var largeMiB = 200
+    @Option(name: .customLong("large-mib"), help: "MiB of the single large path (0: skip).") var largeMiB = 200
     @Option(help: "Runs of our measurements and of the fast Nix ones (the median is reported).") var runs = 3
     @Option(help: "Seconds real Nix may take to substitute through the substituter list.") var nixTimeout = 120
+    @Option(help: "Where our NARs are staged while checked (default: a temporary directory under /tmp).") var staging: String?
     @Flag(help: "Skip real Nix substituting through the 3 substituters (≈46 s).") var skipNixSubstituters = false
 
     func run() throws {
@@ -131,7 +132,7 @@ struct SubstituteBench: ParsableCommand {
             // In a child, so that its peak RSS is the substitution's alone.
             let out = try TestSupport.run([exe, "substitute-one", "--ssh-config", bench.fleet.sshConfig,
                                            "--source", "ssh-ng://builder1", "--destination", "local?root=\(dest.path)",
-                                           "--trusted-public-keys", bench.keys[0].publicKey, "--staging", bench.work.path,
+                                           "--trusted-public-keys", bench.keys[0].publicKey, "--staging", staging ?? bench.work.path,
                                            StoreDirectory.default.print(path)])
             let fields = Dictionary(uniqueKeysWithValues: out.trimmed.split(separator: " ").compactMap { kv -> (String, String)? in
                 let p = kv.split(separator: "=", maxSplits: 1)
@@ -166,9 +167,16 @@ struct SubstituteBench: ParsableCommand {
         let sources = try hosts.map { try bench.opener.store(try StoreURI(parsing: "ssh-ng://\($0)")) }
         let destination = try bench.opener.store(try StoreURI(parsing: "local?root=\(dest.path)"))
         let substituter = Substituter(lookup: Lookup(stores: sources, trustedKeys: try TrustedKeys(parsing: bench.trustedKeys)),
-                                      destination: destination, temporaryDirectory: bench.work.path)
+                                      destination: destination, temporaryDirectory: staging ?? bench.work.path)
         var fetched: [StorePath] = []
-        let t = try await Bench.time { fetched = try await substituter.substitute([root]) }
+        let start = ContinuousClock.now
+        let planned = PlanClock()
+        let t = try await Bench.time {
+            fetched = try await substituter.substitute([root]) { event in
+                if case .planned = event { planned.mark(ContinuousClock.now - start) }
+            }
+        }
+        if let p = planned.elapsed { print("  (\(fetched.count) paths: planned in \(Bench.format(Bench.seconds(p))), fetched in \(Bench.format(t - Bench.seconds(p))))") }
         for s in sources + [destination] { await s.close() }
         guard fetched.count == expect else { throw BenchFailure("substituted \(fetched.count) of \(expect) paths") }
         try checkValid(dest, count: expect)
@@ -225,6 +233,14 @@ struct SubstituteOne: ParsableCommand {
         await dest.close()
         print("seconds=\(t) vmhwm=\(ProcessPipe.peakResidentBytes() ?? 0) children-maxrss=\(ProcessPipe.childrenPeakResidentBytes())")
     }
+}
+
+/// When the substituter finished planning (its `.planned` event).
+final class PlanClock: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value: Duration?
+    func mark(_ d: Duration) { lock.withLock { value = d } }
+    var elapsed: Duration? { lock.withLock { value } }
 }
 
 extension Optional {
