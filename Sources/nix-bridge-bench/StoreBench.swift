@@ -26,6 +26,7 @@ struct StoreBench: ParsableCommand {
     @Option(help: "Size of the NarFromPath path in MiB (0 skips the NAR part).") var narMebibytes = 200
     @Option(help: "Runs per NAR measurement.") var narRuns = 3
     @Flag(help: "Skip the latency-proxy measurements.") var skipSlow = false
+    @Flag(help: "Skip the QueryPathInfo measurements (NarFromPath only).") var skipQuery = false
 
     func validate() throws {
         guard counts.allSatisfy({ $0 > 0 && $0 <= paths }) else { throw ValidationError("every --counts must be in 1...--paths") }
@@ -76,7 +77,7 @@ struct StoreBench: ParsableCommand {
 
         var table = ResultTable()
         let hosts = [(builder.name, "loopback")] + (skipSlow ? [] : [("\(builder.name)slow", "RTT +\(2 * delayMs) ms")])
-        for (host, label) in hosts {
+        for (host, label) in skipQuery ? [] : hosts {
             let nixRuns = host == builder.name ? runs : slowNixRuns
             for n in counts {
                 let query = Array(small.paths.prefix(n))

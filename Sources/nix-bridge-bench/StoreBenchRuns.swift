@@ -84,22 +84,33 @@ struct StoreBenchEnvironment: Sendable {
         }
 
         let target = sshConfig.resolve(host: host).target()
-        var cat: [Double] = []
-        for _ in 0..<runs {
-            cat.append(try blocking { try await Self.rawCat(target: target, file: narFile, expected: Int(info.narSize)) })
+        let dumpCommand = "nix-store --dump '\(storeRoot)\(printed)'"
+        func rawStats(_ command: String) throws -> Stats {
+            var samples: [Double] = []
+            for _ in 0..<runs {
+                samples.append(try blocking { try await Self.rawCat(target: target, command: command, expected: Int(info.narSize)) })
+            }
+            return Stats(samples: samples)
         }
-        let catStats = Stats(samples: cat)
-        print("  raw cat \(mib) MiB over SSHChannelStream (transfer only): \(catStats)")
+        let catStats = try rawStats("cat '\(narFile)'")
+        print("  raw cat FILE.nar, \(mib) MiB over SSHChannelStream (transfer only): \(catStats)")
+        let dumpStats = try rawStats(dumpCommand)
+        print("  raw nix-store --dump PATH over SSHChannelStream (transfer only): \(dumpStats)")
 
         let opener = StoreOpener(sshConfig: sshConfig)
         let uri = try StoreURI(parsing: "ssh-ng://\(host)")
-        var transfer: [Double] = [], total: [Double] = []
-        for _ in 0..<runs {
-            let (t, all) = try blocking { try await Self.ourNAR(opener: opener, uri: uri, path: path, expected: info) }
-            transfer.append(t)
-            total.append(all)
+        func ours(hash: Bool) throws -> (transfer: Stats, total: Stats) {
+            var transfer: [Double] = [], total: [Double] = []
+            for _ in 0..<runs {
+                let (t, all) = try blocking { try await Self.ourNAR(opener: opener, uri: uri, path: path, expected: info, hash: hash) }
+                transfer.append(t)
+                total.append(all)
+            }
+            return (Stats(samples: transfer), Stats(samples: total))
         }
-        let transferStats = Stats(samples: transfer), totalStats = Stats(samples: total)
+        let unhashed = try ours(hash: false)
+        print("  ours NarFromPath, NAR parsed but not hashed, transfer only: \(unhashed.transfer)")
+        let (transferStats, totalStats) = try ours(hash: true)
         print("  ours NarFromPath + SHA-256 verify, transfer only: \(transferStats)")
         print("  ours NarFromPath end to end (connect + handshakes + NAR + verify): \(totalStats)")
 
@@ -118,14 +129,18 @@ struct StoreBenchEnvironment: Sendable {
 
         table.add("NarFromPath \(mib) MiB + verify, transfer only", ours: transferStats, nix: catStats,
                   unit: .mebibytesPerSecond(bytes: bytes), target: 0.9, baseline: "raw cat, same libssh2 transport")
+        table.add("NarFromPath \(mib) MiB + verify, transfer only", ours: transferStats, nix: dumpStats,
+                  unit: .mebibytesPerSecond(bytes: bytes), target: nil, baseline: "raw nix-store --dump, same transport")
+        table.add("NarFromPath \(mib) MiB, not hashed, transfer only", ours: unhashed.transfer, nix: catStats,
+                  unit: .mebibytesPerSecond(bytes: bytes), target: nil, baseline: "raw cat, same libssh2 transport")
         table.add("NarFromPath \(mib) MiB end to end (incl. connect)", ours: totalStats, nix: copyStats,
                   unit: .mebibytesPerSecond(bytes: bytes), target: 1.5, baseline: "nix copy --from ssh-ng (writes the store)")
     }
 
     /// Seconds to read `expected` bytes of `cat FILE` over one libssh2 exec channel, timed from
     /// a go-ahead byte (so connection set-up is excluded, as in the "transfer only" figure).
-    static func rawCat(target: SSHTarget, file: String, expected: Int) async throws -> Double {
-        let s = try await SSHChannelStream.connect(to: target, command: "read x; exec cat '\(file)'")
+    static func rawCat(target: SSHTarget, command: String, expected: Int) async throws -> Double {
+        let s = try await SSHChannelStream.connect(to: target, command: "read x; exec " + command)
         try await s.write(Array("go\n".utf8))
         let start = ContinuousClock.now
         var got = 0
@@ -142,14 +157,19 @@ struct StoreBenchEnvironment: Sendable {
 
     /// (transfer only, end to end) seconds of NarFromPath into a SHA-256 NARHashSink, checked
     /// against the path's narHash and narSize.
-    static func ourNAR(opener: StoreOpener, uri: StoreURI, path: StorePath, expected: PathInfo) async throws -> (Double, Double) {
+    static func ourNAR(opener: StoreOpener, uri: StoreURI, path: StorePath, expected: PathInfo,
+                       hash: Bool) async throws -> (Double, Double) {
         let start = ContinuousClock.now
         let store = try opener.store(uri)
         _ = try await store.handshake()
         let transferStart = ContinuousClock.now
         let box = HashBox()
-        try await store.narFromPath(path) { chunk in chunk.withUnsafeBytes { box.sink.update($0) } }
-        let (narHash, narSize) = box.sink.finalize()
+        if hash {
+            try await store.narFromPath(path) { chunk in chunk.withUnsafeBytes { box.sink.update($0) } }
+        } else {
+            try await store.narFromPath(path) { chunk in box.count += chunk.count }
+        }
+        let (narHash, narSize) = hash ? box.sink.finalize() : (expected.narHash, UInt64(box.count))
         let end = ContinuousClock.now
         await store.close()
         guard narHash == expected.narHash, narSize == expected.narSize else {
@@ -162,6 +182,7 @@ struct StoreBenchEnvironment: Sendable {
 /// The hash sink is used by one NAR stream at a time (the connection's reader).
 final class HashBox: @unchecked Sendable {
     let sink = NARHashSink()
+    var count = 0
 }
 
 final class ResultBox<T>: @unchecked Sendable {
