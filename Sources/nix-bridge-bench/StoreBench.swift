@@ -24,7 +24,7 @@ struct StoreBench: ParsableCommand {
     @Option(help: "Runs of real Nix behind the latency proxy (it pays one round trip per path).") var slowNixRuns = 1
     @Option(help: "One-way delay added by the latency proxy, in ms (RTT grows by twice this).") var delayMs = 5
     @Option(help: "Size of the NarFromPath path in MiB (0 skips the NAR part).") var narMebibytes = 200
-    @Option(help: "Runs per NAR measurement.") var narRuns = 3
+    @Option(help: "Interleaved rounds of the NAR measurements.") var narRuns = 5
     @Flag(help: "Skip the latency-proxy measurements.") var skipSlow = false
     @Flag(help: "Skip the QueryPathInfo measurements (NarFromPath only).") var skipQuery = false
 

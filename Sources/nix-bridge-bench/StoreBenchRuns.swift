@@ -85,37 +85,18 @@ struct StoreBenchEnvironment: Sendable {
 
         let target = sshConfig.resolve(host: host).target()
         let dumpCommand = "nix-store --dump '\(storeRoot)\(printed)'"
-        func rawStats(_ command: String) throws -> Stats {
-            var samples: [Double] = []
-            for _ in 0..<runs {
-                samples.append(try blocking { try await Self.rawCat(target: target, command: command, expected: Int(info.narSize)) })
-            }
-            return Stats(samples: samples)
-        }
-        let catStats = try rawStats("cat '\(narFile)'")
-        print("  raw cat FILE.nar, \(mib) MiB over SSHChannelStream (transfer only): \(catStats)")
-        let dumpStats = try rawStats(dumpCommand)
-        print("  raw nix-store --dump PATH over SSHChannelStream (transfer only): \(dumpStats)")
-
         let opener = StoreOpener(sshConfig: sshConfig)
         let uri = try StoreURI(parsing: "ssh-ng://\(host)")
-        func ours(hash: Bool) throws -> (transfer: Stats, total: Stats) {
-            var transfer: [Double] = [], total: [Double] = []
-            for _ in 0..<runs {
-                let (t, all) = try blocking { try await Self.ourNAR(opener: opener, uri: uri, path: path, expected: info, hash: hash) }
-                transfer.append(t)
-                total.append(all)
-            }
-            return (Stats(samples: transfer), Stats(samples: total))
-        }
-        let unhashed = try ours(hash: false)
-        print("  ours NarFromPath, NAR parsed but not hashed, transfer only: \(unhashed.transfer)")
-        let (transferStats, totalStats) = try ours(hash: true)
-        print("  ours NarFromPath + SHA-256 verify, transfer only: \(transferStats)")
-        print("  ours NarFromPath end to end (connect + handshakes + NAR + verify): \(totalStats)")
-
-        var copy: [Double] = []
+        let size = Int(info.narSize)
+        // Rounds interleave the five jobs so each sees the same background load.
+        var cat: [Double] = [], dump: [Double] = [], bare: [Double] = [], transfer: [Double] = [], total: [Double] = [], copy: [Double] = []
         for i in 0..<runs {
+            cat.append(try blocking { try await Self.rawCat(target: target, command: "cat '\(narFile)'", expected: size) })
+            dump.append(try blocking { try await Self.rawCat(target: target, command: dumpCommand, expected: size) })
+            bare.append(try blocking { try await Self.ourNAR(opener: opener, uri: uri, path: path, expected: info, hash: false) }.0)
+            let (t, all) = try blocking { try await Self.ourNAR(opener: opener, uri: uri, path: path, expected: info, hash: true) }
+            transfer.append(t)
+            total.append(all)
             let dest = scratch.appendingPathComponent("copy-\(i)")
             let start = ContinuousClock.now
             try TestSupport.run(["nix", "--extra-experimental-features", "nix-command", "copy", "--from", "ssh-ng://\(host)",
@@ -124,14 +105,21 @@ struct StoreBenchEnvironment: Sendable {
             guard FileManager.default.fileExists(atPath: dest.path + printed) else { throw ValidationError("nix copy did not write \(printed)") }
             try FileManager.default.removeItem(at: dest)
         }
+        let catStats = Stats(samples: cat), dumpStats = Stats(samples: dump), transferStats = Stats(samples: transfer)
+        let bareStats = Stats(samples: bare), totalStats = Stats(samples: total)
         let copyStats = Stats(samples: copy)
+        print("  raw cat FILE.nar, \(mib) MiB over SSHChannelStream (transfer only): \(catStats)")
+        print("  raw nix-store --dump PATH over SSHChannelStream (transfer only): \(dumpStats)")
+        print("  ours NarFromPath, NAR parsed but not hashed, transfer only: \(bareStats)")
+        print("  ours NarFromPath + SHA-256 verify, transfer only: \(transferStats)")
+        print("  ours NarFromPath end to end (connect + handshakes + NAR + verify): \(totalStats)")
         print("  nix copy --from ssh-ng (to a /dev/shm chroot store): \(copyStats)")
 
         table.add("NarFromPath \(mib) MiB + verify, transfer only", ours: transferStats, nix: catStats,
                   unit: .mebibytesPerSecond(bytes: bytes), target: 0.9, baseline: "raw cat, same libssh2 transport")
         table.add("NarFromPath \(mib) MiB + verify, transfer only", ours: transferStats, nix: dumpStats,
                   unit: .mebibytesPerSecond(bytes: bytes), target: nil, baseline: "raw nix-store --dump, same transport")
-        table.add("NarFromPath \(mib) MiB, not hashed, transfer only", ours: unhashed.transfer, nix: catStats,
+        table.add("NarFromPath \(mib) MiB, not hashed, transfer only", ours: bareStats, nix: catStats,
                   unit: .mebibytesPerSecond(bytes: bytes), target: nil, baseline: "raw cat, same libssh2 transport")
         table.add("NarFromPath \(mib) MiB end to end (incl. connect)", ours: totalStats, nix: copyStats,
                   unit: .mebibytesPerSecond(bytes: bytes), target: 1.5, baseline: "nix copy --from ssh-ng (writes the store)")
