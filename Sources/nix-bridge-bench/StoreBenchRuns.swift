@@ -167,7 +167,8 @@ struct StoreBenchEnvironment: Sendable {
     }
 }
 
-/// The hash sink is used by one NAR stream at a time (the connection's reader).
+/// The hash sink is used by one NAR stream at a time (the connection's reader). Hashing inline
+/// on the reader; a variant hashing on its own thread measured no different on 2 busy cores.
 final class HashBox: @unchecked Sendable {
     let sink = NARHashSink()
     var count = 0
