@@ -92,6 +92,18 @@ extension Bench {
         return seconds(ContinuousClock.now - start)
     }
 
+    static func timeSync(_ body: () throws -> Void) rethrows -> Double {
+        let start = ContinuousClock.now
+        try body()
+        return seconds(ContinuousClock.now - start)
+    }
+
+    static func timeSyncNoThrow(_ body: () -> Void) -> Double {
+        let start = ContinuousClock.now
+        body()
+        return seconds(ContinuousClock.now - start)
+    }
+
     static func format(_ s: Double) -> String {
         s < 1 ? String(format: "%.1f ms", s * 1000) : String(format: "%.2f s", s)
     }
