@@ -11,7 +11,15 @@ final class StatusLine: @unchecked Sendable {
 
     init(isTerminal: Bool = isatty(2) != 0) {
         self.isTerminal = isTerminal
-        width = Int(ProcessInfo.processInfo.environment["COLUMNS"] ?? "").flatMap { $0 > 10 ? $0 : nil } ?? 80
+        width = Self.terminalWidth() ?? Int(ProcessInfo.processInfo.environment["COLUMNS"] ?? "") ?? 80
+    }
+
+    /// The width of the terminal on stderr: a status line longer than that would wrap and
+    /// could no longer be redrawn in place.
+    static func terminalWidth() -> Int? {
+        var size = winsize()
+        guard ioctl(2, UInt(TIOCGWINSZ), &size) == 0, size.ws_col > 10 else { return nil }
+        return Int(size.ws_col)
     }
 
     /// Prints a log line above the status line.
@@ -25,7 +33,7 @@ final class StatusLine: @unchecked Sendable {
     func update(_ text: String) {
         guard isTerminal else { return }
         lock.withLock {
-            status = String(text.prefix(width - 1))
+            status = String(text.prefix(max(width, 11) - 1))
             write(clearing + drawn)
         }
     }

@@ -85,8 +85,9 @@ struct SubstituteCommand: AsyncParsableCommand {
             if !paths.isEmpty {
                 // Nix's wording (the NARs travel uncompressed: download = unpacked).
                 let mib = SubstituteProgress.mib(bytes)
-                line.log(String(format: "these %d paths will be fetched (%.2f MiB download, %.2f MiB unpacked):",
-                                paths.count, mib, mib))
+                line.log(paths.count == 1
+                    ? String(format: "this path will be fetched (%.2f MiB download, %.2f MiB unpacked):", mib, mib)
+                    : String(format: "these %d paths will be fetched (%.2f MiB download, %.2f MiB unpacked):", paths.count, mib, mib))
                 for p in paths.sorted() { line.log("  " + dir.print(p)) }
             }
         case let .copying(p, from, _):
