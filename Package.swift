@@ -51,7 +51,7 @@ let package = Package(
         ]),
         // Benchmarks: numbers beside real Nix's, measured in the same run.
         .executableTarget(name: "nix-bridge-bench", dependencies: [
-            "NixCore", "NixSigning", "NixStore", "NixTransport", "NarInfoCache", "CSodium", "CCrypto", "TestSupport",
+            "NixCore", "NixSigning", "NixStore", "NixTransport", "NixWire", "NarInfoCache", "CSodium", "CCrypto", "TestSupport",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 

@@ -6,7 +6,7 @@ struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "nix-bridge-bench",
         abstract: "Benchmarks of nix-bridge against the real Nix tools.",
-        subcommands: [NARBench.self, SigningBench.self, CacheBench.self, SSHBench.self]
+        subcommands: [NARBench.self, SigningBench.self, CacheBench.self, SSHBench.self, StoreBench.self]
     )
 }
 
