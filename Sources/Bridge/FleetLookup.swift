@@ -12,14 +12,31 @@ extension FleetConfig {
         var out: [StoreURI] = []
         var seen = Set<String>()
         func add(_ text: String) {
-            guard var uri = try? StoreURI(parsing: text) else { return }
-            if uri.scheme == .ssh { uri.scheme = .sshNG }
-            guard [.sshNG, .unix, .daemon, .local].contains(uri.scheme) else { return }
+            guard let uri = Self.lookupURI(text) else { return }
             if seen.insert(uri.description).inserted { out.append(uri) }
         }
         for m in machines { add(m.storeUri) }
         for s in settings.substituters + extraSubstituters { add(s) }
         return out
+    }
+
+    /// Each machine's speed factor, keyed as `Lookup.speedFactors` wants (the URI the lookup
+    /// layer asks). A machine listed twice keeps its first entry, as the lookup asks it once.
+    public var lookupSpeedFactors: [String: Double] {
+        var out: [String: Double] = [:]
+        for m in machines {
+            guard let uri = Self.lookupURI(m.storeUri), out[uri.description] == nil else { continue }
+            out[uri.description] = m.speedFactor
+        }
+        return out
+    }
+
+    /// The worker-protocol URI the lookup layer uses for a configured store, if any.
+    static func lookupURI(_ text: String) -> StoreURI? {
+        guard var uri = try? StoreURI(parsing: text) else { return nil }
+        if uri.scheme == .ssh { uri.scheme = .sshNG }
+        guard [.sshNG, .unix, .daemon, .local].contains(uri.scheme) else { return nil }
+        return uri
     }
 
     /// `trusted-public-keys`, parsed.

@@ -20,7 +20,7 @@ public struct PathLocation: Sendable {
 /// Where one path is across the fleet.
 public struct LookupAnswer: Sendable {
     public var path: StorePath
-    /// Every store that has the path, in the order the stores were given.
+    /// Every store that has the path, best source first (see `Lookup.speedFactors`).
     public var locations: [PathLocation]
     /// The first location we may use (trusted), if any.
     public var best: PathLocation? { locations.first { $0.isTrusted } }
@@ -29,20 +29,42 @@ public struct LookupAnswer: Sendable {
 /// Asks every store at once whether it has paths: the cache first, then, for what the cache
 /// does not know, one pipelined QueryValidPaths and QueryPathInfo batch per store. Every
 /// answer, positive or negative, is written back to the cache.
+///
+/// Sources are ranked the way the issue asks for "fewest hops, then machine speed factor":
+/// every store is reached directly (one hop), so the rank is the machine's speed factor,
+/// higher first; stores without one (substituters that are not machines) come after every
+/// machine; ties keep the order the stores were given (machines file order).
 public struct Lookup: Sendable {
     public var stores: [RemoteStore]
     public var trustedKeys: TrustedKeys
     public var sigsNeeded: Int
     public var cache: NarInfoCache?
     public var storeDir: StoreDirectory
+    /// Speed factor per store URI (as `StoreURI.description` prints it), from the machines.
+    public var speedFactors: [String: Double]
 
     public init(stores: [RemoteStore], trustedKeys: TrustedKeys, sigsNeeded: Int = 1,
-                cache: NarInfoCache? = nil, storeDir: StoreDirectory = .default) {
+                cache: NarInfoCache? = nil, storeDir: StoreDirectory = .default,
+                speedFactors: [String: Double] = [:]) {
         self.stores = stores
         self.trustedKeys = trustedKeys
         self.sigsNeeded = sigsNeeded
         self.cache = cache
         self.storeDir = storeDir
+        self.speedFactors = speedFactors
+    }
+
+    /// Store indices, best source first.
+    var ranking: [Int] {
+        let factors = stores.map { speedFactors[$0.uri.description] }
+        return stores.indices.sorted { a, b in
+            switch (factors[a], factors[b]) {
+            case let (x?, y?) where x != y: return x > y
+            case (_?, nil): return true
+            case (nil, _?): return false
+            default: return a < b
+            }
+        }
     }
 
     /// What the stores said, and the stores that could not be asked (with why).
@@ -51,21 +73,27 @@ public struct Lookup: Sendable {
         public var failures: [(store: String, error: String)]
     }
 
-    public func lookup(_ paths: [StorePath]) async -> Result {
+    /// - Parameter answered: called with each store's URI as soon as that store answered
+    ///   (for progress reports).
+    public func lookup(_ paths: [StorePath], answered: @Sendable (String) -> Void = { _ in }) async -> Result {
         let found = await withTaskGroup(of: (Int, StoreAnswer).self) { group in
             for (i, store) in stores.enumerated() {
                 group.addTask { (i, await self.ask(store, paths)) }
             }
             var out = [StoreAnswer?](repeating: nil, count: stores.count)
-            for await (i, a) in group { out[i] = a }
+            for await (i, a) in group {
+                out[i] = a
+                answered(stores[i].uri.description)
+            }
             return out.map { $0! }
         }
+        let ranking = self.ranking
         var answers: [LookupAnswer] = []
         answers.reserveCapacity(paths.count)
         for path in paths {
             var locations: [PathLocation] = []
-            for (i, a) in found.enumerated() {
-                guard let (info, cached) = a.infos[path] else { continue }
+            for i in ranking {
+                guard let (info, cached) = found[i].infos[path] else { continue }
                 let v = trustedKeys.verify(info, sigsNeeded: sigsNeeded, storeDir: storeDir)
                 locations.append(PathLocation(store: stores[i].uri.description, info: info, verification: v,
                                               fromCache: cached))

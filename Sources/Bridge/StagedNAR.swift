@@ -27,14 +27,19 @@ final class StagedNAR: @unchecked Sendable {
         handle = h
     }
 
-    func write(_ bytes: [UInt8]) throws {
+    /// Appends bytes to the file (nothing is kept in memory); returns the NAR's size before
+    /// and after them.
+    @discardableResult
+    func write(_ bytes: [UInt8]) throws -> (before: UInt64, after: UInt64) {
         try lock.withLock {
+            let before = hash.narSize
             if hash.narSize + UInt64(bytes.count) > expected.narSize {
                 throw Mismatch(path: StoreDirectory.default.print(expected.path),
                                what: "more than the \(expected.narSize) bytes of its narSize")
             }
             bytes.withUnsafeBytes { hash.update($0) }
             try handle.write(contentsOf: bytes)
+            return (before, before + UInt64(bytes.count))
         }
     }
 

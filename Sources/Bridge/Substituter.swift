@@ -5,7 +5,7 @@ import NixStore
 import NixWire
 
 /// Fetches paths from the fleet into a destination store: references first, each NAR
-/// streamed from the first trusted source into a temporary file while its hash and size
+/// streamed from the best trusted source (the order `Lookup` ranks them in) into a temporary file while its hash and size
 /// are checked, then streamed into the destination. A NAR that does not match, or a
 /// source that fails midway, registers nothing: the next source that has the path is tried.
 public struct Substituter: Sendable {
@@ -38,7 +38,11 @@ public struct Substituter: Sendable {
 
     /// What happened, for progress reports.
     public enum Event: Sendable {
-        case planned(paths: Int, narBytes: UInt64)
+        case planned([StorePath], narBytes: UInt64)
+        /// A NAR starts to arrive from `from` (sent again for each source tried).
+        case copying(StorePath, from: String, narSize: UInt64)
+        /// `bytes` of the NAR have arrived; sent about once per `progressStep` bytes.
+        case received(StorePath, from: String, bytes: UInt64)
         case fetched(StorePath, from: String, narSize: UInt64)
         case sourceFailed(StorePath, from: String, error: String)
         case untrusted(StorePath, from: String)
@@ -46,9 +50,9 @@ public struct Substituter: Sendable {
 
     /// Makes `paths` valid in the destination, with their closures. Returns the paths that
     /// were fetched (already valid ones are skipped).
-    public func substitute(_ paths: [StorePath], events: @Sendable (Event) -> Void = { _ in }) async throws -> [StorePath] {
+    public func substitute(_ paths: [StorePath], events: @escaping @Sendable (Event) -> Void = { _ in }) async throws -> [StorePath] {
         let plan = try await self.plan(paths, events: events)
-        events(.planned(paths: plan.count, narBytes: plan.reduce(0) { $0 + ($1.best?.info.narSize ?? 0) }))
+        events(.planned(plan.map(\.path), narBytes: plan.reduce(0) { $0 + ($1.best?.info.narSize ?? 0) }))
         var fetched: [StorePath] = []
         for answer in plan {
             try await fetch(answer, events: events)
@@ -98,12 +102,13 @@ public struct Substituter: Sendable {
     }
 
     /// Tries each trusted source of one path in turn.
-    func fetch(_ answer: LookupAnswer, events: @Sendable (Event) -> Void) async throws {
+    func fetch(_ answer: LookupAnswer, events: @escaping @Sendable (Event) -> Void) async throws {
         var failures: [String] = []
         for location in answer.locations where location.isTrusted {
             guard let source = lookup.stores.first(where: { $0.uri.description == location.store }) else { continue }
             do {
-                try await fetch(location.info, from: source)
+                events(.copying(answer.path, from: location.store, narSize: location.info.narSize))
+                try await fetch(location.info, from: source) { events(.received(answer.path, from: location.store, bytes: $0)) }
                 events(.fetched(answer.path, from: location.store, narSize: location.info.narSize))
                 return
             } catch {
@@ -114,10 +119,17 @@ public struct Substituter: Sendable {
         throw SubstituteError.allSourcesFailed(path: lookup.storeDir.print(answer.path), failures: failures)
     }
 
-    func fetch(_ info: PathInfo, from source: RemoteStore) async throws {
+    /// How often `received` events are sent: cheap enough for a 2 GiB NAR.
+    static let progressStep: UInt64 = 1 << 20
+
+    func fetch(_ info: PathInfo, from source: RemoteStore,
+               received: @escaping @Sendable (UInt64) -> Void = { _ in }) async throws {
         let staged = try StagedNAR(directory: temporaryDirectory, expected: info)
         defer { staged.remove() }
-        try await source.narFromPath(info.path) { try staged.write($0) }
+        try await source.narFromPath(info.path) { bytes in
+            let (before, after) = try staged.write(bytes)
+            if after / Self.progressStep != before / Self.progressStep { received(after) }
+        }
         try staged.finish()
         let wire = ValidPathInfo(path: info.path, info: UnkeyedValidPathInfo(
             deriver: info.deriver, narHash: info.narHash, references: info.references,

@@ -42,8 +42,15 @@ struct LookupCommand: AsyncParsableCommand {
             }
             let stores = try uris.map { try config.opener.store($0) }
             let cache = noCache ? nil : try config.narInfoCache(path: narinfoCache)
-            let lookup = Lookup(stores: stores, trustedKeys: try config.trustedKeys(), sigsNeeded: sigsNeeded, cache: cache)
-            let result = await lookup.lookup(targets)
+            let lookup = Lookup(stores: stores, trustedKeys: try config.trustedKeys(), sigsNeeded: sigsNeeded, cache: cache,
+                                speedFactors: config.lookupSpeedFactors)
+            let line = StatusLine()
+            let answered = StoreCount()
+            let storeCount = stores.count, pathCount = targets.count
+            let status: @Sendable (Int) -> String = { n in "[\(n)/\(storeCount) stores] querying \(pathCount) paths" }
+            line.update(status(0))
+            let result = await lookup.lookup(targets) { _ in line.update(status(answered.increment())) }
+            line.finish()
             for s in stores { await s.close() }
             for f in result.failures { printError("warning: cannot query '\(f.store)': \(f.error)") }
             if json {
@@ -59,6 +66,13 @@ struct LookupCommand: AsyncParsableCommand {
             throw ExitCode.failure
         }
     }
+}
+
+/// How many stores have answered so far.
+final class StoreCount: @unchecked Sendable {
+    private let lock = NSLock()
+    private var n = 0
+    func increment() -> Int { lock.withLock { n += 1; return n } }
 }
 
 enum LookupText {

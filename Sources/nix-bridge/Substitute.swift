@@ -13,7 +13,8 @@ struct SubstituteCommand: AsyncParsableCommand {
             Only copies signed by a key in 'trusted-public-keys' are used. Each NAR is checked \
             against its signed hash and size before the destination registers it; on a \
             mismatch or a failure the next builder holding the path is tried. Prints the \
-            paths fetched, one per line.
+            requested paths, one per line (with --json: what was fetched, from where). On a \
+            terminal, progress (paths and MiB done / total) is shown on stderr.
             """
     )
 
@@ -25,6 +26,8 @@ struct SubstituteCommand: AsyncParsableCommand {
     var substituters: String?
     @Option(help: "The narinfo cache file.")
     var narinfoCache: String?
+    @Flag(help: "Print the paths fetched as JSON: [{\"path\", \"from\", \"narSize\"}].")
+    var json = false
     @OptionGroup var nix: NixOptions
 
     func run() async throws {
@@ -37,24 +40,30 @@ struct SubstituteCommand: AsyncParsableCommand {
             let destURI = try StoreURI(parsing: store ?? Self.defaultStore)
             let destination = try config.opener.store(destURI)
             let lookup = Lookup(stores: sources, trustedKeys: try config.trustedKeys(),
-                                cache: try config.narInfoCache(path: narinfoCache))
+                                cache: try config.narInfoCache(path: narinfoCache),
+                                speedFactors: config.lookupSpeedFactors)
             let substituter = Substituter(lookup: lookup, destination: destination)
-            let fetched = try await substituter.substitute(targets) { event in
-                switch event {
-                case let .planned(n, bytes):
-                    if n > 0 { printError(String(format: "copying %d paths (%.1f MiB)...", n, Double(bytes) / 1_048_576)) }
-                case let .fetched(p, from, _):
-                    printError("copying path '\(StoreDirectory.default.print(p))' from '\(from)'...")
-                case let .sourceFailed(p, from, error):
-                    printError("warning: could not fetch '\(StoreDirectory.default.print(p))' from '\(from)': \(error); trying the next one")
-                case let .untrusted(p, from):
-                    printError("warning: ignoring substitute for '\(StoreDirectory.default.print(p))' from '\(from)', as it's not signed by any of the keys in 'trusted-public-keys'")
-                }
+            let line = StatusLine()
+            let progress = SubstituteProgress()
+            let record = FetchRecord()
+            line.update("querying \(targets.count) paths on \(sources.count) stores")
+            let result: Result<[StorePath], any Error>
+            do {
+                result = .success(try await substituter.substitute(targets) { event in
+                    Self.report(event, line: line, progress: progress, record: record)
+                })
+            } catch {
+                result = .failure(error)
             }
+            line.finish()
             for s in sources { await s.close() }
             await destination.close()
-            _ = fetched
-            for t in targets { print(StoreDirectory.default.print(t)) }
+            _ = try result.get()
+            if json {
+                print(record.json)
+            } else {
+                for t in targets { print(StoreDirectory.default.print(t)) }
+            }
         } catch let e as ExitCode {
             throw e
         } catch {
@@ -66,5 +75,51 @@ struct SubstituteCommand: AsyncParsableCommand {
     /// Nix's `auto`: the daemon when its socket exists, else the local store directly.
     static var defaultStore: String {
         FileManager.default.fileExists(atPath: "/nix/var/nix/daemon-socket/socket") ? "daemon" : "local"
+    }
+
+    static func report(_ event: Substituter.Event, line: StatusLine, progress: SubstituteProgress, record: FetchRecord) {
+        let dir = StoreDirectory.default
+        switch event {
+        case let .planned(paths, bytes):
+            progress.planned(paths: paths.count, bytes: bytes)
+            if !paths.isEmpty {
+                // Nix's wording (the NARs travel uncompressed: download = unpacked).
+                let mib = SubstituteProgress.mib(bytes)
+                line.log(paths.count == 1
+                    ? String(format: "this path will be fetched (%.2f MiB download, %.2f MiB unpacked):", mib, mib)
+                    : String(format: "these %d paths will be fetched (%.2f MiB download, %.2f MiB unpacked):", paths.count, mib, mib))
+                for p in paths.sorted() { line.log("  " + dir.print(p)) }
+            }
+        case let .copying(p, from, _):
+            progress.copying(dir.print(p), from: from)
+            line.log("copying path '\(dir.print(p))' from '\(from)'...")
+        case let .received(_, _, bytes):
+            progress.received(bytes)
+        case let .fetched(p, from, narSize):
+            progress.fetched(narSize: narSize)
+            record.add(path: dir.print(p), from: from, narSize: narSize)
+        case let .sourceFailed(p, from, error):
+            line.log("warning: could not fetch '\(dir.print(p))' from '\(from)': \(error); trying the next one")
+        case let .untrusted(p, from):
+            line.log("warning: ignoring substitute for '\(dir.print(p))' from '\(from)', as it's not signed by any of the keys in 'trusted-public-keys'")
+        }
+        line.update(progress.text)
+    }
+}
+
+/// The paths fetched, for `--json`.
+final class FetchRecord: @unchecked Sendable {
+    private let lock = NSLock()
+    private var entries: [[String: Any]] = []
+
+    func add(path: String, from: String, narSize: UInt64) {
+        lock.withLock { entries.append(["path": path, "from": from, "narSize": narSize]) }
+    }
+
+    var json: String {
+        let data = lock.withLock {
+            (try? JSONSerialization.data(withJSONObject: entries, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data()
+        }
+        return String(decoding: data, as: UTF8.self)
     }
 }

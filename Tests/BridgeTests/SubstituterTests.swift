@@ -89,6 +89,20 @@ final class SubstituterTests {
         #expect(verify.status == 0, "\(verify.stderr)")
     }
 
+    @Test func theFasterMachineIsTheSourceOfChoice() async throws {
+        var s = try substituter(trusted: [key1, key2])
+        s.lookup.speedFactors = ["ssh-ng://builder1": 1, "ssh-ng://builder2": 4]
+        let root = try #require(closure.roots.first)
+        let events = EventLog()
+        let fetched = try await s.substitute([root]) { events.add($0) }
+        #expect(Set(fetched) == Set(closure.paths))
+        let sources = events.events.compactMap { if case let .fetched(_, from, _) = $0 { return from } else { return nil } }
+        #expect(sources.count == closure.paths.count && sources.allSatisfy { $0 == "ssh-ng://builder2" })
+        for info in try destInfos() {
+            #expect((info["signatures"] as? [String] ?? []).contains { $0.hasPrefix("builder2-1:") })
+        }
+    }
+
     @Test func untrustedEverywhereFetchesNothing() async throws {
         let stranger = try SigningKey.generate(name: "stranger-1", in: work)
         let root = try #require(closure.roots.first)
@@ -105,6 +119,7 @@ final class EventLog: @unchecked Sendable {
     private let lock = NSLock()
     private var list: [Substituter.Event] = []
     func add(_ e: Substituter.Event) { lock.withLock { list.append(e) } }
+    var events: [Substituter.Event] { lock.withLock { list } }
     var failures: [String] {
         lock.withLock {
             list.compactMap { if case let .sourceFailed(_, from, error) = $0 { return from + ": " + error } else { return nil } }

@@ -32,7 +32,9 @@ public actor DaemonConnection {
     private var streaming = false
     /// Streamers waiting for the writer to catch up (bounds what is buffered).
     private var drainWaiters: [CheckedContinuation<Void, Never>] = []
-    private static let maxBuffered = 4 << 20
+    static let maxBuffered = 4 << 20
+    /// The most bytes ever queued at once: what bounds a streamed NAR's memory (for tests).
+    private(set) var peakQueued = 0
 
     /// Receives the bytes of a NAR as they arrive (called on the connection's executor).
     public typealias NARSink = @Sendable ([UInt8]) throws -> Void
@@ -118,6 +120,7 @@ public actor DaemonConnection {
 
     private func enqueue(_ bytes: [UInt8]) {
         outBuffer += bytes
+        peakQueued = max(peakQueued, outBuffer.count)
         doorbell.yield()
     }
 
