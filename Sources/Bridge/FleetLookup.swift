@@ -49,4 +49,15 @@ extension FleetConfig {
         try NarInfoCache(path: path, positiveTTL: Int64(settings.narinfoCachePositiveTTL),
                          negativeTTL: Int64(settings.narinfoCacheNegativeTTL))
     }
+
+    /// A Lookup over every store `lookupStoreURIs` names, with this configuration's
+    /// trusted keys and speed factors; nil when there is no store to ask.
+    /// `extraSubstituters` is a space-separated list of store URIs, as on Nix's command line.
+    public func lookup(extraSubstituters: String?, sigsNeeded: Int = 1, cache: NarInfoCache?) throws -> Lookup? {
+        let uris = lookupStoreURIs(extraSubstituters: extraSubstituters?.split(separator: " ").map(String.init) ?? [])
+        guard !uris.isEmpty else { return nil }
+        let stores = try uris.map { try opener.store($0) }
+        return Lookup(stores: stores, trustedKeys: try trustedKeys(), sigsNeeded: sigsNeeded, cache: cache,
+                      speedFactors: lookupSpeedFactors)
+    }
 }

@@ -36,14 +36,11 @@ struct LookupCommand: AsyncParsableCommand {
         do {
             let config = try nix.load()
             let targets = try Targets.resolve(paths)
-            let uris = config.lookupStoreURIs(extraSubstituters: substituters?.split(separator: " ").map(String.init) ?? [])
-            if uris.isEmpty {
+            let cache = noCache ? nil : try config.narInfoCache(path: narinfoCache)
+            guard let lookup = try config.lookup(extraSubstituters: substituters, sigsNeeded: sigsNeeded, cache: cache) else {
                 throw CLIError.noStores
             }
-            let stores = try uris.map { try config.opener.store($0) }
-            let cache = noCache ? nil : try config.narInfoCache(path: narinfoCache)
-            let lookup = Lookup(stores: stores, trustedKeys: try config.trustedKeys(), sigsNeeded: sigsNeeded, cache: cache,
-                                speedFactors: config.lookupSpeedFactors)
+            let stores = lookup.stores
             let line = StatusLine()
             let answered = StoreCount()
             let storeCount = stores.count, pathCount = targets.count

@@ -34,14 +34,12 @@ struct SubstituteCommand: AsyncParsableCommand {
         do {
             let config = try nix.load()
             let targets = try Targets.resolve(paths)
-            let uris = config.lookupStoreURIs(extraSubstituters: substituters?.split(separator: " ").map(String.init) ?? [])
-            if uris.isEmpty { throw CLIError.noStores }
-            let sources = try uris.map { try config.opener.store($0) }
-            let destURI = try StoreURI(parsing: store ?? Self.defaultStore)
-            let destination = try config.opener.store(destURI)
-            let lookup = Lookup(stores: sources, trustedKeys: try config.trustedKeys(),
-                                cache: try config.narInfoCache(path: narinfoCache),
-                                speedFactors: config.lookupSpeedFactors)
+            guard let lookup = try config.lookup(extraSubstituters: substituters,
+                                                 cache: try config.narInfoCache(path: narinfoCache)) else {
+                throw CLIError.noStores
+            }
+            let sources = lookup.stores
+            let destination = try config.opener.store(try StoreURI(parsing: store ?? Self.defaultStore))
             let substituter = Substituter(lookup: lookup, destination: destination)
             let line = StatusLine()
             let progress = SubstituteProgress()

@@ -11,44 +11,23 @@ import TestSupport
 /// and the NAR kept on disk (not in memory) on its way through.
 @Suite(.serialized, .enabled(if: TestSupport.hasNix && SSHFleet.canRun, "needs nix (nix-bin), sshd (openssh-server) and root"))
 final class SubstituterFailoverTests {
-    let fleet: SSHFleet
-    let work: URL
-    let destRoot: URL
-    let key1, key2: SigningKey
-    let large: StoreFixture
-    var opener = StoreOpener()
+    let env: TwoBuilderSubstitution
+    var fleet: SSHFleet { env.fleet }
+    var work: URL { env.work }
+    var key1: SigningKey { env.key1 }
+    var key2: SigningKey { env.key2 }
+    var large: StoreFixture { env.fixture }
+    var destURI: String { env.destURI }
+    var stagedFiles: [String] { env.stagedFiles }
 
     init() throws {
-        fleet = try SSHFleet(count: 2)
-        work = try TestSupport.temporaryDirectory("nb-failover")
-        destRoot = try FixtureStore.scratchDirectory("nb-failover-dest")
-        key1 = try SigningKey.generate(name: "builder1-1", in: work)
-        key2 = try SigningKey.generate(name: "builder2-1", in: work)
-        large = try StoreFixture.large(mebibytes: 64, name: "failover-large", seed: 31)
-        _ = try FixtureStore.create(at: URL(fileURLWithPath: fleet.builders[0].storeRoot), fixture: large, signWith: key1)
-        _ = try FixtureStore.create(at: URL(fileURLWithPath: fleet.builders[1].storeRoot), fixture: large, signWith: key2)
-        opener.sshConfig = try SSHConfig.load(path: fleet.sshConfig)
+        env = try TwoBuilderSubstitution(label: "failover",
+                                         fixture: try StoreFixture.large(mebibytes: 64, name: "failover-large", seed: 31))
     }
 
-    deinit {
-        fleet.stop()
-        try? FileManager.default.removeItem(at: work)
-        try? FileManager.default.removeItem(at: destRoot)
-    }
+    deinit { env.stop() }
 
-    var destURI: String { "local?root=\(destRoot.path)" }
-
-    func substituter(builders: [Int]) throws -> Substituter {
-        let sources = try builders.map { try opener.store(try StoreURI(parsing: fleet.builders[$0].storeURI)) }
-        let keys = try TrustedKeys(parsing: [key1, key2].map(\.publicKey).joined(separator: " "))
-        let dest = try opener.store(try StoreURI(parsing: destURI))
-        return Substituter(lookup: Lookup(stores: sources, trustedKeys: keys), destination: dest,
-                           temporaryDirectory: work.path)
-    }
-
-    var stagedFiles: [String] {
-        ((try? FileManager.default.contentsOfDirectory(atPath: work.path)) ?? []).filter { $0.hasPrefix("nix-bridge-nar-") }
-    }
+    func substituter(builders: [Int]) throws -> Substituter { try env.substituter(builders: builders) }
 
     /// Kills builder1's session (children of its sshd) once its NAR starts to flow, and
     /// slows builder1's stream so the kill lands mid-NAR.

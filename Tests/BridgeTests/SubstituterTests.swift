@@ -11,46 +11,23 @@ import TestSupport
 /// `nix-daemon --stdio`: closures, trust, and a builder serving a corrupted NAR.
 @Suite(.serialized, .enabled(if: TestSupport.hasNix && SSHFleet.canRun, "needs nix (nix-bin), sshd (openssh-server) and root"))
 final class SubstituterTests {
-    let fleet: SSHFleet
-    let work: URL
-    let destRoot: URL
-    let key1, key2: SigningKey
-    let closure: StoreFixture
-    var opener = StoreOpener()
+    let env: TwoBuilderSubstitution
+    var fleet: SSHFleet { env.fleet }
+    var work: URL { env.work }
+    var key1: SigningKey { env.key1 }
+    var key2: SigningKey { env.key2 }
+    var closure: StoreFixture { env.fixture }
+    var destURI: String { env.destURI }
 
     init() throws {
-        fleet = try SSHFleet(count: 2)
-        work = try TestSupport.temporaryDirectory("nb-subst")
-        destRoot = try FixtureStore.scratchDirectory("nb-subst-dest")
-        key1 = try SigningKey.generate(name: "builder1-1", in: work)
-        key2 = try SigningKey.generate(name: "builder2-1", in: work)
-        closure = try StoreFixture.closure(size: 12, rootName: "subst-root", seed: 21)
-        _ = try FixtureStore.create(at: URL(fileURLWithPath: fleet.builders[0].storeRoot), fixture: closure, signWith: key1)
-        _ = try FixtureStore.create(at: URL(fileURLWithPath: fleet.builders[1].storeRoot), fixture: closure, signWith: key2)
-        opener.sshConfig = try SSHConfig.load(path: fleet.sshConfig)
+        env = try TwoBuilderSubstitution(label: "subst",
+                                         fixture: try StoreFixture.closure(size: 12, rootName: "subst-root", seed: 21))
     }
 
-    deinit {
-        fleet.stop()
-        try? FileManager.default.removeItem(at: work)
-        try? FileManager.default.removeItem(at: destRoot)
-    }
+    deinit { env.stop() }
 
-    var destURI: String { "local?root=\(destRoot.path)" }
-
-    func substituter(trusted: [SigningKey]) throws -> Substituter {
-        let sources = try fleet.builders.map { try opener.store(try StoreURI(parsing: $0.storeURI)) }
-        let keys = try TrustedKeys(parsing: trusted.map(\.publicKey).joined(separator: " "))
-        let dest = try opener.store(try StoreURI(parsing: destURI))
-        return Substituter(lookup: Lookup(stores: sources, trustedKeys: keys), destination: dest,
-                           temporaryDirectory: work.path)
-    }
-
-    /// What the destination store says, through the real nix CLI.
-    func destInfos() throws -> [[String: Any]] {
-        let out = try TestSupport.nix(["path-info", "--json", "--sigs", "--all", "--store", destURI])
-        return (try JSONSerialization.jsonObject(with: out.stdout) as? [[String: Any]]) ?? []
-    }
+    func substituter(trusted: [SigningKey]) throws -> Substituter { try env.substituter(trusted: trusted) }
+    func destInfos() throws -> [[String: Any]] { try env.destInfos() }
 
     @Test func fetchesAClosureReferencesFirstAndNixAgrees() async throws {
         let root = try #require(closure.roots.first)
