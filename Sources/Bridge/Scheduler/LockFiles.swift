@@ -48,6 +48,15 @@ enum LockFiles {
         return true
     }
 
+    /// A blocking exclusive lock, for locks others hold only for moments (the main lock).
+    static func lock(_ fd: Int32, path: String) throws(LockFileError) {
+        while flock(fd, LOCK_EX) != 0 {
+            if errno != EINTR {
+                throw LockFileError(operation: "acquiring lock", path: path, reason: errnoText())
+            }
+        }
+    }
+
     /// Marks a slot as taken now (Nix touches it with `futimens` so its age shows).
     static func touch(_ fd: Int32) { _ = futimens(fd, nil) }
 

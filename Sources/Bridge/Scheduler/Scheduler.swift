@@ -1,5 +1,4 @@
 import Foundation
-import Glibc
 import NixCore
 import Synchronization
 
@@ -54,9 +53,7 @@ public final class Scheduler: Sendable {
     public func assess(_ needs: BuildNeeds) throws(LockFileError) -> [MachineAssessment] {
         let main = try openMainLock()
         defer { LockFiles.close(main) }
-        guard flock(main, LOCK_EX) == 0 else {
-            throw LockFileError(operation: "acquiring lock", path: mainLockPath, reason: LockFiles.errnoText())
-        }
+        try LockFiles.lock(main, path: mainLockPath)
         return try survey(needs, keepPick: false).assessments
     }
 
@@ -111,8 +108,7 @@ public final class Scheduler: Sendable {
     }
 
     @Sendable public static func printToStandardError(_ text: String) {
-        let line = text + "\n"
-        line.utf8CString.withUnsafeBufferPointer { _ = Glibc.write(2, $0.baseAddress, $0.count - 1) }
+        FileHandle.standardError.write(Data((text + "\n").utf8))
     }
 
     // MARK: - Choosing
