@@ -26,7 +26,6 @@ struct SubstituteBench: ParsableCommand {
     @Option(name: .customLong("large-mib"), help: "MiB of the single large path (0: skip).") var largeMiB = 200
     @Option(help: "Runs of our measurements and of the fast Nix ones (the median is reported).") var runs = 3
     @Option(help: "Seconds real Nix may take to substitute through the substituter list.") var nixTimeout = 120
-    @Option(help: "Where our NARs are staged while checked (default: a temporary directory under /tmp).") var staging: String?
     @Flag(help: "Skip real Nix substituting through the 3 substituters (≈46 s).") var skipNixSubstituters = false
 
     func run() throws {
@@ -132,7 +131,7 @@ struct SubstituteBench: ParsableCommand {
             // In a child, so that its peak RSS is the substitution's alone.
             let out = try TestSupport.run([exe, "substitute-one", "--ssh-config", bench.fleet.sshConfig,
                                            "--source", "ssh-ng://builder1", "--destination", "local?root=\(dest.path)",
-                                           "--trusted-public-keys", bench.keys[0].publicKey, "--staging", staging ?? bench.work.path,
+                                           "--trusted-public-keys", bench.keys[0].publicKey,
                                            StoreDirectory.default.print(path)])
             let fields = Dictionary(uniqueKeysWithValues: out.trimmed.split(separator: " ").compactMap { kv -> (String, String)? in
                 let p = kv.split(separator: "=", maxSplits: 1)
@@ -167,7 +166,7 @@ struct SubstituteBench: ParsableCommand {
         let sources = try hosts.map { try bench.opener.store(try StoreURI(parsing: "ssh-ng://\($0)")) }
         let destination = try bench.opener.store(try StoreURI(parsing: "local?root=\(dest.path)"))
         let substituter = Substituter(lookup: Lookup(stores: sources, trustedKeys: try TrustedKeys(parsing: bench.trustedKeys)),
-                                      destination: destination, temporaryDirectory: staging ?? bench.work.path)
+                                      destination: destination)
         var fetched: [StorePath] = []
         let start = ContinuousClock.now
         let planned = PlanClock()
@@ -212,7 +211,6 @@ struct SubstituteOne: ParsableCommand {
     @Option var source: String
     @Option var destination: String
     @Option var trustedPublicKeys: String
-    @Option var staging: String
     @Argument var paths: [String]
 
     func run() throws {
@@ -226,7 +224,7 @@ struct SubstituteOne: ParsableCommand {
         let src = try opener.store(try StoreURI(parsing: source))
         let dest = try opener.store(try StoreURI(parsing: destination))
         let substituter = Substituter(lookup: Lookup(stores: [src], trustedKeys: try TrustedKeys(parsing: trustedPublicKeys)),
-                                      destination: dest, temporaryDirectory: staging)
+                                      destination: dest)
         let wanted = try paths.map { try StoreDirectory.default.parse($0) }
         let t = try await Bench.time { _ = try await substituter.substitute(wanted) }
         await src.close()

@@ -36,8 +36,10 @@ public actor DaemonConnection {
     /// The most bytes ever queued at once: what bounds a streamed NAR's memory (for tests).
     private(set) var peakQueued = 0
 
-    /// Receives the bytes of a NAR as they arrive (called on the connection's executor).
-    public typealias NARSink = @Sendable ([UInt8]) throws -> Void
+    /// Receives the bytes of a NAR as they arrive, in order. The connection reads nothing
+    /// more from the daemon until the sink returns, so a slow sink holds the sender back
+    /// (bounded memory when the bytes are forwarded elsewhere).
+    public typealias NARSink = @Sendable ([UInt8]) async throws -> Void
 
     private init(peer: String, stream: any ByteStream, wire: WorkerConnection, handshake: HandshakeResult,
                  doorbell: AsyncStream<Void>.Continuation) {
@@ -191,49 +193,64 @@ public actor DaemonConnection {
         }
     }
 
-    /// AddToStoreNar with the NAR read from `narFile` and sent in frames as the connection
-    /// drains, so memory stays bounded whatever the NAR's size. The daemon checks the NAR
-    /// against `info`'s narHash and narSize and registers nothing on a mismatch.
-    public func addToStoreNar(_ info: ValidPathInfo, narFile: String, repair: Bool = false,
-                              dontCheckSigs: Bool = false) async throws(StoreError) {
+    /// Writes the NAR of a streamed AddToStoreNar, one frame per call.
+    public struct FrameWriter: Sendable {
+        let connection: DaemonConnection
+        let id: WorkerConnection.RequestID
+
+        /// Queues `bytes` (non-empty) as one frame; waits while the connection has a lot
+        /// queued. Throws once the daemon refused the request or the connection broke.
+        public func write(_ bytes: [UInt8]) async throws(StoreError) {
+            guard !bytes.isEmpty else { return }
+            try await connection.streamFrame(bytes, id)
+        }
+    }
+
+    /// AddToStoreNar whose NAR `body` writes in frames as the connection drains, so memory
+    /// stays bounded whatever the NAR's size. The daemon checks the NAR against `info`'s
+    /// narHash and narSize and registers nothing on a mismatch. If `body` throws, the
+    /// connection is closed before the NAR is complete, so the daemon registers nothing
+    /// either, and `body`'s error is rethrown.
+    public func addToStoreNar(_ info: ValidPathInfo, repair: Bool = false, dontCheckSigs: Bool = false,
+                              body: @Sendable (FrameWriter) async throws -> Void) async throws {
         let id = try send(.addToStoreNarStreaming(info, repair: repair, dontCheckSigs: dontCheckSigs))
         streaming = true
         defer { streaming = false }
-        guard let file = FileHandle(forReadingAtPath: narFile) else {
-            let error = StoreError.sink(peer: peer, LocalFileError("opening", path: narFile, errno: Glibc.errno))
-            fail(error)
+        do {
+            try await body(FrameWriter(connection: self, id: id))
+        } catch {
+            // The daemon holds a half-sent NAR: only closing the connection undoes it.
+            streaming = false
+            fail(.aborted(peer: peer, reason: "\(error)"))
             throw error
         }
-        defer { try? file.close() }
-        var sentAll = false
-        while failure == nil && early[id] == nil {
-            let chunk: Data
-            do { chunk = try file.read(upToCount: 1 << 20) ?? Data() } catch {
-                // The daemon holds a half-sent NAR: only closing the connection undoes it.
-                fail(.sink(peer: peer, error))
-                break
-            }
-            if chunk.isEmpty {
-                enqueue(FramedStream.end)
-                sentAll = true
-                break
-            }
-            chunk.withUnsafeBytes { enqueue(FramedStream.frame($0)) }
-            await drain()
-        }
+        if let failure { throw failure }
+        enqueue(FramedStream.end)
         streaming = false
         do {
             _ = try await reply(id)
         } catch {
-            // Refused before it read the whole NAR: the rest of our frames would be read as
+            // Refused before it read the whole NAR: what it did not read would be taken for
             // requests, so this connection is done.
-            if !sentAll { fail(.closed(peer: peer)) }
+            if case .some(.failure) = early[id] { fail(.closed(peer: peer)) }
             throw error
         }
     }
 
+    fileprivate func streamFrame(_ bytes: [UInt8], _ id: WorkerConnection.RequestID) async throws(StoreError) {
+        if let failure { throw failure }
+        if case let .failure(e) = early[id] {
+            // Refused mid-NAR: the rest of our frames would be read as requests.
+            fail(.closed(peer: peer))
+            throw e
+        }
+        bytes.withUnsafeBytes { enqueue(FramedStream.frame($0)) }
+        await drain()
+        if let failure { throw failure }
+    }
+
     /// Feeds bytes from the daemon; false once the connection is broken.
-    private func feed(_ chunk: [UInt8]) -> Bool {
+    private func feed(_ chunk: [UInt8]) async -> Bool {
         guard failure == nil else { return false }
         let events: [WorkerConnection.Event]
         do {
@@ -250,7 +267,7 @@ public actor DaemonConnection {
                 logHandler?(e)
             case let .narData(id, bytes):
                 guard sinkErrors[id] == nil, let sink = narSinks[id] else { continue }
-                do { try sink(bytes) } catch { sinkErrors[id] = error }
+                do { try await sink(bytes) } catch { sinkErrors[id] = error }
             case let .response(id, response):
                 narSinks[id] = nil
                 if let e = sinkErrors.removeValue(forKey: id) {
