@@ -23,6 +23,8 @@ public struct Substituter: Sendable {
     /// How far fetching may run ahead of adding: paths, and bytes of small NARs.
     public var aheadMaxPaths = 512
     public var aheadMaxBytes: UInt64 = 16 << 20
+    /// Told the paths of each AddMultipleToStore batch once the destination added them (tests).
+    var batchAdded: (@Sendable ([StorePath]) -> Void)?
 
     public init(lookup: Lookup, destination: RemoteStore) {
         self.lookup = lookup

@@ -115,9 +115,11 @@ struct SubstitutionRun {
         let destination = substituter.destination
         let events = self.events
         let sent = batch
+        let observer = substituter.batchAdded
         inFlight = InFlight(batch: sent, task: Task {
             // Signatures were checked against our trusted-public-keys (see `Substituter.stream`).
             try await destination.addMultipleToStore(sent.map(\.nar), dontCheckSigs: true)
+            observer?(sent.map(\.answer.path))
             for f in sent { events(.fetched(f.answer.path, from: f.store, narSize: f.nar.info.info.narSize)) }
         })
         batch = []
