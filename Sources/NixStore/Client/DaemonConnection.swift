@@ -20,9 +20,12 @@ public actor DaemonConnection {
     private var narSinks: [WorkerConnection.RequestID: NARSink] = [:]
     private var sinkErrors: [WorkerConnection.RequestID: any Error] = [:]
     private var failure: StoreError?
-    /// Bytes queued for the daemon, sent by the writer task in one write per wake-up, so a
-    /// burst of pipelined requests leaves as a few large writes, not many small ones.
-    private var outBuffer: [UInt8] = []
+    /// Bytes queued for the daemon, sent by the writer task. Small pieces are joined, so a
+    /// burst of pipelined requests leaves as a few large writes; large ones (NAR frames) stay
+    /// separate chunks, so they are never copied into one growing buffer.
+    private var outChunks: [[UInt8]] = []
+    /// Bytes queued or being written: what a streamed request waits on (bounds memory).
+    private var unwritten = 0
     private let doorbell: AsyncStream<Void>.Continuation
     private var logHandler: (@Sendable (LogEvent) -> Void)?
     /// Replies that arrived before their caller started waiting (a streamed request can be
@@ -33,7 +36,8 @@ public actor DaemonConnection {
     /// Streamers waiting for the writer to catch up (bounds what is buffered).
     private var drainWaiters: [CheckedContinuation<Void, Never>] = []
     static let maxBuffered = 4 << 20
-    /// The most bytes ever queued at once: what bounds a streamed NAR's memory (for tests).
+    /// The most bytes ever queued or being written at once: what bounds a streamed NAR's
+    /// memory (for tests).
     private(set) var peakQueued = 0
 
     /// Receives the bytes of a NAR as they arrive, in order. The connection reads nothing
@@ -102,13 +106,14 @@ public actor DaemonConnection {
 
     private func setLogHandler(_ h: (@Sendable (LogEvent) -> Void)?) { logHandler = h }
 
-    private func takeOutgoing() -> [UInt8] {
-        defer { outBuffer = [] }
-        return outBuffer
+    private func takeOutgoing() -> [[UInt8]] {
+        defer { outChunks = [] }
+        return outChunks
     }
 
-    private func wrote() {
-        guard outBuffer.count < Self.maxBuffered else { return }
+    private func wrote(_ count: Int) {
+        unwritten -= count
+        guard unwritten < Self.maxBuffered else { return }
         let waiting = drainWaiters
         drainWaiters = []
         for w in waiting { w.resume() }
@@ -116,13 +121,21 @@ public actor DaemonConnection {
 
     /// Waits until the writer has sent most of what is queued.
     private func drain() async {
-        guard outBuffer.count >= Self.maxBuffered, failure == nil else { return }
+        guard unwritten >= Self.maxBuffered, failure == nil else { return }
         await withCheckedContinuation { drainWaiters.append($0) }
     }
 
+    private static let joinLimit = 64 << 10
+
     private func enqueue(_ bytes: [UInt8]) {
-        outBuffer += bytes
-        peakQueued = max(peakQueued, outBuffer.count)
+        guard !bytes.isEmpty else { return }
+        if bytes.count < Self.joinLimit, let last = outChunks.last, last.count < Self.joinLimit {
+            outChunks[outChunks.count - 1].append(contentsOf: bytes)
+        } else {
+            outChunks.append(bytes)
+        }
+        unwritten += bytes.count
+        peakQueued = max(peakQueued, unwritten)
         doorbell.yield()
     }
 
@@ -131,9 +144,11 @@ public actor DaemonConnection {
         Task { [weak self] in
             do {
                 for await _ in doorbell {
-                    guard let bytes = await self?.takeOutgoing() else { return }
-                    if !bytes.isEmpty { try await stream.write(bytes) }
-                    await self?.wrote()
+                    guard let chunks = await self?.takeOutgoing() else { return }
+                    for bytes in chunks {
+                        try await stream.write(bytes)
+                        await self?.wrote(bytes.count)
+                    }
                 }
             } catch {
                 await self?.fail(StoreError.wrap(error, peer: self?.peer ?? "?"))
@@ -244,7 +259,11 @@ public actor DaemonConnection {
             fail(.closed(peer: peer))
             throw e
         }
-        bytes.withUnsafeBytes { enqueue(FramedStream.frame($0)) }
+        // Header and data as they are: the NAR chunk is queued without a copy.
+        var header = WireWriter(capacity: 8)
+        header.writeU64(UInt64(bytes.count))
+        enqueue(header.bytes)
+        enqueue(bytes)
         await drain()
         if let failure { throw failure }
     }
