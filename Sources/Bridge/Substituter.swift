@@ -60,6 +60,7 @@ public struct Substituter: Sendable {
     /// Makes `paths` valid in the destination, with their closures. Returns the paths that
     /// were fetched (already valid ones are skipped).
     public func substitute(_ paths: [StorePath], events: @escaping @Sendable (Event) -> Void = { _ in }) async throws -> [StorePath] {
+        TransferMemory.bound()
         let plan = try await self.plan(paths, events: events)
         events(.planned(plan.map(\.path), narBytes: plan.reduce(0) { $0 + ($1.best?.info.narSize ?? 0) }))
         try await SubstitutionRun(substituter: self, plan: plan, events: events).run()
