@@ -82,6 +82,28 @@ final class SubstituterTests {
         #expect(sigs.text.split(separator: "\n").allSatisfy { $0.contains("builder1-1:") })
     }
 
+    /// builder1 dies as the first fetch-ahead NarFromPath is about to go out: the small
+    /// paths whose fetches fail come from builder2 instead, still references first.
+    @Test func builderKilledDuringFetchAheadFallsOverPathByPath() async throws {
+        let root = try #require(closure.roots.first)
+        let fleet = self.fleet
+        let once = KillOnce()
+        let events = EventLog()
+        let fetched = try await substituter(trusted: [key1, key2]).substitute([root]) { event in
+            events.add(event)
+            if case let .copying(_, from, _) = event, from == "ssh-ng://builder1" {
+                once.run { ProcessTree.killDescendants(of: fleet.sshdPIDs[0]) }
+            }
+        }
+        #expect(Set(fetched) == Set(closure.paths))
+        #expect(events.failures.contains { $0.hasPrefix("ssh-ng://builder1") }, "builder1's fetches failed")
+        let infos = try destInfos()
+        #expect(infos.count == closure.paths.count)
+        #expect(infos.contains { ($0["signatures"] as? [String] ?? []).contains { $0.hasPrefix("builder2-1:") } })
+        let verify = try TestSupport.run(["nix-store", "--store", destURI, "--verify", "--check-contents"], check: false)
+        #expect(verify.status == 0 && !verify.stderr.contains("modified") && !verify.stderr.contains("error"), "\(verify.stderr)")
+    }
+
     @Test func corruptedNAROnOneBuilderFallsOverToTheOther() async throws {
         // Flip a byte of one path's file on builder1: it now serves a NAR whose hash is not the signed one.
         let victim = try #require(closure.items.first { if case .file = $0.content { return true } else { return false } })
