@@ -117,8 +117,14 @@ struct SubstitutionRun {
         let sent = batch
         let observer = substituter.batchAdded
         inFlight = InFlight(batch: sent, task: Task {
+            // Nix 2.8's LocalStore::addToStore reads nothing for a path that is already valid,
+            // so inside AddMultipleToStore such a path would leave its NAR to be read as the
+            // next path's info: leave out what became valid since planning (a refused batch
+            // is still redone path by path, in `settle`).
+            let have = try await destination.queryValidPaths(Set(sent.map(\.answer.path)))
             // Signatures were checked against our trusted-public-keys (see `Substituter.stream`).
-            try await destination.addMultipleToStore(sent.map(\.nar), dontCheckSigs: true)
+            try await destination.addMultipleToStore(sent.filter { !have.contains($0.answer.path) }.map(\.nar),
+                                                     dontCheckSigs: true)
             observer?(sent.map(\.answer.path))
             for f in sent { events(.fetched(f.answer.path, from: f.store, narSize: f.nar.info.info.narSize)) }
         })

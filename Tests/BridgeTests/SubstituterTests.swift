@@ -82,6 +82,29 @@ final class SubstituterTests {
         #expect(sigs.text.split(separator: "\n").allSatisfy { $0.contains("builder1-1:") })
     }
 
+    /// A path that became valid in the destination after planning (another client added
+    /// it) is left out of its batch: Nix 2.8 would not read its NAR, and the rest of the
+    /// batch would be misread. No path is fetched twice, nothing falls back.
+    @Test func aPathAddedMeanwhileIsLeftOutOfItsBatch() async throws {
+        let s = try substituter(trusted: [key1, key2])
+        let root = try #require(closure.roots.first)
+        let plan = try await s.plan([root], events: { _ in })
+        #expect(plan.count == closure.paths.count)
+        let middle = plan[plan.count / 2].path
+        _ = try await s.substitute([middle])
+        let alreadyThere = try await s.destination.queryValidPaths(Set(plan.map(\.path)))
+        #expect(alreadyThere.contains(middle))
+        let events = EventLog()
+        try await SubstitutionRun(substituter: s, plan: plan, events: { events.add($0) }).run()
+        #expect(events.failures.isEmpty, "\(events.failures)")
+        let copied = events.events.compactMap { if case let .copying(p, _, _) = $0 { return p } else { return nil } }
+        #expect(copied.count == plan.count, "each path fetched once, none again by a fallback")
+        let infos = try destInfos()
+        #expect(infos.count == closure.paths.count)
+        let verify = try TestSupport.run(["nix-store", "--store", destURI, "--verify", "--check-contents"], check: false)
+        #expect(verify.status == 0 && !verify.stderr.contains("modified") && !verify.stderr.contains("error"), "\(verify.stderr)")
+    }
+
     /// builder1 dies as the first fetch-ahead NarFromPath is about to go out: the small
     /// paths whose fetches fail come from builder2 instead, still references first.
     @Test func builderKilledDuringFetchAheadFallsOverPathByPath() async throws {
