@@ -99,7 +99,7 @@ struct DerivationBuild: Sendable {
             let result = try await remote.buildDerivation(node.drvPath, try wireDerivation(inputs: Set(inputs.keys)))
             guard result.status.isSuccess else {
                 throw BuildFailure(drvPath: printedDrv, kind: BuildFailure.kind(of: result),
-                                   message: "build of '\(printedDrv)' on '\(uriText)' failed: \(result.errorMsg)")
+                                   message: "build of '\(printedDrv)' on '\(uriText)' failed: \(DaemonError.stripANSI(result.errorMsg))")
             }
             let outputs = node.allOutputPaths
             let have = try await local.queryValidPaths(Set(outputs))
@@ -142,7 +142,7 @@ struct DerivationBuild: Sendable {
             throw BuildFailure(drvPath: printedDrv, kind: .other, message: "\(error)")
         }
         guard result.status.isSuccess else {
-            throw BuildFailure(drvPath: printedDrv, kind: BuildFailure.kind(of: result), message: result.errorMsg)
+            throw BuildFailure(drvPath: printedDrv, kind: BuildFailure.kind(of: result), message: DaemonError.stripANSI(result.errorMsg))
         }
         try await finish(outputs: node.allOutputPaths, in: local)
         events(.built(node.drvPath, machine: nil))

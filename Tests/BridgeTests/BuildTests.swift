@@ -1,0 +1,113 @@
+import Foundation
+import NarInfoCache
+import NixCore
+import NixStore
+import Testing
+import TestSupport
+@testable import Bridge
+
+/// `FleetBuilder` against two real builders that build sandboxed: builder1 offers no extra
+/// feature, builder2 offers `big-parallel`. Derivations come from the real nix-instantiate.
+@Suite(.serialized, .enabled(if: TestSupport.hasNix && SSHFleet.canRun, "needs nix (nix-bin), sshd and root"))
+struct BuildTests {
+    static func dep(_ f: BuildFleet, tag: String) -> String {
+        f.expression(name: "dep-\(tag)", script: "echo dep-log; echo dep-\(tag) > $out")
+    }
+
+    /// A derivation that needs `dep` and `big-parallel` (only builder2 has it).
+    static func top(_ f: BuildFleet, tag: String) -> String {
+        let script = "echo building top; read line < ${dep}; echo \"$line top\" > $out"
+        return "let dep = \(dep(f, tag: tag)); in " + f.expression(name: "top-\(tag)", script: script, features: ["big-parallel"])
+    }
+
+    @Test("an output a builder holds is fetched, verified, and not rebuilt; its inputs are never looked at")
+    func hitIsFetched() async throws {
+        let f = try BuildFleet(features: [[], ["big-parallel"]])
+        defer { f.stop() }
+        let tag = UUID().uuidString.prefix(8).lowercased()
+        let expr = f.expression(name: "held-\(tag)", script: "echo held > $out")
+        let out = try f.buildOnBuilder(1, expression: expr)
+        let drv = try f.instantiate(expr)
+        let before = (f.buildCount(1), f.buildCount(2))
+        #expect(before.0 == 1)
+        let events = BuildEvents()
+        let built = try await f.fleetBuilder().build([try DerivedPath(parsing: drv, in: .default)]) { events.add($0) }
+        #expect(built.flatMap(\.paths).map(StoreDirectory.default.print) == [out])
+        #expect(f.buildCount(1) == before.0 && f.buildCount(2) == before.1)
+        #expect(events.building.isEmpty)
+        #expect(f.clientHas(out))
+        try TestSupport.run(["nix-store", "--store", f.clientStoreURI, "--verify-path", out])
+        let sigs = try TestSupport.nix(["path-info", "--sigs", "--store", f.clientStoreURI, out]).text
+        #expect(sigs.contains("builder1-1:"))
+    }
+
+    @Test("a miss builds its input, then itself on the machine with the feature; outputs land verified and signed")
+    func missBuildsOnTheRightMachine() async throws {
+        let f = try BuildFleet(features: [[], ["big-parallel"]])
+        defer { f.stop() }
+        let tag = UUID().uuidString.prefix(8).lowercased()
+        let drv = try f.instantiate(Self.top(f, tag: tag))
+        let cache = try NarInfoCache(path: f.work.appendingPathComponent("cache.sqlite").path)
+        let events = BuildEvents()
+        let built = try await f.fleetBuilder(cache: cache).build([try DerivedPath(parsing: drv, in: .default)]) { events.add($0) }
+        let out = StoreDirectory.default.print(try #require(built.first?.paths.first))
+        #expect(events.building.contains { $0.0 == drv && $0.1 == "ssh-ng://builder2" })
+        #expect(events.building.count == 2)
+        #expect(events.logLines.contains("building top"))
+        #expect(f.buildCount(2) >= 1)
+        try TestSupport.run(["nix-store", "--store", f.clientStoreURI, "--verify-path", out])
+        let contents = try String(contentsOfFile: f.clientRoot + out, encoding: .utf8)
+        #expect(contents == "dep-\(tag) top\n")
+        let sigs = try TestSupport.nix(["path-info", "--sigs", "--store", f.clientStoreURI, out]).text
+        #expect(sigs.contains("builder2-1:") && sigs.contains("client-1:"))
+        // The cache now knows builder2 holds the output.
+        let hash = String(out.dropFirst("/nix/store/".count).prefix(32))
+        let answer = try cache.lookup(storeURI: "ssh-ng://builder2", hashParts: [hash])
+        if case .hit = answer.first {} else { Issue.record("no positive cache entry for \(out) on builder2: \(answer)") }
+    }
+
+    @Test("a failing builder fails the build with Nix's message and exit status 100")
+    func failingBuilder() async throws {
+        let f = try BuildFleet(features: [[], ["big-parallel"]])
+        defer { f.stop() }
+        let tag = UUID().uuidString.prefix(8).lowercased()
+        let drv = try f.instantiate(f.expression(name: "fails-\(tag)", script: "echo about to fail; exit 3"))
+        do {
+            _ = try await f.fleetBuilder().build([try DerivedPath(parsing: drv, in: .default)])
+            Issue.record("the build succeeded")
+        } catch let e as BuildError {
+            #expect(e.exitStatus == 100)
+            #expect(e.message.hasPrefix("build of '\(drv)' on 'ssh-ng://builder"))
+            #expect(e.message.contains("builder for '\(drv)' failed with exit code 3"))
+            #expect(!e.message.contains("\u{1b}["))
+        }
+    }
+
+    @Test("a builder killed mid-build: the machine is disabled, the build moves to the other one, nothing partial lands")
+    func killedBuilderFailsOver() async throws {
+        let f = try BuildFleet(features: [[], []])
+        defer { f.stop() }
+        let tag = UUID().uuidString.prefix(8).lowercased()
+        // A sleep with a unique duration, so the test finds it among the builder's processes.
+        let marker = "sleep 3.\(Int.random(in: 100_000...999_999))"
+        let drv = try f.instantiate(f.expression(name: "slow-\(tag)", script: "echo started; /bin/\(marker); echo done > $out"))
+        let events = BuildEvents()
+        let builder = try f.fleetBuilder()
+        let task = Task { try await builder.build([try DerivedPath(parsing: drv, in: .default)]) { events.add($0) } }
+        // Wait for the build to start on one builder, then kill that builder's sessions.
+        var victim: Int?
+        let deadline = Date().addingTimeInterval(10)
+        while victim == nil && Date() < deadline {
+            for n in 1...2 where !f.builderProcesses(n, containing: marker).isEmpty { victim = n }
+            if victim == nil { try await Task.sleep(for: .milliseconds(50)) }
+        }
+        let n = try #require(victim, "the build never started")
+        ProcessTree.killDescendants(of: f.fleet.sshdPIDs[n - 1])
+        let built = try await task.value
+        let out = StoreDirectory.default.print(try #require(built.first?.paths.first))
+        #expect(events.disabled == ["ssh-ng://builder\(n)"])
+        #expect(events.building.map(\.1) == ["ssh-ng://builder\(n)", "ssh-ng://builder\(3 - n)"])
+        try TestSupport.run(["nix-store", "--store", f.clientStoreURI, "--verify-path", out])
+        #expect(try String(contentsOfFile: f.clientRoot + out, encoding: .utf8) == "done\n")
+    }
+}
