@@ -32,7 +32,7 @@ struct BuildCommand: AsyncParsableCommand {
     var substituters: String?
     @Option(help: "The narinfo cache file.")
     var narinfoCache: String?
-    @Option(help: "Where machines' current loads are kept, shared by concurrent runs.")
+    @Option(help: "Where machines' slot locks are kept, shared by concurrent runs (default: $NIX_BRIDGE_STATE_DIR/current-load, else ~/.local/state/nix-bridge/current-load).")
     var stateDir: String?
     @Flag(help: "Print JSON: [{\"drvPath\", \"outputs\": {name: path}}].")
     var json = false
@@ -53,7 +53,8 @@ struct BuildCommand: AsyncParsableCommand {
             var options = FleetBuilder.Options(maxJobs: config.settings.maxJobs,
                                                buildersUseSubstitutes: config.settings.buildersUseSubstitutes)
             options.signingKeys = try config.settings.secretKeyFiles.map { try KeyFiles.readSecretKey($0) }
-            let scheduler = Scheduler(machines: config.machines, stateDirectory: stateDir ?? Self.defaultStateDirectory)
+            let scheduler = Scheduler(machines: config.machines, stateDirectory: stateDir ?? Scheduler.defaultStateDirectory(),
+                                      warn: { line.log($0) })
             let builder = FleetBuilder(scheduler: scheduler, opener: config.opener, destinationURI: storeURI,
                                        lookup: lookup, cache: cache, options: options)
             let progress = BuildProgress(line: line)
@@ -75,11 +76,12 @@ struct BuildCommand: AsyncParsableCommand {
             throw e
         } catch let e as BuildError {
             line.finish()
-            printError("error: \(e.message)")
+            if let hint = e.hint { printError(hint) }
+            printError(NoMachineFound.errorLine(e.message))
             throw ExitCode(e.exitStatus)
         } catch {
             line.finish()
-            printError("error: \(error)")
+            printError(NoMachineFound.errorLine("\(error)"))
             throw ExitCode.failure
         }
     }
@@ -97,13 +99,6 @@ struct BuildCommand: AsyncParsableCommand {
             }
         }
         return out
-    }
-
-    /// `$XDG_STATE_HOME/nix-bridge/current-load`, else under `~/.local/state`.
-    static var defaultStateDirectory: String {
-        let env = ProcessInfo.processInfo.environment
-        if let s = env["XDG_STATE_HOME"], !s.isEmpty { return s + "/nix-bridge/current-load" }
-        return (env["HOME"] ?? NSTemporaryDirectory()) + "/.local/state/nix-bridge/current-load"
     }
 }
 

@@ -47,10 +47,10 @@ final class BuildProgress: @unchecked Sendable {
             lock.withLock { copied += 1; copiedBytes += size; downloaded += size }
         case .built:
             lock.withLock { running -= 1; built += 1; current = "" }
-        case let .machineDisabled(uri, reason):
-            line.log("cannot build on '\(uri)': \(reason)")
+        case .machineDisabled:
+            break // the scheduler prints Nix's "cannot build on '...'" itself
         case let .failed(f):
-            line.log("error: \(f.message)")
+            line.log(NoMachineFound.errorLine(f.message))
             lock.withLock { running = max(0, running - 1) }
         }
         line.update(status)

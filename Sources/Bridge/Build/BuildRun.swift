@@ -61,7 +61,7 @@ struct BuildRun: Sendable {
             }
         }
         if let abort {
-            throw BuildError(message: abort.message, exitStatus: 1, failures: order)
+            throw BuildError(message: abort.message, exitStatus: 1, failures: order, hint: abort.hint)
         }
         guard !failed.isEmpty else { return }
         // Derivations that never started because an input failed, bottom-up (Nix's
@@ -119,8 +119,10 @@ struct BuildRun: Sendable {
         while true {
             guard let slot = try await b.scheduler.acquire(needs) else {
                 guard b.options.maxJobs > 0 else {
-                    let text = NoMachineFound(drvPath: job.printedDrv, needs: needs, machines: []).description
-                    throw BuildFailure(drvPath: job.printedDrv, kind: .other, message: text, abortsBuild: true)
+                    let none = b.scheduler.noMachineFound(for: needs, drvPath: drvPath)
+                    var f = BuildFailure(drvPath: job.printedDrv, kind: .other, message: none.message, abortsBuild: true)
+                    f.hint = none.hint
+                    throw f
                 }
                 try await localSlots.run { try await job.buildLocally(inputs: inputs) }
                 return
@@ -131,7 +133,7 @@ struct BuildRun: Sendable {
                 return
             } catch let e as MachineUnreachable {
                 slot.release()
-                await b.scheduler.disable(slot.machine, reason: e.reason)
+                b.scheduler.disable(slot.machine, reason: e.reason)
                 events(.machineDisabled(slot.machine.storeUri, reason: e.reason))
             } catch {
                 slot.release()
