@@ -18,16 +18,11 @@ final class BuildProgress: @unchecked Sendable {
 
     func report(_ event: BuildEvent) {
         switch event {
-        case let .planned(build, fetch):
+        case let .planned(build, _):
             lock.withLock { expected = build.count }
             if !build.isEmpty {
                 line.log(build.count == 1 ? "this derivation will be built:" : "these \(build.count) derivations will be built:")
                 for d in build { line.log("  " + dir.print(d)) }
-            }
-            if !fetch.isEmpty {
-                line.log(fetch.count == 1 ? "this derivation's outputs will be fetched:"
-                                          : "these \(fetch.count) derivations' outputs will be fetched:")
-                for d in fetch { line.log("  " + dir.print(d)) }
             }
         case let .substitute(e):
             substitute(e)
@@ -67,6 +62,13 @@ final class BuildProgress: @unchecked Sendable {
             line.log("warning: could not fetch '\(dir.print(p))' from '\(from)': \(error); trying the next one")
         case let .untrusted(p, from):
             line.log("warning: ignoring substitute for '\(dir.print(p))' from '\(from)', as it's not signed by any of the keys in 'trusted-public-keys'")
+        case let .planned(paths, bytes) where !paths.isEmpty:
+            // Nix's words (NARs travel uncompressed: download = unpacked).
+            let mib = Double(bytes) / 1_048_576
+            line.log(paths.count == 1
+                ? String(format: "this path will be fetched (%.2f MiB download, %.2f MiB unpacked):", mib, mib)
+                : String(format: "these %d paths will be fetched (%.2f MiB download, %.2f MiB unpacked):", paths.count, mib, mib))
+            for p in paths.sorted() { line.log("  " + dir.print(p)) }
         case .planned, .received:
             break
         }

@@ -7,6 +7,7 @@ import NixWire
 /// stops new builds from starting; the targets then fail as Nix reports them.
 struct BuildRun: Sendable {
     var builder: FleetBuilder
+    var pool: StorePool
     var plan: BuildPlan
     var targets: [StorePath]
     var events: @Sendable (BuildEvent) -> Void
@@ -27,36 +28,43 @@ struct BuildRun: Sendable {
         var failed: [StorePath: BuildFailure] = [:]
         var order: [BuildFailure] = []
         var abort: BuildFailure?
-        await withTaskGroup(of: (StorePath, BuildFailure?).self) { group in
+        await withTaskGroup(of: (StorePath, Outcome).self) { group in
             func start(_ d: StorePath) {
                 group.addTask {
                     do {
                         try await self.buildOne(d, localSlots: localSlots)
-                        return (d, nil)
+                        return (d, .built)
                     } catch let f as BuildFailure {
-                        return (d, f)
+                        return (d, .failed(f))
+                    } catch is CancellationError {
+                        return (d, .cancelled)
                     } catch {
                         let p = self.builder.storeDir.print(d)
-                        return (d, BuildFailure(drvPath: p, kind: .other, message: "\(error)"))
+                        return (d, .failed(BuildFailure(drvPath: p, kind: .other, message: "\(error)")))
                     }
                 }
             }
             for d in toBuild where waitingOn[d]!.isEmpty { start(d) }
             var stopped = false
-            for await (d, failure) in group {
-                if let failure {
+            for await (d, outcome) in group {
+                switch outcome {
+                case .cancelled:
+                    continue
+                case let .failed(failure):
                     failed[d] = failure
                     order.append(failure)
                     if failure.abortsBuild, abort == nil { abort = failure }
                     if !topLevel.contains(d) { events(.failed(failure)) }
+                    // Without --keep-going Nix stops the other builds at the first failure.
                     stopped = true
-                    continue
-                }
-                done.insert(d)
-                guard !stopped else { continue }
-                for next in dependents[d] ?? [] {
-                    waitingOn[next]!.remove(d)
-                    if waitingOn[next]!.isEmpty { start(next) }
+                    group.cancelAll()
+                case .built:
+                    done.insert(d)
+                    guard !stopped else { continue }
+                    for next in dependents[d] ?? [] {
+                        waitingOn[next]!.remove(d)
+                        if waitingOn[next]!.isEmpty { start(next) }
+                    }
                 }
             }
         }
@@ -99,17 +107,17 @@ struct BuildRun: Sendable {
     func buildOne(_ drvPath: StorePath, localSlots: LocalSlots) async throws {
         let node = plan.nodes[drvPath]!
         let b = builder
-        let job = DerivationBuild(node: node, opener: b.opener, destinationURI: b.destinationURI, storeDir: b.storeDir,
+        let job = DerivationBuild(node: node, pool: pool, destinationURI: b.destinationURI, storeDir: b.storeDir,
                                   buildersUseSubstitutes: b.options.buildersUseSubstitutes,
                                   signingKeys: b.options.signingKeys, cache: b.cache,
                                   temporaryDirectory: b.options.temporaryDirectory, events: events)
-        let local = try b.opener.store(b.destinationURI)
+        let local = try await pool.take(b.destinationURI)
         let inputs: [StorePath: UnkeyedValidPathInfo]
         do {
-            inputs = try await job.inputClosure(in: local, read: b.readDerivation)
-            await local.close()
+            inputs = try await job.inputClosure(in: local.store, read: b.readDerivation)
+            await pool.giveBack(local)
         } catch {
-            await local.close()
+            await local.store.close()
             throw error
         }
         let needs: BuildNeeds
@@ -131,6 +139,9 @@ struct BuildRun: Sendable {
                 try await job.buildRemotely(on: slot.machine, inputs: inputs)
                 slot.release()
                 return
+            } catch let e as MachineUnreachable where e.reusedConnection {
+                // A connection kept from an earlier build went stale: try a fresh one.
+                slot.release()
             } catch let e as MachineUnreachable {
                 slot.release()
                 b.scheduler.disable(slot.machine, reason: e.reason)
@@ -141,6 +152,14 @@ struct BuildRun: Sendable {
             }
         }
     }
+}
+
+/// How one build ended.
+enum Outcome: Sendable {
+    case built
+    case failed(BuildFailure)
+    /// Stopped because another build failed.
+    case cancelled
 }
 
 /// Bounds builds in the destination store by `max-jobs`.

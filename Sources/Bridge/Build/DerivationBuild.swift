@@ -10,6 +10,8 @@ import NixWire
 struct MachineUnreachable: Error, CustomStringConvertible {
     var machine: String
     var reason: String
+    /// The connection had served an earlier build: it may just have gone stale.
+    var reusedConnection = false
     var description: String { "cannot build on '\(machine)': \(reason)" }
 }
 
@@ -18,7 +20,7 @@ struct MachineUnreachable: Error, CustomStringConvertible {
 /// sources, copy the outputs back checked), or in the destination store itself.
 struct DerivationBuild: Sendable {
     var node: DerivationNode
-    var opener: StoreOpener
+    var pool: StorePool
     var destinationURI: StoreURI
     var storeDir: StoreDirectory
     var buildersUseSubstitutes: Bool
@@ -75,76 +77,113 @@ struct DerivationBuild: Sendable {
     }
 
     /// Builds on `machine`. Connection failures throw `MachineUnreachable`; a failed build
-    /// throws `BuildFailure` with build-remote.cc's message.
+    /// throws `BuildFailure` with build-remote.cc's message; cancelling the task closes the
+    /// connections (the remote daemon then kills the build) and throws `CancellationError`.
     func buildRemotely(on machine: Machine, inputs: [StorePath: UnkeyedValidPathInfo]) async throws {
         let uriText = machine.storeUri
         guard let uri = FleetConfig.lookupURI(uriText) else {
             throw MachineUnreachable(machine: uriText, reason: "not a worker-protocol store")
         }
-        let remote = try opener.store(uri, logs: logHandler())
-        let local = try opener.store(destinationURI)
-        defer { Task { await remote.close(); await local.close() } }
+        let remote = try await pool.take(uri)
+        let local: PooledStore
+        do { local = try await pool.take(destinationURI) } catch {
+            await pool.giveBack(remote)
+            throw error
+        }
+        remote.routeLogs(to: logHandler())
         do {
-            _ = try await remote.handshake()
-            var missing = Set(inputs.keys)
-            if !missing.isEmpty {
-                missing.subtract(try await remote.queryValidPaths(missing, substitute: buildersUseSubstitutes))
+            try await withTaskCancellationHandler {
+                try await buildRemotely(uriText: uriText, remote: remote.store, local: local.store, inputs: inputs)
+            } onCancel: {
+                Task { await remote.store.close() }
             }
-            let copier = PathCopy(temporaryDirectory: temporaryDirectory)
-            let events = self.events
-            try await copier.copy(inputs.filter { missing.contains($0.key) }, from: local, to: remote) { path, size in
-                events(.uploading(path, to: uriText, narSize: size))
-            }
-            events(.building(node.drvPath, machine: uriText))
-            let result = try await remote.buildDerivation(node.drvPath, try wireDerivation(inputs: Set(inputs.keys)))
-            guard result.status.isSuccess else {
-                throw BuildFailure(drvPath: printedDrv, kind: BuildFailure.kind(of: result),
-                                   message: "build of '\(printedDrv)' on '\(uriText)' failed: \(DaemonError.stripANSI(result.errorMsg))")
-            }
-            let outputs = node.allOutputPaths
-            let have = try await local.queryValidPaths(Set(outputs))
-            let infos = try await remote.queryPathInfos(outputs.filter { !have.contains($0) })
-            var fetched: [StorePath: UnkeyedValidPathInfo] = [:]
-            for (path, info) in infos {
-                guard let info else {
-                    throw BuildFailure(drvPath: printedDrv, kind: .other,
-                                       message: "build of '\(printedDrv)' on '\(uriText)' failed: output '\(storeDir.print(path))' is not valid there")
-                }
-                fetched[path] = info
-            }
-            for path in Closure.dependenciesFirst(fetched) {
-                events(.copyingOutput(path, from: uriText, narSize: fetched[path]!.narSize))
-                try await copier.copy(path, fetched[path]!, from: remote, to: local)
-            }
-            try await finish(outputs: outputs, in: local)
-            record(fetched, on: uri.description)
-            events(.built(node.drvPath, machine: uriText))
+            await pool.giveBack(remote)
+            await pool.giveBack(local)
         } catch let e as StoreError {
+            await remote.store.close()
+            await pool.giveBack(local)
+            try Task.checkCancellation()
             switch e {
             case .transport, .closed, .closedDuringHandshake, .protocolError:
-                throw MachineUnreachable(machine: uriText, reason: e.description)
+                throw MachineUnreachable(machine: uriText, reason: e.description, reusedConnection: remote.reused)
             default:
                 throw BuildFailure(drvPath: printedDrv, kind: .other,
                                    message: "build of '\(printedDrv)' on '\(uriText)' failed: \(e)")
             }
+        } catch {
+            await remote.store.close()
+            await local.store.close()
+            try Task.checkCancellation()
+            throw error
         }
+    }
+
+    private func buildRemotely(uriText: String, remote: RemoteStore, local: RemoteStore,
+                               inputs: [StorePath: UnkeyedValidPathInfo]) async throws {
+        _ = try await remote.handshake()
+        var missing = Set(inputs.keys)
+        if !missing.isEmpty {
+            missing.subtract(try await remote.queryValidPaths(missing, substitute: buildersUseSubstitutes))
+        }
+        let copier = PathCopy(temporaryDirectory: temporaryDirectory)
+        let events = self.events
+        try await copier.copy(inputs.filter { missing.contains($0.key) }, from: local, to: remote) { path, size in
+            events(.uploading(path, to: uriText, narSize: size))
+        }
+        events(.building(node.drvPath, machine: uriText))
+        let result = try await remote.buildDerivation(node.drvPath, try wireDerivation(inputs: Set(inputs.keys)))
+        guard result.status.isSuccess else {
+            throw BuildFailure(drvPath: printedDrv, kind: BuildFailure.kind(of: result),
+                               message: "build of '\(printedDrv)' on '\(uriText)' failed: \(DaemonError.stripANSI(result.errorMsg))")
+        }
+        let outputs = node.allOutputPaths
+        let have = try await local.queryValidPaths(Set(outputs))
+        let infos = try await remote.queryPathInfos(outputs.filter { !have.contains($0) })
+        var fetched: [StorePath: UnkeyedValidPathInfo] = [:]
+        for (path, info) in infos {
+            guard let info else {
+                throw BuildFailure(drvPath: printedDrv, kind: .other,
+                                   message: "build of '\(printedDrv)' on '\(uriText)' failed: output '\(storeDir.print(path))' is not valid there")
+            }
+            fetched[path] = info
+        }
+        for path in Closure.dependenciesFirst(fetched) {
+            events(.copyingOutput(path, from: uriText, narSize: fetched[path]!.narSize))
+            try await copier.copy(path, fetched[path]!, from: remote, to: local)
+        }
+        try await finish(outputs: outputs, in: local)
+        record(fetched, on: FleetConfig.lookupURI(uriText)?.description ?? uriText)
+        events(.built(node.drvPath, machine: uriText))
     }
 
     /// Builds in the destination store itself (its daemon runs the builder).
     func buildLocally(inputs: [StorePath: UnkeyedValidPathInfo]) async throws {
-        let local = try opener.store(destinationURI, logs: logHandler())
-        defer { Task { await local.close() } }
+        let local = try await pool.take(destinationURI)
+        local.routeLogs(to: logHandler())
         events(.building(node.drvPath, machine: nil))
         let result: BuildResult
         do {
-            result = try await local.buildDerivation(node.drvPath, try wireDerivation(inputs: Set(inputs.keys)))
+            result = try await withTaskCancellationHandler {
+                try await local.store.buildDerivation(node.drvPath, try wireDerivation(inputs: Set(inputs.keys)))
+            } onCancel: {
+                Task { await local.store.close() }
+            }
         } catch {
+            await local.store.close()
+            try Task.checkCancellation()
             throw BuildFailure(drvPath: printedDrv, kind: .other, message: "\(error)")
         }
         guard result.status.isSuccess else {
+            await pool.giveBack(local)
             throw BuildFailure(drvPath: printedDrv, kind: BuildFailure.kind(of: result), message: DaemonError.stripANSI(result.errorMsg))
         }
-        try await finish(outputs: node.allOutputPaths, in: local)
+        do {
+            try await finish(outputs: node.allOutputPaths, in: local.store)
+        } catch {
+            await local.store.close()
+            throw error
+        }
+        await pool.giveBack(local)
         events(.built(node.drvPath, machine: nil))
     }
 

@@ -95,8 +95,14 @@ public struct FleetBuilder: Sendable {
             plan = try await BuildPlan.make(targets: drvTargets, storeDir: storeDir, read: readDerivation,
                                             destination: destination, lookup: lookup, forced: forced)
             events(.planned(build: plan.toBuild, fetch: plan.toFetch))
-            var failedFetch = false
-            if let substituter {
+            guard let substituter, !plan.toFetch.isEmpty else { break }
+            // All hits in one go (one plan, one "these paths will be fetched"); when that
+            // fails, each derivation's outputs alone, to find which ones must be built.
+            do {
+                _ = try await substituter.substitute(plan.toFetch.flatMap { plan.nodes[$0]!.wantedPaths }) { events(.substitute($0)) }
+                break
+            } catch {
+                var failedFetch = false
                 for drv in plan.toFetch {
                     do {
                         _ = try await substituter.substitute(plan.nodes[drv]!.wantedPaths) { events(.substitute($0)) }
@@ -106,10 +112,17 @@ public struct FleetBuilder: Sendable {
                         failedFetch = true
                     }
                 }
+                if !failedFetch { break }
             }
-            if !failedFetch { break }
         }
-        try await BuildRun(builder: self, plan: plan, targets: drvTargets.map(\.0), events: events).run()
+        let pool = StorePool(opener: opener)
+        do {
+            try await BuildRun(builder: self, pool: pool, plan: plan, targets: drvTargets.map(\.0), events: events).run()
+            await pool.closeAll()
+        } catch {
+            await pool.closeAll()
+            throw error
+        }
         return targets.map { t in
             switch t {
             case let .opaque(p) where p.isDerivation:
