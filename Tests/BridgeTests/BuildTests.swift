@@ -110,4 +110,30 @@ struct BuildTests {
         try TestSupport.run(["nix-store", "--store", f.clientStoreURI, "--verify-path", out])
         #expect(try String(contentsOfFile: f.clientRoot + out, encoding: .utf8) == "done\n")
     }
+
+    @Test("independent builds run in parallel up to the fleet's capacity (sum of maxJobs), on every machine")
+    func parallelUpToCapacity() async throws {
+        let f = try BuildFleet(features: [[], []])
+        defer { f.stop() }
+        let tag = UUID().uuidString.prefix(8).lowercased()
+        let leaves = (0..<4).map { f.expression(name: "leaf\($0)-\(tag)", script: "/bin/sleep 1; echo \($0) > $out") }
+        let top = f.expression(name: "all-\(tag)", script: "read a < ${l0}; read b < ${l1}; read c < ${l2}; read d < ${l3}; echo $a$b$c$d > $out")
+        let drv = try f.instantiate("let l0 = \(leaves[0]); l1 = \(leaves[1]); l2 = \(leaves[2]); l3 = \(leaves[3]); in \(top)")
+        let events = BuildEvents()
+        let started = Date()
+        let built = try await f.fleetBuilder().build([try DerivedPath(parsing: drv, in: .default)]) { events.add($0) }
+        let elapsed = Date().timeIntervalSince(started)
+        var running = 0, most = 0
+        for e in events.all {
+            if case .building = e { running += 1; most = max(most, running) }
+            if case .built = e { running -= 1 }
+        }
+        #expect(most == 2)
+        #expect(Set(events.building.map(\.1)) == ["ssh-ng://builder1", "ssh-ng://builder2"])
+        #expect(events.building.count == 5)
+        // Four one-second builds on two one-job machines: two rounds, not four.
+        #expect(elapsed < 3.9, "took \(elapsed) s")
+        let out = StoreDirectory.default.print(try #require(built.first?.paths.first))
+        #expect(try String(contentsOfFile: f.clientRoot + out, encoding: .utf8) == "0123\n")
+    }
 }

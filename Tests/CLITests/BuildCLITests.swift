@@ -63,9 +63,12 @@ struct BuildCLITests {
         let counts = (s.f.buildCount(1), s.f.buildCount(2))
         #expect(counts.0 + counts.1 == 2)
 
-        let again = try s.build([file])
-        #expect(again.status == 0 && again.trimmed == out)
+        let again = try s.build([file], extra: ["--json"])
+        #expect(again.status == 0)
         #expect(!again.stderr.contains("building '"))
+        let json = try JSONSerialization.jsonObject(with: again.stdout) as? [[String: Any]]
+        #expect((json?.first?["outputs"] as? [String: String])?["out"] == out)
+        #expect((json?.first?["drvPath"] as? String)?.hasSuffix("-top-\(tag).drv") == true)
 
         let fresh = s.f.work.appendingPathComponent("fresh").path
         let third = try s.build([file], store: "local?root=\(fresh)")
