@@ -1,0 +1,183 @@
+import Foundation
+import Glibc
+import NixCore
+import Synchronization
+
+/// Chooses the remote machine for each build the way Nix 2.8's build hook (`build-remote`)
+/// does, sharing machine load with every other nix-bridge process through lock files.
+///
+/// A machine is eligible when it builds for the derivation's system (or the system is
+/// `builtin`), offers every required feature (supported or mandatory) and all its mandatory
+/// features are required. Among eligible machines with a free slot, the lowest
+/// load / speed factor wins; ties go to the higher speed factor, then the lower load, then
+/// the earlier machine in the file. (Nix 2.8 divides integers there; later Nix, with
+/// fractional speed factors, divides exactly, as this does.)
+///
+/// Slots follow Nix's `current-load` scheme: a machine with `maxJobs` N has lock files
+/// `DIR/URI-0` ... `DIR/URI-(N-1)` (the store URI with `/` as `_`); a build holds one
+/// with `flock` for its duration, and a machine's load is its number of locked slots. Choice
+/// happens under `DIR/main-lock`, so N processes never run more than `maxJobs` builds on a
+/// machine. Pointing two tools at the same directory makes them share the load.
+public final class Scheduler: Sendable {
+    /// The machines, in file order.
+    public let machines: [Machine]
+    /// The directory of slot lock files (Nix's `current-load`).
+    public let stateDirectory: String
+    /// How long `acquire` sleeps between looks while every eligible machine is busy.
+    public let pollInterval: Duration
+    private let disabledReasons = Mutex<[Machine: String]>([:])
+    private let warn: @Sendable (String) -> Void
+
+    /// `stateDirectory` holds the slot locks (see `defaultStateDirectory`); it is created
+    /// when first needed. `warn` receives Nix's warning when a machine is disabled
+    /// (default: printed on standard error).
+    public init(machines: [Machine], stateDirectory: String, pollInterval: Duration = .milliseconds(100),
+                warn: @escaping @Sendable (String) -> Void = Scheduler.printToStandardError) {
+        self.machines = machines
+        self.stateDirectory = stateDirectory
+        self.pollInterval = pollInterval
+        self.warn = warn
+    }
+
+    /// `$NIX_BRIDGE_STATE_DIR/current-load`, else `$XDG_STATE_HOME/nix-bridge/current-load`,
+    /// else `~/.local/state/nix-bridge/current-load` (Nix keeps its own in
+    /// `/nix/var/nix/current-load`; `NIX_BRIDGE_STATE_DIR=/nix/var/nix` shares Nix's slots).
+    public static func defaultStateDirectory(environment: [String: String] = ProcessInfo.processInfo.environment) -> String {
+        if let dir = environment["NIX_BRIDGE_STATE_DIR"], !dir.isEmpty { return dir + "/current-load" }
+        if let xdg = environment["XDG_STATE_HOME"], xdg.hasPrefix("/") { return xdg + "/nix-bridge/current-load" }
+        let home = environment["HOME"].flatMap { $0.isEmpty ? nil : $0 } ?? NSHomeDirectory()
+        return home + "/.local/state/nix-bridge/current-load"
+    }
+
+    /// Every machine's answer for `needs` right now, in file order, and which one `acquire`
+    /// would pick. Reading the slots takes the main lock (held only for moments).
+    public func assess(_ needs: BuildNeeds) throws(LockFileError) -> [MachineAssessment] {
+        let main = try openMainLock()
+        defer { LockFiles.close(main) }
+        guard flock(main, LOCK_EX) == 0 else {
+            throw LockFileError(operation: "acquiring lock", path: mainLockPath, reason: LockFiles.errnoText())
+        }
+        return try survey(needs, keepPick: false).assessments
+    }
+
+    /// Takes a slot on the best machine for `needs`, waiting (polling the locks, sleeping
+    /// between looks) while every eligible machine is busy. Returns nil when no machine can
+    /// ever take the build in this run (then `noMachineFound` gives Nix's error). Throws
+    /// `CancellationError` when the task is cancelled while waiting.
+    public func acquire(_ needs: BuildNeeds) async throws -> Slot? {
+        while true {
+            try Task.checkCancellation()
+            let main = try openMainLock()
+            let locked: Bool
+            do { locked = try LockFiles.tryLock(main, path: mainLockPath) } catch {
+                LockFiles.close(main)
+                throw error
+            }
+            guard locked else {
+                LockFiles.close(main)
+                // Another chooser holds it for a moment only.
+                try await Task.sleep(for: .milliseconds(2))
+                continue
+            }
+            let result: Survey
+            do { result = try survey(needs, keepPick: true) } catch {
+                LockFiles.close(main)
+                throw error
+            }
+            LockFiles.close(main)
+            if let slot = result.slot { return slot }
+            if result.assessments.allSatisfy({ $0.decline?.isPermanent ?? false }) { return nil }
+            try await Task.sleep(for: pollInterval)
+        }
+    }
+
+    /// Takes `machine` out of this run after it failed to connect, as Nix's hook does, and
+    /// reports Nix's text: `cannot build on 'URI': REASON`.
+    @discardableResult
+    public func disable(_ machine: Machine, reason: String) -> String {
+        disabledReasons.withLock { $0[machine] = reason }
+        let text = "cannot build on '\(machine.storeUri)': \(reason)"
+        warn(text)
+        return text
+    }
+
+    /// Why `machine` was disabled, or nil.
+    public func disabledReason(_ machine: Machine) -> String? { disabledReasons.withLock { $0[machine] } }
+
+    /// Nix's error when no machine can take `needs` (the build hook's hint, then the
+    /// worker's "unable to start any build").
+    public func noMachineFound(for needs: BuildNeeds, drvPath: StorePath?) -> NoMachineFound {
+        NoMachineFound(drvPath: drvPath, needs: needs, machines: machines)
+    }
+
+    @Sendable public static func printToStandardError(_ text: String) {
+        let line = text + "\n"
+        line.utf8CString.withUnsafeBufferPointer { _ = Glibc.write(2, $0.baseAddress, $0.count - 1) }
+    }
+
+    // MARK: - Choosing
+
+    struct Survey {
+        var assessments: [MachineAssessment]
+        var slot: Slot?
+    }
+
+    var mainLockPath: String { stateDirectory + "/main-lock" }
+
+    private func openMainLock() throws(LockFileError) -> Int32 {
+        LockFiles.makeDirectory(stateDirectory)
+        return try LockFiles.open(mainLockPath)
+    }
+
+    /// Probes every machine's slots (caller holds the main lock). With `keepPick`, the
+    /// chosen machine's free slot stays locked and is returned; every other probe is undone.
+    private func survey(_ needs: BuildNeeds, keepPick: Bool) throws(LockFileError) -> Survey {
+        let disabled = disabledReasons.withLock { $0 }
+        var assessments: [MachineAssessment] = []
+        var best: (index: Int, slot: Int, fd: Int32)?
+        defer { if let best { LockFiles.close(best.fd) } }
+        for (i, m) in machines.enumerated() {
+            var decline = disabled[m].map { Decline.disabled(reason: $0) } ?? staticDecline(m, needs)
+            var load = 0
+            var free: (slot: Int, fd: Int32)?
+            for slot in 0..<Int(m.maxJobs) {
+                let path = LockFiles.slotPath(directory: stateDirectory, storeUri: m.storeUri, slot: slot)
+                let fd = try LockFiles.open(path)
+                let taken: Bool
+                do { taken = try LockFiles.tryLock(fd, path: path) } catch {
+                    LockFiles.close(fd)
+                    if let free { LockFiles.close(free.fd) }
+                    throw error
+                }
+                if taken && free == nil && decline == nil { free = (slot, fd) } else { LockFiles.close(fd) }
+                if !taken { load += 1 }
+            }
+            if decline == nil && free == nil { decline = .allSlotsBusy(load: load, maxJobs: Int(m.maxJobs)) }
+            assessments.append(MachineAssessment(machine: m, decline: decline, load: load, isPick: false))
+            guard let free else { continue }
+            if let b = best, !Scheduler.isBetter(load: load, speed: m.speedFactor,
+                                                  than: assessments[b.index].load, speed: machines[b.index].speedFactor) {
+                LockFiles.close(free.fd)
+                continue
+            }
+            if let b = best { LockFiles.close(b.fd) }
+            best = (i, free.slot, free.fd)
+        }
+        guard let b = best else { return Survey(assessments: assessments, slot: nil) }
+        assessments[b.index].isPick = true
+        guard keepPick else { return Survey(assessments: assessments, slot: nil) }
+        LockFiles.touch(b.fd)
+        best = nil // the Slot owns the descriptor now
+        let m = machines[b.index]
+        let path = LockFiles.slotPath(directory: stateDirectory, storeUri: m.storeUri, slot: b.slot)
+        return Survey(assessments: assessments, slot: Slot(machine: m, number: b.slot, lockPath: path, fd: b.fd))
+    }
+
+    /// build-remote's comparison: lower load per speed, then faster, then less loaded.
+    static func isBetter(load: Int, speed: Double, than bestLoad: Int, speed bestSpeed: Double) -> Bool {
+        let a = Double(load) / speed, b = Double(bestLoad) / bestSpeed
+        if a != b { return a < b }
+        if speed != bestSpeed { return speed > bestSpeed }
+        return load < bestLoad
+    }
+}
