@@ -26,6 +26,8 @@ final class BuildFleet: @unchecked Sendable {
             "NIX_USER_CONF_FILES": conf.appendingPathComponent("nix.conf").path,
             "XDG_CONFIG_HOME": work.appendingPathComponent("xdg-config").path,
             "XDG_CACHE_HOME": work.appendingPathComponent("xdg-cache").path,
+            // The slot locks (current-load) every client of this fleet shares.
+            "XDG_STATE_HOME": work.appendingPathComponent("xdg-state").path,
         ]
         system = try TestSupport.run(["nix-instantiate", "--eval", "--expr", "builtins.currentSystem"]).trimmed
             .trimmingCharacters(in: CharacterSet(charactersIn: "\""))
