@@ -15,7 +15,7 @@ final class BuildFleet: @unchecked Sendable {
     init() throws {
         work = try TestSupport.temporaryDirectory("nb-build-fleet")
         key = try SigningKey.generate(name: "builder1-1", in: work)
-        fleet = try SSHFleet(count: 1, extraNixConf: ["secret-key-files = \(key.secretKeyFile.path)"])
+        fleet = try SSHFleet(count: 1, extraNixConf: Self.builderNixConf(key: key))
         let conf = work.appendingPathComponent("nixconf")
         try FileManager.default.createDirectory(at: conf, withIntermediateDirectories: true)
         try Data("substituters =\ntrusted-public-keys = \(key.publicKey)\n".utf8)
@@ -37,6 +37,13 @@ final class BuildFleet: @unchecked Sendable {
         fleet.stop()
         try? FileManager.default.removeItem(at: work)
         try? FileManager.default.removeItem(at: fleet.directory)
+    }
+
+    /// A builder's nix.conf lines: sign with `key`; a chroot store always builds in the
+    /// sandbox, so let it see the host's /bin/sh and coreutils (as scripts/fleet does).
+    static func builderNixConf(key: SigningKey) -> [String] {
+        let paths = ["/bin", "/usr", "/lib", "/lib64"].filter { FileManager.default.fileExists(atPath: $0) }
+        return ["secret-key-files = \(key.secretKeyFile.path)", "sandbox-paths = \(paths.joined(separator: " "))"]
     }
 
     /// The one machine as a `--builders` value: `maxJobs` slots, no features, host key pinned.
