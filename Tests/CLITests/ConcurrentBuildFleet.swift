@@ -4,7 +4,7 @@ import TestSupport
 /// A one-builder real SSH fleet for `nix-bridge build`: the builder signs what it builds with
 /// its own key (trusted by the client), and every client command runs with an empty nix.conf
 /// and its own cache directory, so the host's /etc/nix and ~/.cache stay out of it.
-final class BuildFleet: @unchecked Sendable {
+final class BuildCLIFleet: @unchecked Sendable {
     let fleet: SSHFleet
     let work: URL
     let key: SigningKey

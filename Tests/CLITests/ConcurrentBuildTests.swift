@@ -8,10 +8,10 @@ import Testing
        .enabled(if: TestSupport.hasNix && SSHFleet.canRun, "needs nix (nix-bin), sshd (openssh-server) and root"),
        .enabled(if: CLI.isBuilt, "needs the built nix-bridge executable"))
 final class ConcurrentBuildTests {
-    let env: BuildFleet
+    let env: BuildCLIFleet
 
     init() throws {
-        env = try BuildFleet()
+        env = try BuildCLIFleet()
     }
 
     /// Six derivations, each writing `date +%s.%N` when it starts and when it ends (0.3 s

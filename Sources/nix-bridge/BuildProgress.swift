@@ -1,0 +1,88 @@
+import Bridge
+import Foundation
+import NixCore
+
+/// `nix-bridge build`'s log lines (Nix's words: "building '...' on '...'...", "copying path
+/// '...' from '...'...", the builders' own log lines) and, on a terminal, Nix's status line:
+/// `[1/0/3 built, 2 copied (4.1 MiB), 0.0 MiB DL] building foo on ssh-ng://builder2`.
+final class BuildProgress: @unchecked Sendable {
+    private let line: StatusLine
+    private let lock = NSLock()
+    private var expected = 0, running = 0, built = 0
+    private var copied = 0
+    private var copiedBytes: UInt64 = 0, downloaded: UInt64 = 0
+    private var current = ""
+    private let dir = StoreDirectory.default
+
+    init(line: StatusLine) { self.line = line }
+
+    func report(_ event: BuildEvent) {
+        switch event {
+        case let .planned(build, fetch):
+            lock.withLock { expected = build.count }
+            if !build.isEmpty {
+                line.log(build.count == 1 ? "this derivation will be built:" : "these \(build.count) derivations will be built:")
+                for d in build { line.log("  " + dir.print(d)) }
+            }
+            if !fetch.isEmpty {
+                line.log(fetch.count == 1 ? "this derivation's outputs will be fetched:"
+                                          : "these \(fetch.count) derivations' outputs will be fetched:")
+                for d in fetch { line.log("  " + dir.print(d)) }
+            }
+        case let .substitute(e):
+            substitute(e)
+        case let .fetchFailed(drv, error):
+            line.log("warning: cannot fetch the outputs of '\(dir.print(drv))' (\(error)); building it instead")
+        case let .uploading(p, to, size):
+            line.log("copying path '\(dir.print(p))' to '\(to)'...")
+            lock.withLock { copied += 1; copiedBytes += size }
+        case let .building(d, machine):
+            let text = "building '\(dir.print(d))'" + (machine.map { " on '\($0)'" } ?? "")
+            line.log(text + "...")
+            lock.withLock { running += 1; current = "building \(Self.name(d))" + (machine.map { " on \($0)" } ?? "") }
+        case let .log(_, text):
+            line.log(text)
+        case let .copyingOutput(p, from, size):
+            line.log("copying path '\(dir.print(p))' from '\(from)'...")
+            lock.withLock { copied += 1; copiedBytes += size; downloaded += size }
+        case .built:
+            lock.withLock { running -= 1; built += 1; current = "" }
+        case let .machineDisabled(uri, reason):
+            line.log("cannot build on '\(uri)': \(reason)")
+        case let .failed(f):
+            line.log("error: \(f.message)")
+            lock.withLock { running = max(0, running - 1) }
+        }
+        line.update(status)
+    }
+
+    private func substitute(_ e: Substituter.Event) {
+        switch e {
+        case let .copying(p, from, _):
+            line.log("copying path '\(dir.print(p))' from '\(from)'...")
+            lock.withLock { current = "copying \(Self.name(p)) from \(from)" }
+        case let .fetched(_, _, size):
+            lock.withLock { copied += 1; copiedBytes += size; downloaded += size; current = "" }
+        case let .sourceFailed(p, from, error):
+            line.log("warning: could not fetch '\(dir.print(p))' from '\(from)': \(error); trying the next one")
+        case let .untrusted(p, from):
+            line.log("warning: ignoring substitute for '\(dir.print(p))' from '\(from)', as it's not signed by any of the keys in 'trusted-public-keys'")
+        case .planned, .received:
+            break
+        }
+    }
+
+    var status: String {
+        lock.withLock {
+            let head = String(format: "[%d/%d/%d built, %d copied (%.1f MiB), %.1f MiB DL]", built, running, expected,
+                              copied, Double(copiedBytes) / 1_048_576, Double(downloaded) / 1_048_576)
+            return current.isEmpty ? head : head + " " + current
+        }
+    }
+
+    /// `foo` for `/nix/store/<hash>-foo.drv`.
+    static func name(_ p: StorePath) -> String {
+        let n = p.name
+        return n.hasSuffix(".drv") ? String(n.dropLast(4)) : n
+    }
+}
