@@ -115,13 +115,14 @@ struct Finished {
     var trimmed: String { text.trimmingCharacters(in: .whitespacesAndNewlines) }
 }
 
-/// What Nix prints to stderr when `-j0` leaves it no way to build: the "Failed to find a
-/// machine for remote build!" report (when there are machines) and the error after it,
-/// without colour codes; empty when there is neither.
+/// What Nix prints to stderr when `-j0` leaves it no way to build: from the line "Failed to
+/// find a machine for remote build!" (when there are machines), else from the line "error:
+/// unable to start any build", to the end, without colour codes; empty when there is neither.
 func refusalText(_ stderr: String) -> String {
     let plain = stderr.replacingOccurrences(of: "\u{1B}\\[[0-9;]*m", with: "", options: .regularExpression)
-    let start = plain.range(of: "Failed to find a machine for remote build!")
-        ?? plain.range(of: "error: unable to start any build")
+    let lines = plain.split(separator: "\n", omittingEmptySubsequences: false)
+    let start = lines.firstIndex { $0 == "Failed to find a machine for remote build!" }
+        ?? lines.firstIndex { $0.hasPrefix("error: unable to start any build") }
     guard let start else { return "" }
-    return String(plain[start.lowerBound...]).trimmingCharacters(in: .whitespacesAndNewlines)
+    return lines[start...].joined(separator: "\n").trimmingCharacters(in: .whitespacesAndNewlines)
 }

@@ -119,7 +119,11 @@ struct BuildRun: Sendable {
         while true {
             guard let slot = try await b.scheduler.acquire(needs) else {
                 guard b.options.maxJobs > 0 else {
-                    let text = b.scheduler.noMachineFound(for: needs, drvPath: node.drvPath).description
+                    // As Nix: the hook's hint as it declines, then the worker's error
+                    // (printed after "error: ", its later lines indented).
+                    let refusal = b.scheduler.noMachineFound(for: needs, drvPath: node.drvPath)
+                    if let hint = refusal.hint { events(.log(node.drvPath, hint)) }
+                    let text = String(NoMachineFound.errorLine(refusal.message).dropFirst("error: ".count))
                     throw BuildFailure(drvPath: job.printedDrv, kind: .other, message: text, abortsBuild: true)
                 }
                 try await localSlots.run { try await job.buildLocally(inputs: inputs) }
