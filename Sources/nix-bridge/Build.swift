@@ -24,7 +24,7 @@ struct BuildCommand: AsyncParsableCommand {
 
     @Argument(help: "Derivations (DRV, DRV^out, DRV^*) or Nix files (instantiated with nix-instantiate).")
     var targets: [String]
-    @Option(name: [.customShort("j"), .customLong("max-jobs")], help: "Local builds at once ('max-jobs'); 0: only remote builds.")
+    @Option(name: [.customShort("j", allowingJoined: true), .customLong("max-jobs")], help: "Local builds at once ('max-jobs'); 0: only remote builds.")
     var maxJobs: String?
     @Option(help: "The store to build into (default: the local daemon if it runs, else the local store).")
     var store: String?
@@ -76,7 +76,6 @@ struct BuildCommand: AsyncParsableCommand {
             throw e
         } catch let e as BuildError {
             line.finish()
-            if let hint = e.hint { printError(hint) }
             printError(NoMachineFound.errorLine(e.message))
             throw ExitCode(e.exitStatus)
         } catch {

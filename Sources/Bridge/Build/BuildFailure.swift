@@ -26,8 +26,6 @@ public struct BuildFailure: Error, Sendable, CustomStringConvertible {
     /// The whole build stops with this message (Nix's worker-level errors, such as no
     /// machine for a derivation with `max-jobs` 0).
     public var abortsBuild: Bool
-    /// What Nix prints before the error (the build hook's "Failed to find a machine" table).
-    public var hint: String?
 
     public init(drvPath: String, kind: Kind, message: String, abortsBuild: Bool = false) {
         self.drvPath = drvPath
@@ -60,14 +58,10 @@ public struct BuildError: Error, Sendable, CustomStringConvertible {
     public var exitStatus: Int32
     /// Every derivation that failed (targets and inputs), in the order they failed.
     public var failures: [BuildFailure]
-    /// What Nix prints before the error line, if anything.
-    public var hint: String?
-
-    public init(message: String, exitStatus: Int32, failures: [BuildFailure], hint: String? = nil) {
+    public init(message: String, exitStatus: Int32, failures: [BuildFailure]) {
         self.message = message
         self.exitStatus = exitStatus
         self.failures = failures
-        self.hint = hint
     }
 
     public var description: String { message }

@@ -69,7 +69,7 @@ struct BuildRun: Sendable {
             }
         }
         if let abort {
-            throw BuildError(message: abort.message, exitStatus: 1, failures: order, hint: abort.hint)
+            throw BuildError(message: abort.message, exitStatus: 1, failures: order)
         }
         guard !failed.isEmpty else { return }
         // Derivations that never started because an input failed, bottom-up (Nix's
@@ -127,10 +127,11 @@ struct BuildRun: Sendable {
         while true {
             guard let slot = try await b.scheduler.acquire(needs) else {
                 guard b.options.maxJobs > 0 else {
-                    let none = b.scheduler.noMachineFound(for: needs, drvPath: drvPath)
-                    var f = BuildFailure(drvPath: job.printedDrv, kind: .other, message: none.message, abortsBuild: true)
-                    f.hint = none.hint
-                    throw f
+                    // As Nix: the hook's hint as it declines, then the worker's error (the
+                    // CLI prints it after "error: ", its later lines indented).
+                    let refusal = b.scheduler.noMachineFound(for: needs, drvPath: node.drvPath)
+                    if let hint = refusal.hint { events(.log(node.drvPath, hint)) }
+                    throw BuildFailure(drvPath: job.printedDrv, kind: .other, message: refusal.message, abortsBuild: true)
                 }
                 try await localSlots.run { try await job.buildLocally(inputs: inputs) }
                 return
