@@ -68,8 +68,10 @@ import TestSupport
                           pollInterval: .milliseconds(10), warn: { _ in })
         let needs = BuildNeeds(system: "x86_64-linux")
         let held = try #require(try await s.acquire(needs))
-        let waiter = Task { try await s.acquire(needs) }
+        let waits = WarningLog()
+        let waiter = Task { try await s.acquire(needs, onWait: { waits.append("waiting") }) }
         try await Task.sleep(for: .milliseconds(100))
+        #expect(waits.lines == ["waiting"]) // once, however many looks
         waiter.cancel()
         await #expect(throws: CancellationError.self) { try await waiter.value }
         held.release()

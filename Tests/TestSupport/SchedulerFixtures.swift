@@ -36,6 +36,12 @@ public enum SchedulerFixtures {
         return (out.status, kept.joined(separator: "\n"))
     }
 
+    /// A fixture that did not come up.
+    public struct FixtureError: Error, CustomStringConvertible {
+        public var description: String
+        public init(_ description: String) { self.description = description }
+    }
+
     /// Nix's slot lock file name, written independently of nix-bridge's code.
     public static func slotLockPath(directory: String, storeUri: String, slot: Int) -> String {
         directory + "/" + storeUri.replacingOccurrences(of: "/", with: "_") + "-\(slot)"
@@ -57,7 +63,7 @@ public enum SchedulerFixtures {
             while !FileManager.default.fileExists(atPath: ready) {
                 guard Date() < deadline, process.isRunning else {
                     process.stop(signal: SIGKILL)
-                    throw SSHFleet.FleetError(message: "flock did not take \(path)")
+                    throw FixtureError("flock did not take \(path)")
                 }
                 usleep(10_000)
             }

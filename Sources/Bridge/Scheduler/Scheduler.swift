@@ -59,9 +59,11 @@ public final class Scheduler: Sendable {
 
     /// Takes a slot on the best machine for `needs`, waiting (polling the locks, sleeping
     /// between looks) while every eligible machine is busy. Returns nil when no machine can
-    /// ever take the build in this run (then `noMachineFound` gives Nix's error). Throws
-    /// `CancellationError` when the task is cancelled while waiting.
-    public func acquire(_ needs: BuildNeeds) async throws -> Slot? {
+    /// ever take the build in this run (then `noMachineFound` gives Nix's error). `onWait`
+    /// runs once, when the first look finds every eligible machine busy (Nix then prints
+    /// `waitingMessage`). Throws `CancellationError` when the task is cancelled while waiting.
+    public func acquire(_ needs: BuildNeeds, onWait: (@Sendable () -> Void)? = nil) async throws -> Slot? {
+        var waited = false
         while true {
             try Task.checkCancellation()
             let main = try openMainLock()
@@ -84,6 +86,10 @@ public final class Scheduler: Sendable {
             LockFiles.close(main)
             if let slot = result.slot { return slot }
             if result.assessments.allSatisfy({ $0.decline?.isPermanent ?? false }) { return nil }
+            if !waited {
+                waited = true
+                onWait?()
+            }
             try await Task.sleep(for: pollInterval)
         }
     }
@@ -96,6 +102,11 @@ public final class Scheduler: Sendable {
         let text = "cannot build on '\(machine.storeUri)': \(reason)"
         warn(text)
         return text
+    }
+
+    /// What Nix 2.8 prints while a build waits for a busy machine (DRV is the full path).
+    public static func waitingMessage(drvPath: String) -> String {
+        "waiting for a machine to build '\(drvPath)'..."
     }
 
     /// Why `machine` was disabled, or nil.
