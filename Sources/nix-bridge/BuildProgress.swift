@@ -28,6 +28,8 @@ final class BuildProgress: @unchecked Sendable {
             substitute(e)
         case let .fetchFailed(drv, error):
             line.log("warning: cannot fetch the outputs of '\(dir.print(drv))' (\(error)); building it instead")
+        case let .copyingPaths(n, _):
+            line.log("copying \(n) paths...")
         case let .uploading(p, to, size):
             line.log("copying path '\(dir.print(p))' to '\(to)'...")
             lock.withLock { copied += 1; copiedBytes += size }

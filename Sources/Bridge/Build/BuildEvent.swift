@@ -9,6 +9,8 @@ public enum BuildEvent: Sendable {
     case substitute(Substituter.Event)
     /// Fetching a derivation's outputs failed: it is built instead.
     case fetchFailed(drv: StorePath, error: String)
+    /// Nix's "copying N paths..." before inputs go to a builder or outputs come back (N may be 0).
+    case copyingPaths(Int, drv: StorePath)
     /// An input is copied to the builder that lacks it.
     case uploading(StorePath, to: String, narSize: UInt64)
     case building(StorePath, machine: String?)

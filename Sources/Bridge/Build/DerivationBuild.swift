@@ -60,11 +60,14 @@ struct DerivationBuild: Sendable {
     }
 
     /// Forwards the builder's log lines (STDERR_RESULT build-log-line results, and plain
-    /// STDERR_NEXT messages) as events.
-    func logHandler() -> @Sendable (LogEvent) -> Void {
+    /// STDERR_NEXT messages) as events; with `activities`, also the remote daemon's own
+    /// activities at info level ("building '...'..."), as Nix's build hook shows them.
+    func logHandler(activities: Bool) -> @Sendable (LogEvent) -> Void {
         let drvPath = node.drvPath, events = self.events
         return { event in
             switch event {
+            case let .startActivity(_, level, _, text, _, _) where activities && level <= 3 && !text.isEmpty:
+                events(.log(drvPath, DaemonError.stripANSI(text) + "..."))
             case let .next(text):
                 for line in text.split(separator: "\n", omittingEmptySubsequences: false).dropLast(text.hasSuffix("\n") ? 1 : 0) {
                     events(.log(drvPath, DaemonError.stripANSI(String(line))))
@@ -90,7 +93,7 @@ struct DerivationBuild: Sendable {
             await pool.giveBack(remote)
             throw error
         }
-        remote.routeLogs(to: logHandler())
+        remote.routeLogs(to: logHandler(activities: true))
         do {
             try await withTaskCancellationHandler {
                 try await buildRemotely(uriText: uriText, remote: remote.store, local: local.store, inputs: inputs)
@@ -121,16 +124,18 @@ struct DerivationBuild: Sendable {
     private func buildRemotely(uriText: String, remote: RemoteStore, local: RemoteStore,
                                inputs: [StorePath: UnkeyedValidPathInfo]) async throws {
         _ = try await remote.handshake()
+        // Nix's order: the build is announced on the machine, then its inputs are copied.
+        events(.building(node.drvPath, machine: uriText))
         var missing = Set(inputs.keys)
         if !missing.isEmpty {
             missing.subtract(try await remote.queryValidPaths(missing, substitute: buildersUseSubstitutes))
         }
         let copier = PathCopy(temporaryDirectory: temporaryDirectory)
         let events = self.events
+        events(.copyingPaths(missing.count, drv: node.drvPath))
         try await copier.copy(inputs.filter { missing.contains($0.key) }, from: local, to: remote) { path, size in
             events(.uploading(path, to: uriText, narSize: size))
         }
-        events(.building(node.drvPath, machine: uriText))
         let result = try await remote.buildDerivation(node.drvPath, try wireDerivation(inputs: Set(inputs.keys)))
         guard result.status.isSuccess else {
             throw BuildFailure(drvPath: printedDrv, kind: BuildFailure.kind(of: result),
@@ -147,6 +152,7 @@ struct DerivationBuild: Sendable {
             }
             fetched[path] = info
         }
+        if !fetched.isEmpty { events(.copyingPaths(fetched.count, drv: node.drvPath)) }
         for path in Closure.dependenciesFirst(fetched) {
             events(.copyingOutput(path, from: uriText, narSize: fetched[path]!.narSize))
             try await copier.copy(path, fetched[path]!, from: remote, to: local)
@@ -159,7 +165,7 @@ struct DerivationBuild: Sendable {
     /// Builds in the destination store itself (its daemon runs the builder).
     func buildLocally(inputs: [StorePath: UnkeyedValidPathInfo]) async throws {
         let local = try await pool.take(destinationURI)
-        local.routeLogs(to: logHandler())
+        local.routeLogs(to: logHandler(activities: false))
         events(.building(node.drvPath, machine: nil))
         let result: BuildResult
         do {
