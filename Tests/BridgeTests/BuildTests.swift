@@ -136,4 +136,34 @@ struct BuildTests {
         let out = StoreDirectory.default.print(try #require(built.first?.paths.first))
         #expect(try String(contentsOfFile: f.clientRoot + out, encoding: .utf8) == "0123\n")
     }
+
+    @Test("the only builder killed mid-build: the build fails cleanly (exit 1), nothing is registered locally")
+    func killedOnlyBuilderFailsCleanly() async throws {
+        let f = try BuildFleet(features: [[]])
+        defer { f.stop() }
+        let tag = UUID().uuidString.prefix(8).lowercased()
+        let marker = "sleep 3.\(Int.random(in: 100_000...999_999))"
+        let expr = f.expression(name: "lone-\(tag)", script: "echo started; /bin/\(marker); echo done > $out")
+        let drv = try f.instantiate(expr)
+        let out = try TestSupport.run(["nix-instantiate", "--store", f.clientStoreURI, "--eval", "-E", "(\(expr)).outPath"]).trimmed
+            .trimmingCharacters(in: CharacterSet(charactersIn: "\""))
+        let builder = try f.fleetBuilder()
+        let task = Task { try await builder.build([try DerivedPath(parsing: drv, in: .default)]) }
+        let deadline = Date().addingTimeInterval(10)
+        while f.builderProcesses(1, containing: marker).isEmpty && Date() < deadline {
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        #expect(!f.builderProcesses(1, containing: marker).isEmpty, "the build never started")
+        ProcessTree.killDescendants(of: f.fleet.sshdPIDs[0])
+        do {
+            _ = try await task.value
+            Issue.record("the build succeeded")
+        } catch let e as BuildError {
+            #expect(e.exitStatus == 1)
+            #expect(e.message.hasPrefix("unable to start any build"))
+        }
+        #expect(out.hasPrefix("/nix/store/") && out.hasSuffix("-lone-\(tag)"))
+        #expect(!f.clientHas(out))
+        #expect(!FileManager.default.fileExists(atPath: f.clientRoot + out))
+    }
 }
