@@ -22,13 +22,14 @@ extension BuildFleet {
 
     /// A FleetBuilder into the client store; `lookupBuilders` (1-based) are asked first.
     func fleetBuilder(maxJobs: UInt32 = 0, lookupBuilders: [Int]? = nil, sign: Bool = true,
-                      cache: NarInfoCache? = nil) throws -> FleetBuilder {
+                      cache: NarInfoCache? = nil, buildersUseSubstitutes: Bool = false) throws -> FleetBuilder {
         let opener = try opener()
         let machines = try machines()
         let asked = lookupBuilders ?? Array(1...fleet.builders.count)
         let stores = try asked.map { try opener.store(try StoreURI(parsing: builder($0).storeURI)) }
         let lookup = Lookup(stores: stores, trustedKeys: try TrustedKeys(parsing: trustedPublicKeys), cache: cache)
-        var options = FleetBuilder.Options(maxJobs: maxJobs, temporaryDirectory: work.path)
+        var options = FleetBuilder.Options(maxJobs: maxJobs, buildersUseSubstitutes: buildersUseSubstitutes,
+                                           temporaryDirectory: work.path)
         if sign { options.signingKeys = [try KeyFiles.readSecretKey(clientSecretKeyFile)] }
         let state = work.appendingPathComponent("load").path
         try FileManager.default.createDirectory(atPath: state, withIntermediateDirectories: true)
@@ -55,5 +56,8 @@ final class BuildEvents: @unchecked Sendable {
     }
 
     var logLines: [String] { all.compactMap { if case let .log(_, l) = $0 { return l }; return nil } }
+    var uploads: [String] {
+        all.compactMap { if case let .uploading(p, to, _) = $0 { return StoreDirectory.default.print(p) + " to " + to }; return nil }
+    }
     var disabled: [String] { all.compactMap { if case let .machineDisabled(m, _) = $0 { return m }; return nil } }
 }

@@ -166,4 +166,27 @@ struct BuildTests {
         #expect(!f.clientHas(out))
         #expect(!FileManager.default.fileExists(atPath: f.clientRoot + out))
     }
+
+    @Test("builders-use-substitutes: the builder fetches a missing input itself; without it we upload it")
+    func buildersUseSubstitutes() async throws {
+        let f = try BuildFleet(features: [[], ["big-parallel"]])
+        defer { f.stop() }
+        try f.substitute(builder: 2, from: 1)
+        for useSubstitutes in [true, false] {
+            let tag = UUID().uuidString.prefix(8).lowercased()
+            let depExpr = Self.dep(f, tag: tag)
+            let depOut = try f.buildOnBuilder(1, expression: depExpr)
+            let drv = try f.instantiate(Self.top(f, tag: tag))
+            let events = BuildEvents()
+            let built = try await f.fleetBuilder(buildersUseSubstitutes: useSubstitutes)
+                .build([try DerivedPath(parsing: drv, in: .default)]) { events.add($0) }
+            // The input was a hit on builder1: fetched, not built; the top built on builder2.
+            #expect(events.building.map(\.1) == ["ssh-ng://builder2"])
+            #expect(f.clientHas(depOut))
+            #expect(f.builderHas(2, depOut))
+            #expect(events.uploads == (useSubstitutes ? [] : ["\(depOut) to ssh-ng://builder2"]))
+            let out = StoreDirectory.default.print(try #require(built.first?.paths.first))
+            #expect(try String(contentsOfFile: f.clientRoot + out, encoding: .utf8) == "dep-\(tag) top\n")
+        }
+    }
 }

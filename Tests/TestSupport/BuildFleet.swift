@@ -63,6 +63,22 @@ public final class BuildFleet: @unchecked Sendable {
         return lines.joined(separator: "\n") + "\n"
     }
 
+    /// Lets builder `n` substitute from builder `source`'s store (its chroot store opened
+    /// directly), trusting `source`'s key: for `builders-use-substitutes`.
+    public func substitute(builder n: Int, from source: Int) throws {
+        let conf = builder(n).nixConfDir + "/nix.conf"
+        let text = try String(contentsOfFile: conf, encoding: .utf8)
+            .replacingOccurrences(of: "substituters =\n",
+                                  with: "substituters = local?root=\(builder(source).storeRoot)\ntrusted-public-keys = \(publicKeys[source - 1])\n")
+        try text.write(toFile: conf, atomically: true, encoding: .utf8)
+    }
+
+    /// Whether a path is valid in builder n's store.
+    public func builderHas(_ n: Int, _ path: String) -> Bool {
+        (try? TestSupport.run(["nix-store", "--store", "local?root=\(builder(n).storeRoot)", "--check-validity", path],
+                              check: false).status) == 0
+    }
+
     public func stop() {
         fleet.stop()
         try? FileManager.default.removeItem(at: work)
