@@ -102,12 +102,19 @@ struct DerivationBuild: Sendable {
             }
             await pool.giveBack(remote)
             await pool.giveBack(local)
+        } catch let e as BuildFailure {
+            // The build failed; both connections are fine.
+            await pool.giveBack(remote)
+            await pool.giveBack(local)
+            throw e
         } catch let e as StoreError {
             await remote.store.close()
-            await pool.giveBack(local)
+            await local.store.close()
             try Task.checkCancellation()
+            // Only the builder's connection failing is the machine's fault (not the destination's).
             switch e {
             case .transport, .closed, .closedDuringHandshake, .protocolError:
+                guard e.peer == remote.store.uri.description else { fallthrough }
                 throw MachineUnreachable(machine: uriText, reason: e.description, reusedConnection: remote.reused)
             default:
                 throw BuildFailure(drvPath: printedDrv, kind: .other,
