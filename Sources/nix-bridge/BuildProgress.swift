@@ -12,6 +12,8 @@ final class BuildProgress: @unchecked Sendable {
     private var copied = 0
     private var copiedBytes: UInt64 = 0, downloaded: UInt64 = 0
     private var current = ""
+    /// What each running build shows, in the order they started (the latest is shown).
+    private var activities: [(StorePath, String)] = []
     private let dir = StoreDirectory.default
 
     init(line: StatusLine) { self.line = line }
@@ -36,19 +38,29 @@ final class BuildProgress: @unchecked Sendable {
         case let .building(d, machine):
             let text = "building '\(dir.print(d))'" + (machine.map { " on '\($0)'" } ?? "")
             line.log(text + "...")
-            lock.withLock { running += 1; current = "building \(Self.name(d))" + (machine.map { " on \($0)" } ?? "") }
+            lock.withLock {
+                running += 1
+                activities.append((d, "building \(Self.name(d))" + (machine.map { " on \($0)" } ?? "")))
+                current = ""
+            }
         case let .log(_, text):
             line.log(text)
         case let .copyingOutput(p, from, size):
             line.log("copying path '\(dir.print(p))' from '\(from)'...")
             lock.withLock { copied += 1; copiedBytes += size; downloaded += size }
-        case .built:
-            lock.withLock { running -= 1; built += 1; current = "" }
+        case let .built(d, _):
+            lock.withLock { running -= 1; built += 1; activities.removeAll { $0.0 == d } }
         case .machineDisabled:
             break // the scheduler prints Nix's "cannot build on '...'" itself
         case let .failed(f):
             line.log(NoMachineFound.errorLine(f.message))
-            lock.withLock { running = max(0, running - 1) }
+            lock.withLock {
+                // Only a build that had started was running (not one whose inputs failed).
+                if let i = activities.firstIndex(where: { dir.print($0.0) == f.drvPath }) {
+                    activities.remove(at: i)
+                    running -= 1
+                }
+            }
         }
         line.update(status)
     }
@@ -80,7 +92,8 @@ final class BuildProgress: @unchecked Sendable {
         lock.withLock {
             let head = String(format: "[%d/%d/%d built, %d copied (%.1f MiB), %.1f MiB DL]", built, running, expected,
                               copied, Double(copiedBytes) / 1_048_576, Double(downloaded) / 1_048_576)
-            return current.isEmpty ? head : head + " " + current
+            let shown = current.isEmpty ? activities.last?.1 ?? "" : current
+            return shown.isEmpty ? head : head + " " + shown
         }
     }
 
