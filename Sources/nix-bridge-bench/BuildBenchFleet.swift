@@ -16,7 +16,9 @@ final class BuildBenchFleet: @unchecked Sendable {
     init(maxJobs: Int) throws {
         work = try TestSupport.temporaryDirectory("nb-bench-build")
         let paths = ["/bin", "/usr", "/lib", "/lib64"].filter { FileManager.default.fileExists(atPath: $0) }
-        fleet = try SSHFleet(count: 2, extraNixConf: ["sandbox-paths = \(paths.joined(separator: " "))"])
+        // No substituters on the builders: Nix's default (cache.nixos.org) is unreachable here
+        // and each try costs seconds of retries.
+        fleet = try SSHFleet(count: 2, extraNixConf: ["sandbox-paths = \(paths.joined(separator: " "))", "substituters ="])
         let work = work
         keys = try (1...2).map { try SigningKey.generate(name: "builder\($0)-1", in: work) }
         // Each builder signs what it builds with its own key (nix.conf is read per session).

@@ -40,10 +40,12 @@ final class BuildCLIFleet: @unchecked Sendable {
     }
 
     /// A builder's nix.conf lines: sign with `key`; a chroot store always builds in the
-    /// sandbox, so let it see the host's /bin/sh and coreutils (as scripts/fleet does).
+    /// sandbox, so let it see the host's /bin/sh and coreutils (as scripts/fleet does); no
+    /// substituters (the default one is unreachable here and costs seconds of retries).
     static func builderNixConf(key: SigningKey) -> [String] {
         let paths = ["/bin", "/usr", "/lib", "/lib64"].filter { FileManager.default.fileExists(atPath: $0) }
-        return ["secret-key-files = \(key.secretKeyFile.path)", "sandbox-paths = \(paths.joined(separator: " "))"]
+        return ["secret-key-files = \(key.secretKeyFile.path)", "sandbox-paths = \(paths.joined(separator: " "))",
+                "substituters ="]
     }
 
     /// The one machine as a `--builders` value: `maxJobs` slots, no features, host key pinned.
