@@ -53,6 +53,8 @@ struct BuildCommand: AsyncParsableCommand {
             var options = FleetBuilder.Options(maxJobs: config.settings.maxJobs,
                                                buildersUseSubstitutes: config.settings.buildersUseSubstitutes)
             options.signingKeys = try config.settings.secretKeyFiles.map { try KeyFiles.readSecretKey($0) }
+            options.localPlatforms = config.settings.extraPlatforms.union([config.settings.system])
+            options.localSystemFeatures = config.settings.systemFeatures
             let scheduler = Scheduler(machines: config.machines, stateDirectory: stateDir ?? Scheduler.defaultStateDirectory(),
                                       warn: { line.log($0) })
             let builder = FleetBuilder(scheduler: scheduler, opener: config.opener, destinationURI: storeURI,

@@ -120,4 +120,27 @@ struct BuildCLITests {
         #expect(try String(contentsOfFile: s.f.clientRoot + out, encoding: .utf8) == "built here\n")
         #expect(s.f.buildCount(1) + s.f.buildCount(2) == 0)
     }
+
+    @Test("preferLocalBuild: the local store builds it when it can (-j 1); with -j 0 a machine does")
+    func preferLocalBuild() throws {
+        let s = try Setup()
+        defer { s.f.stop() }
+        for jobs in [1, 0] {
+            let tag = UUID().uuidString.prefix(8).lowercased()
+            let expr = s.f.expression(name: "pref-\(tag)", script: "echo pref > $out")
+                .replacingOccurrences(of: "derivation { ", with: "derivation { preferLocalBuild = true; ")
+            let drv = try s.f.instantiate(expr)
+            let before = s.f.buildCount(1) + s.f.buildCount(2)
+            let r = try s.build([drv], jobs: jobs)
+            #expect(r.status == 0, "\(r.stderr)")
+            if jobs == 1 {
+                #expect(r.stderr.contains("building '\(drv)'...\n"))
+                #expect(s.f.buildCount(1) + s.f.buildCount(2) == before)
+            } else {
+                #expect(r.stderr.contains("building '\(drv)' on 'ssh-ng://builder1'..."))
+                #expect(s.f.buildCount(1) + s.f.buildCount(2) == before + 1)
+            }
+            try TestSupport.run(["nix-store", "--store", s.f.clientStoreURI, "--verify-path", r.trimmed])
+        }
+    }
 }

@@ -124,6 +124,10 @@ struct BuildRun: Sendable {
         do { needs = try BuildNeeds(node.drv) } catch {
             throw BuildFailure(drvPath: job.printedDrv, kind: .other, message: "\(error)")
         }
+        if b.options.buildsLocally(node.drv, needs: needs) {
+            try await localSlots.run { try await job.buildLocally(inputs: inputs) }
+            return
+        }
         while true {
             guard let slot = try await b.scheduler.acquire(needs) else {
                 guard b.options.maxJobs > 0 else {

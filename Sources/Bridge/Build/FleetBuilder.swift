@@ -21,13 +21,28 @@ public struct FleetBuilder: Sendable {
         public var signingKeys: [SecretKey]
         /// Where NARs are staged while they are checked.
         public var temporaryDirectory: String
+        /// What the local store builds: `system` plus `extra-platforms`, and `system-features`
+        /// (for `preferLocalBuild`, as Nix's `canBuildLocally`). Nil: never prefer local.
+        public var localPlatforms: Set<String>?
+        public var localSystemFeatures: Set<String>
 
         public init(maxJobs: UInt32 = 1, buildersUseSubstitutes: Bool = false, signingKeys: [SecretKey] = [],
-                    temporaryDirectory: String = FileManager.default.temporaryDirectory.path) {
+                    temporaryDirectory: String = FileManager.default.temporaryDirectory.path,
+                    localPlatforms: Set<String>? = nil, localSystemFeatures: Set<String> = []) {
             self.maxJobs = maxJobs
             self.buildersUseSubstitutes = buildersUseSubstitutes
             self.signingKeys = signingKeys
             self.temporaryDirectory = temporaryDirectory
+            self.localPlatforms = localPlatforms
+            self.localSystemFeatures = localSystemFeatures
+        }
+
+        /// Nix's `willBuildLocally`: builtin derivations always; `preferLocalBuild` ones when
+        /// the local store can build them (`canBuildLocally`).
+        func buildsLocally(_ drv: Derivation, needs: BuildNeeds) -> Bool {
+            if drv.isBuiltin { return true }
+            guard (try? drv.preferLocalBuild()) == true, maxJobs > 0, let localPlatforms else { return false }
+            return localPlatforms.contains(drv.system) && needs.requiredFeatures.isSubset(of: localSystemFeatures)
         }
     }
 
