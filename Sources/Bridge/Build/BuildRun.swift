@@ -183,6 +183,8 @@ actor LocalSlots {
         defer {
             if waiters.isEmpty { free += 1 } else { waiters.removeFirst().resume() }
         }
+        // Stopped while waiting (another build failed): do not start.
+        try Task.checkCancellation()
         try await body()
     }
 }
