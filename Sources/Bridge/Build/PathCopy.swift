@@ -29,8 +29,17 @@ struct PathCopy: Sendable {
         var unkeyed = info
         unkeyed.registrationTime = 0
         unkeyed.ultimate = false
-        try await destination.addToStoreNar(ValidPathInfo(path: path, info: unkeyed), narFile: staged.file,
-                                            dontCheckSigs: true)
+        let file = staged.file
+        try await destination.addToStoreNar(ValidPathInfo(path: path, info: unkeyed), dontCheckSigs: true) { frames in
+            // The checked NAR, streamed from its file in bounded memory.
+            guard let handle = FileHandle(forReadingAtPath: file) else {
+                throw CocoaError(.fileReadNoSuchFile, userInfo: [NSFilePathErrorKey: file])
+            }
+            defer { try? handle.close() }
+            while let chunk = try handle.read(upToCount: 1 << 20), !chunk.isEmpty {
+                try await frames.write([UInt8](chunk))
+            }
+        }
     }
 }
 
