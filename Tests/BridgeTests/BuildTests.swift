@@ -212,4 +212,24 @@ struct BuildTests {
         try await Task.sleep(for: .milliseconds(500))
         #expect(f.builderProcesses(1, containing: marker).isEmpty && f.builderProcesses(2, containing: marker).isEmpty)
     }
+
+    @Test("two targets, one fails: the other is stopped and the build ends with Nix's 'build of ..., ... failed'")
+    func twoTargetsOneFails() async throws {
+        let f = try BuildFleet(features: [[], []])
+        defer { f.stop() }
+        let tag = UUID().uuidString.prefix(8).lowercased()
+        let bad = try f.instantiate(f.expression(name: "bad-\(tag)", script: "/bin/sleep 0.3; exit 2"))
+        let slow = try f.instantiate(f.expression(name: "slow-\(tag)", script: "/bin/sleep 8; echo > $out"))
+        let events = BuildEvents()
+        do {
+            _ = try await f.fleetBuilder().build([try DerivedPath(parsing: bad, in: .default),
+                                                  try DerivedPath(parsing: slow, in: .default)]) { events.add($0) }
+            Issue.record("the build succeeded")
+        } catch let e as BuildError {
+            #expect(e.exitStatus == 100)
+            #expect(e.message == "build of \([bad, slow].sorted().map { "'\($0)'" }.joined(separator: ", ")) failed")
+            // The failed target's own error was printed before.
+            #expect(events.all.contains { if case let .failed(fl) = $0 { return fl.message.contains("builder for '\(bad)' failed with exit code 2") }; return false })
+        }
+    }
 }
