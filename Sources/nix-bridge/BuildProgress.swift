@@ -1,0 +1,105 @@
+import Bridge
+import Foundation
+import NixCore
+
+/// `nix-bridge build`'s log lines (Nix's words: "building '...' on '...'...", "copying path
+/// '...' from '...'...", the builders' own log lines) and, on a terminal, Nix's status line:
+/// `[1/0/3 built, 2 copied (4.1 MiB), 0.0 MiB DL] building foo on ssh-ng://builder2`.
+final class BuildProgress: @unchecked Sendable {
+    private let line: StatusLine
+    private let lock = NSLock()
+    private var expected = 0, running = 0, built = 0
+    private var copied = 0
+    private var copiedBytes: UInt64 = 0, downloaded: UInt64 = 0
+    private var current = ""
+    /// What each running build shows, in the order they started (the latest is shown).
+    private var activities: [(StorePath, String)] = []
+    private let dir = StoreDirectory.default
+
+    init(line: StatusLine) { self.line = line }
+
+    func report(_ event: BuildEvent) {
+        switch event {
+        case let .planned(build, _):
+            lock.withLock { expected = build.count }
+            if !build.isEmpty {
+                line.log(build.count == 1 ? "this derivation will be built:" : "these \(build.count) derivations will be built:")
+                for d in build { line.log("  " + dir.print(d)) }
+            }
+        case let .substitute(e):
+            substitute(e)
+        case let .fetchFailed(drv, error):
+            line.log("warning: cannot fetch the outputs of '\(dir.print(drv))' (\(error)); building it instead")
+        case let .copyingPaths(n, _):
+            line.log("copying \(n) paths...")
+        case let .uploading(p, to, size):
+            line.log("copying path '\(dir.print(p))' to '\(to)'...")
+            lock.withLock { copied += 1; copiedBytes += size }
+        case let .building(d, machine):
+            let text = "building '\(dir.print(d))'" + (machine.map { " on '\($0)'" } ?? "")
+            line.log(text + "...")
+            lock.withLock {
+                running += 1
+                activities.append((d, "building \(Self.name(d))" + (machine.map { " on \($0)" } ?? "")))
+                current = ""
+            }
+        case let .log(_, text):
+            line.log(text)
+        case let .copyingOutput(p, from, size):
+            line.log("copying path '\(dir.print(p))' from '\(from)'...")
+            lock.withLock { copied += 1; copiedBytes += size; downloaded += size }
+        case let .built(d, _):
+            lock.withLock { running -= 1; built += 1; activities.removeAll { $0.0 == d } }
+        case .machineDisabled:
+            break // the scheduler prints Nix's "cannot build on '...'" itself
+        case let .failed(f):
+            line.log(NoMachineFound.errorLine(f.message))
+            lock.withLock {
+                // Only a build that had started was running (not one whose inputs failed).
+                if let i = activities.firstIndex(where: { dir.print($0.0) == f.drvPath }) {
+                    activities.remove(at: i)
+                    running -= 1
+                }
+            }
+        }
+        line.update(status)
+    }
+
+    private func substitute(_ e: Substituter.Event) {
+        switch e {
+        case let .copying(p, from, _):
+            line.log("copying path '\(dir.print(p))' from '\(from)'...")
+            lock.withLock { current = "copying \(Self.name(p)) from \(from)" }
+        case let .fetched(_, _, size):
+            lock.withLock { copied += 1; copiedBytes += size; downloaded += size; current = "" }
+        case let .sourceFailed(p, from, error):
+            line.log("warning: could not fetch '\(dir.print(p))' from '\(from)': \(error); trying the next one")
+        case let .untrusted(p, from):
+            line.log("warning: ignoring substitute for '\(dir.print(p))' from '\(from)', as it's not signed by any of the keys in 'trusted-public-keys'")
+        case let .planned(paths, bytes) where !paths.isEmpty:
+            // Nix's words (NARs travel uncompressed: download = unpacked).
+            let mib = Double(bytes) / 1_048_576
+            line.log(paths.count == 1
+                ? String(format: "this path will be fetched (%.2f MiB download, %.2f MiB unpacked):", mib, mib)
+                : String(format: "these %d paths will be fetched (%.2f MiB download, %.2f MiB unpacked):", paths.count, mib, mib))
+            for p in paths.sorted() { line.log("  " + dir.print(p)) }
+        case .planned, .received:
+            break
+        }
+    }
+
+    var status: String {
+        lock.withLock {
+            let head = String(format: "[%d/%d/%d built, %d copied (%.1f MiB), %.1f MiB DL]", built, running, expected,
+                              copied, Double(copiedBytes) / 1_048_576, Double(downloaded) / 1_048_576)
+            let shown = current.isEmpty ? activities.last?.1 ?? "" : current
+            return shown.isEmpty ? head : head + " " + shown
+        }
+    }
+
+    /// `foo` for `/nix/store/<hash>-foo.drv`.
+    static func name(_ p: StorePath) -> String {
+        let n = p.name
+        return n.hasSuffix(".drv") ? String(n.dropLast(4)) : n
+    }
+}
