@@ -16,7 +16,7 @@ struct NixBridge: AsyncParsableCommand {
     /// (`error: ...`, a hint, exit status 1) rather than `Error: ...` and status 64.
     static func main() async {
         do {
-            var command = try parseAsRoot()
+            var command = try parseAsRoot(NixOptions.joiningOptionPairs(Array(CommandLine.arguments.dropFirst())))
             if var asyncCommand = command as? AsyncParsableCommand {
                 try await asyncCommand.run()
             } else {

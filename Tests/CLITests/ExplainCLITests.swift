@@ -148,4 +148,16 @@ struct ExplainCLITests {
         #expect(missing.status == 1)
         #expect(missing.stderr.contains("is not in the local store"))
     }
+
+    /// `--option NAME VALUE` takes exactly two values, as in Nix: what follows is a target.
+    @Test func targetsAfterAnOption() throws {
+        let f = try Fixture()
+        let drv = try f.drv("nb-explain-opt", system: "aarch64-linux", features: ["kvm"])
+        let out = try f.explain(["--option", "builders", "ssh-ng://only aarch64-linux - 1 1 kvm", drv])
+        #expect(out.status == 0, "\(out.stderr)")
+        #expect(out.text.contains("* ssh-ng://only: accepts"))
+        let short = try f.explain([drv, "--option", "builders"])
+        #expect(short.status == 1)
+        #expect(short.stderr.contains("'--option' requires two arguments (NAME VALUE)"))
+    }
 }
