@@ -47,6 +47,21 @@ public actor FleetView {
         Set(try await pathInfos(paths).keys)
     }
 
+    /// Every path the view holds: what every source lists (QueryAllValidPaths), kept when
+    /// trusted. Sources that fail are left out.
+    public func allPaths() async throws -> Set<StorePath> {
+        let stores = lookup.stores
+        let listed = await withTaskGroup(of: Set<StorePath>.self) { group in
+            for store in stores {
+                group.addTask { (try? await store.queryAllValidPaths()) ?? [] }
+            }
+            var all = Set<StorePath>()
+            for await paths in group { all.formUnion(paths) }
+            return all
+        }
+        return try await validPaths(Array(listed))
+    }
+
     /// The store path with this hash part (Nix's QueryPathFromHashPart): every source is
     /// asked at once; the first answer whose path is trusted wins.
     public func path(hashPart: String) async throws -> StorePath? {
