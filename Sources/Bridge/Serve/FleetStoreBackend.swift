@@ -32,8 +32,12 @@ public struct FleetStoreBackend: StoreServerBackend {
         case .querySubstitutablePaths: return .paths([])
         case .querySubstitutablePathInfos: return .noSubstitutablePathInfos
         case let .buildPaths(paths, _):
-            // Nothing to do when every path is already there; building is for builders.
-            guard try await allValid(paths) else { throw Self.notPrivileged("build derivations") }
+            // Nothing to do for paths already there; building is for builders.
+            let missing = try await missingOpaque(paths)
+            if missing.count == 1 { throw noSubstituter(missing[0]) }
+            if !missing.isEmpty {
+                throw DaemonError(message: "build of " + missing.map { "'\(view.storeDir.print($0))'" }.joined(separator: ", ") + " failed")
+            }
             return .number(1)
         case .addToStore, .addTextToStore, .importPaths: throw Self.notPrivileged("add paths")
         case .addIndirectRoot: throw Self.notPrivileged("create indirect roots")
@@ -74,8 +78,13 @@ public struct FleetStoreBackend: StoreServerBackend {
         case .buildDerivation:
             throw Self.notPrivileged("build derivations")
         case let .buildPathsWithResults(paths, _):
-            guard try await allValid(paths) else { throw Self.notPrivileged("build derivations") }
-            return .buildResults(paths.map { KeyedBuildResult(path: $0, result: BuildResult(status: .alreadyValid)) })
+            let missing = Set(try await missingOpaque(paths))
+            return .buildResults(paths.map { p in
+                guard case let .opaque(sp) = p, missing.contains(sp) else {
+                    return KeyedBuildResult(path: p, result: BuildResult(status: .alreadyValid))
+                }
+                return KeyedBuildResult(path: p, result: BuildResult(status: .noSubstituters, errorMsg: noSubstituter(sp).message))
+            })
         case .narFromPath:
             // StoreServer streams NARs through `narFromPath(_:into:)`.
             throw DaemonError(message: "NarFromPath is streamed, not answered")
@@ -107,14 +116,21 @@ public struct FleetStoreBackend: StoreServerBackend {
         try await view.narFromPath(path, into: send)
     }
 
-    /// Whether every path is a plain path the view holds.
-    private func allValid(_ paths: [DerivedPath]) async throws -> Bool {
+    /// The plain paths the view lacks, sorted; derivation outputs are refused (building is
+    /// for builders).
+    private func missingOpaque(_ paths: [DerivedPath]) async throws -> [StorePath] {
         var opaque: [StorePath] = []
         for p in paths {
-            guard case let .opaque(sp) = p else { return false }
+            guard case let .opaque(sp) = p else { throw Self.notPrivileged("build derivations") }
             opaque.append(sp)
         }
-        return try await view.validPaths(opaque).count == Set(opaque).count
+        let valid = try await view.validPaths(opaque)
+        return Set(opaque).subtracting(valid).sorted()
+    }
+
+    /// Nix's words for a path neither valid nor substitutable.
+    private func noSubstituter(_ path: StorePath) -> DaemonError {
+        DaemonError(message: "path '\(view.storeDir.print(path))' is required, but there is no substituter that can build it")
     }
 
     /// QueryMissing for a store with no substituters and no builds: held paths need

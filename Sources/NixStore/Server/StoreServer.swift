@@ -47,8 +47,8 @@ public enum StoreServer {
                     switch action {
                     case let .write(bytes):
                         out += bytes
-                    case let .handshakeCompleted(r):
-                        log("client speaks worker protocol \(r.peerVersion); using \(r.version)")
+                    case .handshakeCompleted:
+                        break
                     case .close:
                         try await flush(&out, stream)
                         return .error("closed after a fatal protocol error")
