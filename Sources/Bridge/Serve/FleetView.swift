@@ -20,6 +20,9 @@ public actor FleetView {
     /// do) needs no second lookup. Bounded: cleared when full.
     private var recent: [StorePath: LookupAnswer] = [:]
     static let recentLimit = 50_000
+    /// NARs up to this size are checked whole before a byte is passed on, so a source that
+    /// sends a wrong one is replaced by the next (bounded memory: one buffer per request).
+    static let holdBack: UInt64 = 1 << 20
 
     public init(lookup: Lookup, signingKeys: [SecretKey] = []) {
         self.lookup = lookup
@@ -108,8 +111,8 @@ public actor FleetView {
     /// Streams the path's NAR into `sink` from the best trusted source, checking its size
     /// and SHA-256 against the signed info as it passes. The last chunk is held back until
     /// the whole NAR checks out, so a mismatch throws before the receiver has a complete
-    /// (wrong) NAR. A source that fails before any byte was passed on is replaced by the
-    /// next trusted one.
+    /// (wrong) NAR. A source that fails before any byte was passed on (any failure of a NAR
+    /// up to 1 MiB, which is checked whole first) is replaced by the next trusted one.
     public func narFromPath(_ path: StorePath,
                             into sink: @escaping @Sendable ([UInt8]) async throws -> Void) async throws {
         let full = storeDir.print(path)
@@ -147,7 +150,7 @@ public actor FleetView {
 
     /// One source's NAR into the sink. The store's connection hands chunks over
     /// synchronously; they cross to the async sink through a stream.
-    static func stream(_ info: PathInfo, from store: RemoteStore,
+    static func stream(_ info: PathInfo, from store: RemoteStore, holdBack: UInt64 = FleetView.holdBack,
                        into sink: @escaping @Sendable ([UInt8]) async throws -> Void) async -> StreamOutcome {
         let (chunks, feed) = AsyncThrowingStream<[UInt8], any Error>.makeStream()
         let producer = Task {
@@ -164,19 +167,27 @@ public actor FleetView {
         let full = StoreDirectory.default.print(info.path)
         let uri = store.uri.description
         let hash = NARHashSink()
-        var held: [UInt8]?
+        // Held back: the first `holdBack` bytes (so a small NAR can still fail over to the
+        // next source), then always the latest chunk (so a wrong NAR is never complete).
+        var held: [UInt8] = []
         var passedOn = false
+        func pass(_ bytes: [UInt8]) async throws {
+            guard !bytes.isEmpty else { return }
+            passedOn = true
+            do { try await sink(bytes) } catch { throw SinkFailure(error: error) }
+        }
         do {
             for try await bytes in chunks where !bytes.isEmpty {
                 if hash.narSize + UInt64(bytes.count) > info.narSize {
                     throw NARError.mismatch(path: full, store: uri, what: "more than the \(info.narSize) bytes of its narSize")
                 }
                 bytes.withUnsafeBytes { hash.update($0) }
-                if let previous = held {
-                    passedOn = true
-                    do { try await sink(previous) } catch { throw SinkFailure(error: error) }
+                if hash.narSize <= holdBack {
+                    held += bytes
+                } else {
+                    try await pass(held)
+                    held = bytes
                 }
-                held = bytes
             }
             let (narHash, narSize) = hash.finalize()
             guard narSize == info.narSize else {
@@ -185,10 +196,7 @@ public actor FleetView {
             guard narHash == info.narHash else {
                 throw NARError.mismatch(path: full, store: uri, what: "narHash \(narHash), expected \(info.narHash)")
             }
-            if let held {
-                passedOn = true
-                do { try await sink(held) } catch { throw SinkFailure(error: error) }
-            }
+            try await pass(held)
             return .done
         } catch let e as SinkFailure {
             return .sinkFailed(e.error)
