@@ -26,6 +26,7 @@ struct ServeBench: ParsableCommand {
     @Option(help: "Seconds real Nix may take to substitute through the 3 substituters.") var nixTimeout = 120
     @Option(help: "The nix-bridge executable (default: next to this one).") var nixBridge: String?
     @Flag(help: "Skip real Nix substituting through the 3 substituters (≈46 s).") var skipNixSubstituters = false
+    @Flag(help: "Also time the closure walk alone (nix path-info --recursive) both ways.") var diagnose = false
 
     func run() throws {
         let me = self
@@ -104,6 +105,13 @@ struct ServeBench: ParsableCommand {
             let (t, _) = try bench.timeNix(["nix", "copy", "--from", uri, root, "--to", "local?root=\(dest.path)", "--no-check-sigs"])
             try Self.checkValid(dest, count: count)
             return t
+        }
+        if diagnose {
+            // The metadata half alone: the closure walk (one QueryPathInfo per path).
+            for uri in [try bridge.uri(), "ssh-ng://builder1"] {
+                let (t, _) = try bench.timeNix(["nix", "path-info", "--recursive", "--store", uri, root])
+                print("serve (b): nix path-info --recursive --store \(uri.hasPrefix("ssh-ng://localhost") ? "nix-bridge" : uri): \(Bench.format(t))")
+            }
         }
         var ours: [Double] = [], direct: [Double] = []
         for _ in 0..<runs {

@@ -16,10 +16,22 @@ public actor FleetView {
     public nonisolated let signingKeys: [SecretKey]
     public nonisolated var storeDir: StoreDirectory { lookup.storeDir }
 
-    /// Recent answers, so the NarFromPath that follows a QueryPathInfo (as Nix's clients
-    /// do) needs no second lookup. Bounded: cleared when full.
-    private var recent: [StorePath: LookupAnswer] = [:]
+    /// Recent positive answers, so the NarFromPath that follows a QueryPathInfo (as Nix's
+    /// clients do) needs no second lookup. Kept `recentTTL`; cleared when full.
+    var recent: [StorePath: Remembered] = [:]
     static let recentLimit = 50_000
+    static let recentTTL: Duration = .seconds(30)
+    /// Lookups started ahead of the client (a path's references, once it asked for the
+    /// path), by the paths they look up.
+    var pendingInfo: [StorePath: Task<[StorePath: LookupAnswer], Never>] = [:]
+    /// Trusted paths clients asked about and whose NAR may be wanted next, oldest first
+    /// (NAR prefetching takes from the end).
+    var narCandidates: [StorePath] = []
+    /// Paths whose NAR was asked for or prefetched (never prefetched again).
+    var narTaken: Set<StorePath> = []
+    /// Small NARs fetched ahead (checked), with their sizes.
+    var prefetchedNARs: [StorePath: (task: Task<[UInt8]?, Never>, size: UInt64)] = [:]
+    var prefetchedBytes: UInt64 = 0
     /// NARs up to this size are checked whole before a byte is passed on, so a source that
     /// sends a wrong one is replaced by the next (bounded memory: one buffer per request).
     static let holdBack: UInt64 = 1 << 20
@@ -39,9 +51,10 @@ public actor FleetView {
     /// Infos of the paths some source holds a trusted copy of; the others are absent.
     public func pathInfos(_ paths: [StorePath]) async throws -> [StorePath: PathInfo] {
         var out: [StorePath: PathInfo] = [:]
-        for answer in try await answers(Array(Set(paths))) {
+        for answer in await answers(Array(Set(paths))) {
             if let best = answer.best { out[answer.path] = served(best.info) }
         }
+        noteAsked(out.keys)
         return out
     }
 
@@ -116,8 +129,13 @@ public actor FleetView {
     public func narFromPath(_ path: StorePath,
                             into sink: @escaping @Sendable ([UInt8]) async throws -> Void) async throws {
         let full = storeDir.print(path)
-        var answer = recent[path]
-        if answer?.best == nil { answer = try await answers([path]).first }
+        if let bytes = await takePrefetchedNAR(path) {
+            prefetchNARs()
+            try await sink(bytes)
+            return
+        }
+        let answer = await answers([path]).first
+        prefetchNARs()
         guard let answer, answer.best != nil else { throw NARError.notValid(path: full) }
         var failures: [String] = []
         for location in answer.locations where location.isTrusted {
@@ -206,15 +224,6 @@ public actor FleetView {
     }
 
     // MARK: Helpers
-
-    /// Fresh lookups, remembered for the NAR requests that usually follow.
-    private func answers(_ paths: [StorePath]) async throws -> [LookupAnswer] {
-        guard !paths.isEmpty else { return [] }
-        let result = await lookup.lookup(paths)
-        if recent.count + result.answers.count > Self.recentLimit { recent = [:] }
-        for a in result.answers where a.best != nil { recent[a.path] = a }
-        return result.answers
-    }
 
     /// The info we serve for a trusted copy: its signatures, plus ours.
     private func served(_ info: PathInfo) -> PathInfo {
