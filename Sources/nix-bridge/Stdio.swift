@@ -1,4 +1,5 @@
 import Bridge
+import Foundation
 import NixCore
 import NixSigning
 import NixStore
@@ -25,6 +26,16 @@ enum StdioServer {
         // a user outside 'trusted-users').
         let info = ClientHandshakeInfo(daemonNixVersion: versionText, remoteTrustsUs: .notTrusted)
         let stream = DescriptorStream.standardIO()
+        if let file = ProcessInfo.processInfo.environment["NIX_BRIDGE_STATS"] {
+            // Diagnostics for benchmarks, rewritten every 50 ms (stdout is the protocol's, and
+            // Nix kills its remote program when it is done with it).
+            Task.detached {
+                while true {
+                    try? Data("\(await view.statistics)\n".utf8).write(to: URL(fileURLWithPath: file))
+                    try await Task.sleep(for: .milliseconds(50))
+                }
+            }
+        }
         let ending = await StoreServer.serve(stream, backend: FleetStoreBackend(view: view), info: info) { line in
             printError("nix-bridge: \(line)")
         }
