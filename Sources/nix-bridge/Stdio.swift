@@ -1,3 +1,4 @@
+import ArgumentParser
 import Bridge
 import Foundation
 import NixCore
@@ -5,6 +6,25 @@ import NixSigning
 import NixStore
 import NixTransport
 import NixWire
+
+/// `nix-bridge --stdio [--option NAME VALUE] [--builders B] [--store X]`: the options Nix
+/// passes (`--store 'X'` with `remote-store`, ignored) and the fleet's settings.
+struct StdioCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "nix-bridge")
+
+    @Flag(help: "Serve on stdin/stdout.") var stdio = false
+    @Option(help: "Ignored: what Nix appends to the remote program with 'remote-store'.") var store: String?
+    @OptionGroup var nix: NixOptions
+
+    func run() async throws {
+        do {
+            try await StdioServer.run(nix: nix)
+        } catch {
+            printError("error: \(error)")
+            throw ExitCode.failure
+        }
+    }
+}
 
 /// `nix-bridge --stdio`: the worker protocol on stdin/stdout, answered from the fleet, so
 /// Nix can use nix-bridge as an ssh-ng store or substituter
