@@ -1,0 +1,251 @@
+import NixCore
+import NixSigning
+import NixStore
+import NixWire
+
+/// The fleet seen as one read-only store that holds only trusted paths: what nix-bridge
+/// serves to Nix clients (as an ssh-ng store or an HTTP binary cache).
+///
+/// A path is in the view when at least one source holds it with signatures that verify
+/// against `trusted-public-keys` (`sigs-needed` of them), or with a content address that
+/// checks out. Its info is that source's, with the source's signatures kept; when signing
+/// keys are given (`secret-key-files`), their signatures are added, so a client that trusts
+/// only nix-bridge's key can use it.
+public actor FleetView {
+    public nonisolated let lookup: Lookup
+    public nonisolated let signingKeys: [SecretKey]
+    public nonisolated var storeDir: StoreDirectory { lookup.storeDir }
+
+    /// Recent positive answers, so the NarFromPath that follows a QueryPathInfo (as Nix's
+    /// clients do) needs no second lookup. Kept `recentTTL`; cleared when full.
+    var recent: [StorePath: Remembered] = [:]
+    static let recentLimit = 50_000
+    static let recentTTL: Duration = .seconds(30)
+    /// Lookups started ahead of the client (a path's references, once it asked for the
+    /// path), by the paths they look up.
+    var pendingInfo: [StorePath: Task<[StorePath: LookupAnswer], Never>] = [:]
+    /// Trusted paths clients asked about and whose NAR may be wanted next, oldest first
+    /// (NAR prefetching takes from the end).
+    var narCandidates: [StorePath] = []
+    /// Paths whose NAR was asked for or prefetched (never prefetched again).
+    var narTaken: Set<StorePath> = []
+    /// Small NARs fetched ahead (checked), with their sizes.
+    var prefetchedNARs: [StorePath: (task: Task<[UInt8]?, Never>, size: UInt64)] = [:]
+    var prefetchedBytes: UInt64 = 0
+    /// What happened so far, for diagnostics.
+    public internal(set) var statistics = Statistics()
+
+    public struct Statistics: Sendable, CustomStringConvertible {
+        public var lookups = 0
+        public var pathsLookedUp = 0
+        public var narsServed = 0
+        public var narsPrefetched = 0
+        public var description: String {
+            "\(lookups) lookups of \(pathsLookedUp) paths; \(narsServed) NARs served, \(narsPrefetched) of them prefetched"
+        }
+    }
+    /// NARs up to this size are checked whole before a byte is passed on, so a source that
+    /// sends a wrong one is replaced by the next (bounded memory: one buffer per request).
+    static let holdBack: UInt64 = 1 << 20
+
+    public init(lookup: Lookup, signingKeys: [SecretKey] = []) {
+        self.lookup = lookup
+        self.signingKeys = signingKeys
+    }
+
+    // MARK: Queries
+
+    /// The path's info as the view serves it, or nil when no source holds a trusted copy.
+    public func pathInfo(_ path: StorePath) async throws -> PathInfo? {
+        try await pathInfos([path])[path]
+    }
+
+    /// Infos of the paths some source holds a trusted copy of; the others are absent.
+    public func pathInfos(_ paths: [StorePath]) async throws -> [StorePath: PathInfo] {
+        var out: [StorePath: PathInfo] = [:]
+        for answer in await answers(Array(Set(paths))) {
+            if let best = answer.best { out[answer.path] = served(best.info) }
+        }
+        noteAsked(out.keys)
+        return out
+    }
+
+    /// The paths some source holds a trusted copy of.
+    public func validPaths(_ paths: [StorePath]) async throws -> Set<StorePath> {
+        Set(try await pathInfos(paths).keys)
+    }
+
+    /// Every path the view holds: what every source lists (QueryAllValidPaths), kept when
+    /// trusted. Sources that fail are left out.
+    public func allPaths() async throws -> Set<StorePath> {
+        let stores = lookup.stores
+        let listed = await withTaskGroup(of: Set<StorePath>.self) { group in
+            for store in stores {
+                group.addTask { (try? await store.queryAllValidPaths()) ?? [] }
+            }
+            var all = Set<StorePath>()
+            for await paths in group { all.formUnion(paths) }
+            return all
+        }
+        return try await validPaths(Array(listed))
+    }
+
+    /// The store path with this hash part (Nix's QueryPathFromHashPart): every source is
+    /// asked at once; the first answer whose path is trusted wins.
+    public func path(hashPart: String) async throws -> StorePath? {
+        let stores = lookup.stores
+        return await withTaskGroup(of: StorePath?.self) { group in
+            for store in stores {
+                group.addTask { try? await store.queryPathFromHashPart(hashPart) }
+            }
+            var tried = Set<StorePath>()
+            for await candidate in group {
+                guard let candidate, tried.insert(candidate).inserted else { continue }
+                if (try? await pathInfo(candidate)) != nil {
+                    group.cancelAll()
+                    return candidate
+                }
+            }
+            return nil
+        }
+    }
+
+    // MARK: NAR
+
+    /// Why a NAR could not be served.
+    public enum NARError: Error, Sendable, CustomStringConvertible {
+        /// No source holds a trusted copy (Nix's wording for a path that is not in a store).
+        case notValid(path: String)
+        /// What arrived from a source does not match the info it signed.
+        case mismatch(path: String, store: String, what: String)
+        /// Every trusted source failed before a byte was passed on.
+        case allSourcesFailed(path: String, failures: [String])
+        /// A source failed after part of the NAR was passed on: the NAR cannot be resumed.
+        case sourceFailedMidway(path: String, store: String, error: String)
+
+        public var description: String {
+            switch self {
+            case let .notValid(p): return "path '\(p)' is not valid"
+            case let .mismatch(p, s, w): return "NAR for '\(p)' from '\(s)' does not match its signed info: \(w)"
+            case let .allSourcesFailed(p, f): return "cannot get the NAR of '\(p)':\n  " + f.joined(separator: "\n  ")
+            case let .sourceFailedMidway(p, s, e): return "'\(s)' failed while sending the NAR of '\(p)': \(e)"
+            }
+        }
+    }
+
+    /// Streams the path's NAR into `sink` from the best trusted source, checking its size
+    /// and SHA-256 against the signed info as it passes. The last chunk is held back until
+    /// the whole NAR checks out, so a mismatch throws before the receiver has a complete
+    /// (wrong) NAR. A source that fails before any byte was passed on (any failure of a NAR
+    /// up to 1 MiB, which is checked whole first) is replaced by the next trusted one.
+    public func narFromPath(_ path: StorePath,
+                            into sink: @escaping @Sendable ([UInt8]) async throws -> Void) async throws {
+        let full = storeDir.print(path)
+        statistics.narsServed += 1
+        if let bytes = await takePrefetchedNAR(path) {
+            statistics.narsPrefetched += 1
+            prefetchNARs()
+            try await sink(bytes)
+            return
+        }
+        let answer = await answers([path]).first
+        prefetchNARs()
+        guard let answer, answer.best != nil else { throw NARError.notValid(path: full) }
+        var failures: [String] = []
+        for location in answer.locations where location.isTrusted {
+            guard let store = lookup.stores.first(where: { $0.uri.description == location.store }) else { continue }
+            let outcome = await Self.stream(location.info, from: store, into: sink)
+            switch outcome {
+            case .done: return
+            case let .sinkFailed(error): throw error
+            case let .failed(error, passedOn):
+                if passedOn {
+                    throw NARError.sourceFailedMidway(path: full, store: location.store, error: "\(error)")
+                }
+                failures.append("\(location.store): \(error)")
+            }
+        }
+        recent[path] = nil
+        throw NARError.allSourcesFailed(path: full, failures: failures)
+    }
+
+    enum StreamOutcome {
+        case done
+        case failed(any Error, passedOn: Bool)
+        /// The receiver failed (a client gone): its error, as is.
+        case sinkFailed(any Error)
+    }
+
+    struct SinkFailure: Error {
+        var error: any Error
+    }
+
+    /// One source's NAR into the sink. The store's connection hands chunks over
+    /// synchronously; they cross to the async sink through a stream.
+    static func stream(_ info: PathInfo, from store: RemoteStore, holdBack: UInt64 = FleetView.holdBack,
+                       into sink: @escaping @Sendable ([UInt8]) async throws -> Void) async -> StreamOutcome {
+        let (chunks, feed) = AsyncThrowingStream<[UInt8], any Error>.makeStream()
+        let producer = Task {
+            do {
+                try await store.narFromPath(info.path) { bytes in
+                    if case .terminated = feed.yield(bytes) { throw CancellationError() }
+                }
+                feed.finish()
+            } catch {
+                feed.finish(throwing: error)
+            }
+        }
+        defer { producer.cancel() }
+        let full = StoreDirectory.default.print(info.path)
+        let uri = store.uri.description
+        let hash = NARHashSink()
+        // Held back: the first `holdBack` bytes (so a small NAR can still fail over to the
+        // next source), then always the latest chunk (so a wrong NAR is never complete).
+        var held: [UInt8] = []
+        var passedOn = false
+        func pass(_ bytes: [UInt8]) async throws {
+            guard !bytes.isEmpty else { return }
+            passedOn = true
+            do { try await sink(bytes) } catch { throw SinkFailure(error: error) }
+        }
+        do {
+            for try await bytes in chunks where !bytes.isEmpty {
+                if hash.narSize + UInt64(bytes.count) > info.narSize {
+                    throw NARError.mismatch(path: full, store: uri, what: "more than the \(info.narSize) bytes of its narSize")
+                }
+                bytes.withUnsafeBytes { hash.update($0) }
+                if hash.narSize <= holdBack {
+                    held += bytes
+                } else {
+                    try await pass(held)
+                    held = bytes
+                }
+            }
+            let (narHash, narSize) = hash.finalize()
+            guard narSize == info.narSize else {
+                throw NARError.mismatch(path: full, store: uri, what: "narSize \(narSize), expected \(info.narSize)")
+            }
+            guard narHash == info.narHash else {
+                throw NARError.mismatch(path: full, store: uri, what: "narHash \(narHash), expected \(info.narHash)")
+            }
+            try await pass(held)
+            return .done
+        } catch let e as SinkFailure {
+            return .sinkFailed(e.error)
+        } catch {
+            return .failed(error, passedOn: passedOn)
+        }
+    }
+
+    // MARK: Helpers
+
+    /// The info we serve for a trusted copy: its signatures, plus ours.
+    private func served(_ info: PathInfo) -> PathInfo {
+        guard !signingKeys.isEmpty else { return info }
+        var out = info
+        for key in signingKeys {
+            if let sig = try? key.sign(info, storeDir: storeDir) { out.sigs.insert(sig.description) }
+        }
+        return out
+    }
+}
