@@ -76,9 +76,11 @@ public struct Lookup: Sendable {
     /// - Parameter answered: called with each store's URI as soon as that store answered
     ///   (for progress reports).
     public func lookup(_ paths: [StorePath], answered: @Sendable (String) -> Void = { _ in }) async -> Result {
+        let verdicts = TrustVerdicts(trustedKeys: trustedKeys, sigsNeeded: sigsNeeded, storeDir: storeDir)
+        let memo = VerificationMemo()
         let found = await withTaskGroup(of: (Int, StoreAnswer).self) { group in
             for (i, store) in stores.enumerated() {
-                group.addTask { (i, await self.ask(store, paths)) }
+                group.addTask { (i, await self.ask(store, paths, verdicts: verdicts, memo: memo)) }
             }
             var out = [StoreAnswer?](repeating: nil, count: stores.count)
             for await (i, a) in group {
@@ -93,10 +95,9 @@ public struct Lookup: Sendable {
         for path in paths {
             var locations: [PathLocation] = []
             for i in ranking {
-                guard let (info, cached) = found[i].infos[path] else { continue }
-                let v = trustedKeys.verify(info, sigsNeeded: sigsNeeded, storeDir: storeDir)
-                locations.append(PathLocation(store: stores[i].uri.description, info: info, verification: v,
-                                              fromCache: cached))
+                guard let f = found[i].found[path] else { continue }
+                locations.append(PathLocation(store: stores[i].uri.description, info: f.info, verification: f.verification,
+                                              fromCache: f.fromCache))
             }
             answers.append(LookupAnswer(path: path, locations: locations))
         }
@@ -106,52 +107,77 @@ public struct Lookup: Sendable {
         return Result(answers: answers, failures: failures)
     }
 
+    /// One store's copy of a path, judged.
+    struct Found: Sendable {
+        var info: PathInfo
+        var verification: PathVerification
+        var fromCache: Bool
+    }
+
     /// What one store holds of `paths`.
     struct StoreAnswer: Sendable {
-        var infos: [StorePath: (PathInfo, Bool)] = [:]
+        var found: [StorePath: Found] = [:]
         var error: String?
     }
 
-    func ask(_ store: RemoteStore, _ paths: [StorePath]) async -> StoreAnswer {
+    /// Asks one store: the cache first (with the verdicts recorded under the current trust
+    /// settings), the store itself for the rest. Paths are verified here, in the store's own
+    /// task, so the stores' checks run in parallel and beside the other stores' traffic.
+    func ask(_ store: RemoteStore, _ paths: [StorePath], verdicts: TrustVerdicts, memo: VerificationMemo) async -> StoreAnswer {
         var answer = StoreAnswer()
         let uri = store.uri.description
         var unknown = paths
         if let cache {
+            unknown = []
+            var judged: [(hashPart: String, narInfoText: String, value: String)] = []
             do {
-                unknown = []
-                let outcomes = try cache.lookup(storeURI: uri, hashParts: paths.map(\.hashPart))
+                let outcomes = try cache.answers(storeURI: uri, hashParts: paths.map(\.hashPart), verdictKey: verdicts.key)
                 for (path, outcome) in zip(paths, outcomes) {
                     switch outcome {
-                    case let .hit(text, _):
-                        if let info = try? NarInfo(parsing: text, whence: "narinfo cache", storeDir: storeDir).pathInfo,
-                           info.path == path {
-                            answer.infos[path] = (info, true)
-                        } else {
+                    case let .hit(text, _, verdict):
+                        guard let info = try? NarInfo(parsing: text, whence: "narinfo cache", storeDir: storeDir).pathInfo,
+                              info.path == path else {
                             unknown.append(path)
+                            continue
                         }
+                        if let verdict, let v = verdicts.decode(verdict, for: info) {
+                            answer.found[path] = Found(info: info, verification: v, fromCache: true)
+                            continue
+                        }
+                        let v = verdicts.verify(info, memo: memo)
+                        answer.found[path] = Found(info: info, verification: v, fromCache: true)
+                        if let value = verdicts.encode(v) { judged.append((path.hashPart, text, value)) }
                     case .missing: continue
                     case .unknown: unknown.append(path)
                     }
                 }
             } catch {
                 unknown = paths
+                answer.found = [:]
             }
+            // Answers cached before verdicts were (or under other trust settings) get one now.
+            try? cache.recordVerdicts(storeURI: uri, key: verdicts.key, judged)
         }
         guard !unknown.isEmpty else { return answer }
         do {
             let valid = try await store.queryValidPaths(Set(unknown))
             let infos = try await store.queryPathInfos(Array(valid))
-            var fresh: [(hashPart: String, narInfoText: String)] = []
+            var fresh: [NarInfoCache.Entry] = []
+            fresh.reserveCapacity(infos.count)
             for (path, wire) in infos {
                 guard let wire else { continue }
                 let info = wire.pathInfo(path)
-                answer.infos[path] = (info, false)
-                fresh.append((path.hashPart, LookupCacheText.narInfo(info, storeDir: storeDir)))
+                let v = verdicts.verify(info, memo: memo)
+                answer.found[path] = Found(info: info, verification: v, fromCache: false)
+                if cache != nil {
+                    fresh.append(.init(hashPart: path.hashPart, narInfoText: LookupCacheText.narInfo(info, storeDir: storeDir),
+                                       verdict: verdicts.encode(v).map { .init(key: verdicts.key, value: $0) }))
+                }
             }
             if let cache {
+                let missing = unknown.filter { answer.found[$0] == nil }.map(\.hashPart)
                 try? LookupCacheText.register(cache, uri, storeDir: storeDir)
-                try? cache.insert(storeURI: uri, entries: fresh)
-                try? cache.insertMissing(storeURI: uri, hashParts: unknown.filter { answer.infos[$0] == nil }.map(\.hashPart))
+                try? cache.record(storeURI: uri, entries: fresh, missing: missing)
             }
         } catch {
             answer.error = "\(error)"

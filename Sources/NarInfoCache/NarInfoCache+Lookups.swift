@@ -9,8 +9,9 @@ enum Statements {
         """
     static let queryCache = "select id, storeDir, wantMassQuery, priority from BinaryCaches where url = ?"
     static let insertNAR = """
-        insert or replace into NARs(cache, hashPart, namePart, narHash, narSize, narInfo, timestamp, present)
-            values (?, ?, ?, ?, ?, ?, ?, 1)
+        insert or replace into NARs(cache, hashPart, namePart, narHash, narSize, narInfo, timestamp, present,
+            verdictKey, verdict)
+            values (?, ?, ?, ?, ?, ?, ?, 1, ?, ?)
         """
     static let insertMissingNAR =
         "insert or replace into NARs(cache, hashPart, timestamp, present) values (?, ?, ?, 0)"
@@ -19,9 +20,27 @@ enum Statements {
             and ((present = 0 and timestamp > ?) or (present = 1 and timestamp > ?))
         """
 
+    /// Only rows still within their TTL (?3 negative, ?4 positive); the verdict only when
+    /// it was made under the key asked for (?5).
+    static let queryNARVerdict = """
+        select hashPart, present, narInfo, timestamp, case when verdictKey = ?5 then verdict end from NARs
+            where cache = ?1 and hashPart = ?2
+            and ((present = 0 and timestamp > ?3) or (present = 1 and timestamp > ?4))
+        """
+    static let queryNARsBatch = """
+        select hashPart, present, narInfo, timestamp, case when verdictKey = ?5 then verdict end from NARs
+            where cache = ?1 and hashPart in (select value from json_each(?2))
+            and ((present = 0 and timestamp > ?3) or (present = 1 and timestamp > ?4))
+        """
+    static let updateVerdict = """
+        update NARs set verdictKey = ?1, verdict = ?2
+            where cache = ?3 and hashPart = ?4 and present = 1 and narInfo = ?5
+        """
+
     /// The statements above, prepared once per connection.
     struct Prepared {
         let upsertCache, queryCache, insertNAR, insertMissingNAR, queryNAR: SQLiteStatement
+        let queryNARVerdict, queryNARsBatch, updateVerdict: SQLiteStatement
     }
 }
 
@@ -53,7 +72,8 @@ extension NarInfoCache {
     public func insert(storeURI: String, hashPart: String, narInfoText: String) throws {
         try locked {
             let id = try requireCacheID(storeURI)
-            try insertLocked(cache: id, storeURI: storeURI, hashPart: hashPart, narInfoText: narInfoText, at: now())
+            try insertLocked(cache: id, storeURI: storeURI, hashPart: hashPart, narInfoText: narInfoText,
+                             verdict: nil, at: now())
         }
     }
 
@@ -81,7 +101,7 @@ extension NarInfoCache {
             try db.transaction(immediate: true) {
                 for entry in entries {
                     try insertLocked(cache: id, storeURI: storeURI, hashPart: entry.hashPart,
-                                     narInfoText: entry.narInfoText, at: time)
+                                     narInfoText: entry.narInfoText, verdict: nil, at: time)
                 }
             }
         }
@@ -128,15 +148,15 @@ extension NarInfoCache {
         return id
     }
 
-    private func requireCacheID(_ storeURI: String) throws -> Int64 {
+    func requireCacheID(_ storeURI: String) throws -> Int64 {
         guard let id = try cacheID(storeURI) else {
             throw NarInfoCacheError.unknownStore(uri: storeURI, path: path)
         }
         return id
     }
 
-    private func insertLocked(cache id: Int64, storeURI: String, hashPart: String, narInfoText: String,
-                              at time: Int64) throws {
+    func insertLocked(cache id: Int64, storeURI: String, hashPart: String, narInfoText: String,
+                      verdict: Verdict?, at time: Int64) throws {
         guard narInfoText.utf8.count <= Self.maxNarInfoSize else {
             throw NarInfoCacheError.narInfoTooLarge(uri: storeURI, hashPart: hashPart,
                                                     size: narInfoText.utf8.count, limit: Self.maxNarInfoSize)
@@ -151,6 +171,8 @@ extension NarInfoCache {
         try s.bind(5, fields.narSize.map(SQLiteValue.integer) ?? .null)
         try s.bind(6, .text(narInfoText))
         try s.bind(7, .integer(time))
+        try s.bind(8, verdict.map { .text($0.key) } ?? .null)
+        try s.bind(9, verdict.map { .text($0.value) } ?? .null)
         while try s.step() {}
         s.reset()
     }

@@ -1,0 +1,148 @@
+extension NarInfoCache {
+    /// A judgement the layer above made on one positive answer (e.g. which trusted keys
+    /// verified its signatures), kept beside the narinfo text so a later lookup need not make
+    /// it again. It holds only under `key`, a digest of whatever it depends on (e.g. the
+    /// trusted keys and sigs-needed): reads under another key do not see it. Replacing the
+    /// answer drops it. The cache does not interpret either string.
+    public struct Verdict: Sendable, Equatable {
+        public var key: String
+        public var value: String
+
+        public init(key: String, value: String) {
+            self.key = key
+            self.value = value
+        }
+    }
+
+    /// A positive answer to record, with the verdict made on it, if any.
+    public struct Entry: Sendable {
+        public var hashPart: String
+        public var narInfoText: String
+        public var verdict: Verdict?
+
+        public init(hashPart: String, narInfoText: String, verdict: Verdict? = nil) {
+            self.hashPart = hashPart
+            self.narInfoText = narInfoText
+            self.verdict = verdict
+        }
+    }
+
+    /// What is known about one path, with the verdict made under the key asked for.
+    public enum Answer: Sendable, Equatable {
+        /// The store has the path; `verdict` is nil when none was recorded under the key.
+        case hit(narInfoText: String, age: Int64, verdict: String?)
+        case missing
+        case unknown
+    }
+
+    /// Records a store's answers in one transaction (all or none): positive ones with their
+    /// verdicts, and the hash parts it does not have.
+    public func record(storeURI: String, entries: [Entry], missing: [String]) throws {
+        try locked {
+            let id = try requireCacheID(storeURI)
+            let time = now()
+            try db.transaction(immediate: true) {
+                for e in entries {
+                    try insertLocked(cache: id, storeURI: storeURI, hashPart: e.hashPart, narInfoText: e.narInfoText,
+                                     verdict: e.verdict, at: time)
+                }
+                let s = statements.insertMissingNAR
+                for hashPart in missing {
+                    try s.run(.integer(id), .text(hashPart), .integer(time))
+                }
+            }
+        }
+    }
+
+    /// Adds verdicts made under `key` to answers already recorded, each only if its narinfo
+    /// text is still the one judged (another process may have replaced it meanwhile).
+    public func recordVerdicts(storeURI: String, key: String,
+                               _ verdicts: [(hashPart: String, narInfoText: String, value: String)]) throws {
+        guard !verdicts.isEmpty else { return }
+        try locked {
+            guard let id = try cacheID(storeURI) else { return }
+            try db.transaction(immediate: true) {
+                let s = statements.updateVerdict
+                for v in verdicts {
+                    try s.run(.text(key), .text(v.value), .integer(id), .text(v.hashPart), .text(v.narInfoText))
+                }
+            }
+        }
+    }
+
+    /// Looks many paths up in one read transaction, with the verdicts recorded under
+    /// `verdictKey`; the answers are in the order of `hashParts`. Large batches are read in
+    /// one statement (SQLite probes the index for each hash part itself).
+    public func answers(storeURI: String, hashParts: [String], verdictKey: String) throws -> [Answer] {
+        try locked {
+            guard let id = try cacheID(storeURI) else { return Array(repeating: .unknown, count: hashParts.count) }
+            let time = now()
+            return try db.transaction(immediate: false) {
+                if hashParts.count >= Self.batchReadThreshold, let json = Self.jsonArray(hashParts) {
+                    return try batchAnswersLocked(cache: id, hashParts: hashParts, json: json,
+                                                  verdictKey: verdictKey, at: time)
+                }
+                return try hashParts.map { try answerLocked(cache: id, hashPart: $0, verdictKey: verdictKey, at: time) }
+            }
+        }
+    }
+
+    /// From this many hash parts on, one statement reads them all.
+    static let batchReadThreshold = 32
+
+    /// The hash parts as a JSON array, or nil if one needs escaping (hash parts never do;
+    /// anything else takes the point look-ups).
+    static func jsonArray(_ hashParts: [String]) -> String? {
+        var out = "["
+        out.reserveCapacity(hashParts.count * 35 + 2)
+        for (i, h) in hashParts.enumerated() {
+            guard h.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7f && $0 != UInt8(ascii: "\"") && $0 != UInt8(ascii: "\\") })
+            else { return nil }
+            if i > 0 { out += "," }
+            out += "\""
+            out += h
+            out += "\""
+        }
+        return out + "]"
+    }
+
+    private func batchAnswersLocked(cache id: Int64, hashParts: [String], json: String,
+                                    verdictKey: String, at time: Int64) throws -> [Answer] {
+        var position: [String: Int] = [:]
+        position.reserveCapacity(hashParts.count)
+        for (i, h) in hashParts.enumerated() where position[h] == nil { position[h] = i }
+        var out = [Answer](repeating: .unknown, count: hashParts.count)
+        let s = statements.queryNARsBatch
+        s.reset()
+        try s.bind(1, .integer(id))
+        try s.bind(2, .text(json))
+        try s.bind(3, .integer(time - negativeTTL))
+        try s.bind(4, .integer(time - positiveTTL))
+        try s.bind(5, .text(verdictKey))
+        defer { s.reset() }
+        while try s.step() {
+            guard let hashPart = s.text(0), let i = position[hashPart] else { continue }
+            out[i] = s.int64(1) == 0 ? .missing
+                : .hit(narInfoText: s.text(2) ?? "", age: time - s.int64(3), verdict: s.text(4))
+        }
+        // A hash part asked twice gets the same answer twice.
+        if position.count < hashParts.count {
+            for (i, h) in hashParts.enumerated() { out[i] = out[position[h]!] }
+        }
+        return out
+    }
+
+    private func answerLocked(cache id: Int64, hashPart: String, verdictKey: String, at time: Int64) throws -> Answer {
+        let s = statements.queryNARVerdict
+        s.reset()
+        try s.bind(1, .integer(id))
+        try s.bind(2, .text(hashPart))
+        try s.bind(3, .integer(time - negativeTTL))
+        try s.bind(4, .integer(time - positiveTTL))
+        try s.bind(5, .text(verdictKey))
+        defer { s.reset() }
+        guard try s.step() else { return .unknown }
+        guard s.int64(1) != 0 else { return .missing }
+        return .hit(narInfoText: s.text(2) ?? "", age: time - s.int64(3), verdict: s.text(4))
+    }
+}
