@@ -54,6 +54,11 @@ public struct Lookup: Sendable {
         self.speedFactors = speedFactors
     }
 
+    /// The digest of this lookup's trust settings under which verdicts are kept in the cache.
+    public var verdictKey: String {
+        TrustVerdicts(trustedKeys: trustedKeys, sigsNeeded: sigsNeeded, storeDir: storeDir).key
+    }
+
     /// Store indices, best source first.
     var ranking: [Int] {
         let factors = stores.map { speedFactors[$0.uri.description] }
@@ -134,19 +139,18 @@ public struct Lookup: Sendable {
                 let outcomes = try cache.answers(storeURI: uri, hashParts: paths.map(\.hashPart), verdictKey: verdicts.key)
                 for (path, outcome) in zip(paths, outcomes) {
                     switch outcome {
-                    case let .hit(text, _, verdict):
-                        guard let info = try? NarInfo(parsing: text, whence: "narinfo cache", storeDir: storeDir).pathInfo,
-                              info.path == path else {
+                    case let .hit(hit):
+                        guard let info = Self.info(of: hit, storeDir: storeDir), info.path == path else {
                             unknown.append(path)
                             continue
                         }
-                        if let verdict, let v = verdicts.decode(verdict, for: info) {
+                        if let verdict = hit.verdict, let v = verdicts.decode(verdict, for: info) {
                             answer.found[path] = Found(info: info, verification: v, fromCache: true)
                             continue
                         }
                         let v = verdicts.verify(info, memo: memo)
                         answer.found[path] = Found(info: info, verification: v, fromCache: true)
-                        if let value = verdicts.encode(v) { judged.append((path.hashPart, text, value)) }
+                        if let value = verdicts.encode(v) { judged.append((path.hashPart, hit.narInfoText, value)) }
                     case .missing: continue
                     case .unknown: unknown.append(path)
                     }
@@ -170,8 +174,10 @@ public struct Lookup: Sendable {
                 let v = verdicts.verify(info, memo: memo)
                 answer.found[path] = Found(info: info, verification: v, fromCache: false)
                 if cache != nil {
-                    fresh.append(.init(hashPart: path.hashPart, narInfoText: LookupCacheText.narInfo(info, storeDir: storeDir),
-                                       verdict: verdicts.encode(v).map { .init(key: verdicts.key, value: $0) }))
+                    let text = LookupCacheText.narInfo(info, storeDir: storeDir)
+                    fresh.append(.init(hashPart: path.hashPart, narInfoText: text,
+                                       verdict: verdicts.encode(v).map { .init(key: verdicts.key, value: $0) },
+                                       record: LookupCacheText.record(info)))
                 }
             }
             if let cache {
@@ -186,12 +192,34 @@ public struct Lookup: Sendable {
     }
 }
 
+extension Lookup {
+    /// A cached answer's PathInfo: from its compact record when it has one, else parsed from
+    /// its text (answers cached before records were, or by other writers).
+    static func info(of hit: NarInfoCache.Hit, storeDir: StoreDirectory) -> PathInfo? {
+        if let record = hit.record, let info = LookupRecord.decode(record) { return info }
+        return try? NarInfo(parsing: hit.narInfoText, whence: "narinfo cache", storeDir: storeDir).pathInfo
+    }
+
+    /// The PathInfo in a cached answer's compact record, or nil if it is not a valid one
+    /// (for diagnostics and benchmarks).
+    public static func decodeRecord(_ record: [UInt8]) -> PathInfo? { LookupRecord.decode(record) }
+}
+
 /// How store answers are kept in the narinfo cache: as narinfo text (the worker protocol has
 /// no NAR URL, so the URL names the NAR by its hash).
 enum LookupCacheText {
     static func narInfo(_ info: PathInfo, storeDir: StoreDirectory) -> String {
         NarInfo(pathInfo: info, url: "nar/" + info.narHash.string(.nix32, withAlgorithm: false) + ".nar",
                 compression: "none").render(in: storeDir)
+    }
+
+    /// The compact record of what `text` says. The text drops what a narinfo has no field
+    /// for (registration time, ultimate), and so must the record, so both read back the same.
+    static func record(_ info: PathInfo) -> [UInt8]? {
+        var same = info
+        same.registrationTime = 0
+        same.ultimate = false
+        return LookupRecord.encode(same)
     }
 
     static func register(_ cache: NarInfoCache, _ uri: String, storeDir: StoreDirectory) throws {

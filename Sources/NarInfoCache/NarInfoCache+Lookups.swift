@@ -10,8 +10,8 @@ enum Statements {
     static let queryCache = "select id, storeDir, wantMassQuery, priority from BinaryCaches where url = ?"
     static let insertNAR = """
         insert or replace into NARs(cache, hashPart, namePart, narHash, narSize, narInfo, timestamp, present,
-            verdictKey, verdict)
-            values (?, ?, ?, ?, ?, ?, ?, 1, ?, ?)
+            verdictKey, verdict, record)
+            values (?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?)
         """
     static let insertMissingNAR =
         "insert or replace into NARs(cache, hashPart, timestamp, present) values (?, ?, ?, 0)"
@@ -23,12 +23,12 @@ enum Statements {
     /// Only rows still within their TTL (?3 negative, ?4 positive); the verdict only when
     /// it was made under the key asked for (?5).
     static let queryNARVerdict = """
-        select hashPart, present, narInfo, timestamp, case when verdictKey = ?5 then verdict end from NARs
+        select hashPart, present, narInfo, timestamp, case when verdictKey = ?5 then verdict end, record from NARs
             where cache = ?1 and hashPart = ?2
             and ((present = 0 and timestamp > ?3) or (present = 1 and timestamp > ?4))
         """
     static let queryNARsBatch = """
-        select hashPart, present, narInfo, timestamp, case when verdictKey = ?5 then verdict end from NARs
+        select hashPart, present, narInfo, timestamp, case when verdictKey = ?5 then verdict end, record from NARs
             where cache = ?1 and hashPart in (select value from json_each(?2))
             and ((present = 0 and timestamp > ?3) or (present = 1 and timestamp > ?4))
         """
@@ -156,7 +156,7 @@ extension NarInfoCache {
     }
 
     func insertLocked(cache id: Int64, storeURI: String, hashPart: String, narInfoText: String,
-                      verdict: Verdict?, at time: Int64) throws {
+                      verdict: Verdict?, record: [UInt8]? = nil, at time: Int64) throws {
         guard narInfoText.utf8.count <= Self.maxNarInfoSize else {
             throw NarInfoCacheError.narInfoTooLarge(uri: storeURI, hashPart: hashPart,
                                                     size: narInfoText.utf8.count, limit: Self.maxNarInfoSize)
@@ -173,6 +173,7 @@ extension NarInfoCache {
         try s.bind(7, .integer(time))
         try s.bind(8, verdict.map { .text($0.key) } ?? .null)
         try s.bind(9, verdict.map { .text($0.value) } ?? .null)
+        try s.bind(10, record.map(SQLiteValue.blob) ?? .null)
         while try s.step() {}
         s.reset()
     }

@@ -14,23 +14,43 @@ extension NarInfoCache {
         }
     }
 
-    /// A positive answer to record, with the verdict made on it, if any.
+    /// A positive answer to record, with the verdict made on it and the layer above's
+    /// compact form of its fields (opaque here), if any.
     public struct Entry: Sendable {
         public var hashPart: String
         public var narInfoText: String
         public var verdict: Verdict?
+        public var record: [UInt8]?
 
-        public init(hashPart: String, narInfoText: String, verdict: Verdict? = nil) {
+        public init(hashPart: String, narInfoText: String, verdict: Verdict? = nil, record: [UInt8]? = nil) {
             self.hashPart = hashPart
             self.narInfoText = narInfoText
             self.verdict = verdict
+            self.record = record
+        }
+    }
+
+    /// A positive answer as read back.
+    public struct Hit: Sendable, Equatable {
+        public var narInfoText: String
+        /// Seconds since the answer was recorded.
+        public var age: Int64
+        /// The verdict recorded under the key asked for; nil if none was (under that key).
+        public var verdict: String?
+        /// The compact form recorded with the text, if any.
+        public var record: [UInt8]?
+
+        public init(narInfoText: String, age: Int64, verdict: String? = nil, record: [UInt8]? = nil) {
+            self.narInfoText = narInfoText
+            self.age = age
+            self.verdict = verdict
+            self.record = record
         }
     }
 
     /// What is known about one path, with the verdict made under the key asked for.
     public enum Answer: Sendable, Equatable {
-        /// The store has the path; `verdict` is nil when none was recorded under the key.
-        case hit(narInfoText: String, age: Int64, verdict: String?)
+        case hit(Hit)
         case missing
         case unknown
     }
@@ -44,7 +64,7 @@ extension NarInfoCache {
             try db.transaction(immediate: true) {
                 for e in entries {
                     try insertLocked(cache: id, storeURI: storeURI, hashPart: e.hashPart, narInfoText: e.narInfoText,
-                                     verdict: e.verdict, at: time)
+                                     verdict: e.verdict, record: e.record, at: time)
                 }
                 let s = statements.insertMissingNAR
                 for hashPart in missing {
@@ -122,8 +142,7 @@ extension NarInfoCache {
         defer { s.reset() }
         while try s.step() {
             guard let hashPart = s.text(0), let i = position[hashPart] else { continue }
-            out[i] = s.int64(1) == 0 ? .missing
-                : .hit(narInfoText: s.text(2) ?? "", age: time - s.int64(3), verdict: s.text(4))
+            out[i] = s.int64(1) == 0 ? .missing : .hit(Self.hit(s, at: time))
         }
         // A hash part asked twice gets the same answer twice.
         if position.count < hashParts.count {
@@ -143,6 +162,10 @@ extension NarInfoCache {
         defer { s.reset() }
         guard try s.step() else { return .unknown }
         guard s.int64(1) != 0 else { return .missing }
-        return .hit(narInfoText: s.text(2) ?? "", age: time - s.int64(3), verdict: s.text(4))
+        return .hit(Self.hit(s, at: time))
+    }
+
+    private static func hit(_ s: SQLiteStatement, at time: Int64) -> Hit {
+        Hit(narInfoText: s.text(2) ?? "", age: time - s.int64(3), verdict: s.text(4), record: s.blob(5))
     }
 }

@@ -43,11 +43,13 @@ enum NarInfoCacheSchema {
         """
 
     /// Version 2 to 3: the trust verdict the layer above made on a positive answer
-    /// (`verdict`), and the digest of the settings it was made under (`verdictKey`). Rows
-    /// from version 2 have none: the layer above judges them afresh on first use.
+    /// (`verdict`), the digest of the settings it was made under (`verdictKey`), and the
+    /// answer's fields in the layer above's compact form (`record`, read instead of parsing
+    /// the text). Rows from version 2 have none of them: they are judged and parsed afresh.
     static let version2To3 = """
         alter table NARs add column verdictKey text;
         alter table NARs add column verdict text;
+        alter table NARs add column record blob;
         """
 
     /// Why an existing file cannot be used as it is.

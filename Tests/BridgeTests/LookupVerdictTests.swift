@@ -27,10 +27,10 @@ extension LookupTests {
         let verdicts = TrustVerdicts(trustedKeys: keys, sigsNeeded: 1, storeDir: .default)
         let b1 = try cache.answers(storeURI: "ssh-ng://builder1", hashParts: (onlyB1.paths + onBoth.paths).map(\.hashPart),
                                    verdictKey: verdicts.key)
-        #expect(b1.allSatisfy { if case let .hit(_, _, v) = $0 { v == "signed builder1-1" } else { false } })
+        #expect(b1.allSatisfy { if case let .hit(h) = $0 { h.verdict == "signed builder1-1" } else { false } })
         let b2 = try cache.answers(storeURI: "ssh-ng://builder2", hashParts: (unsigned.paths + untrusted.paths).map(\.hashPart),
                                    verdictKey: verdicts.key)
-        #expect(b2.allSatisfy { if case let .hit(_, _, v) = $0 { v == nil } else { false } })
+        #expect(b2.allSatisfy { if case let .hit(h) = $0 { h.verdict == nil } else { false } })
         // From the cache alone (builders gone), every location reads as the fresh lookup said.
         fleet.stop()
         let second = try await lookup(cache: cache).lookup(paths)
@@ -122,7 +122,7 @@ extension LookupTests {
         // A verdict recorded under other settings (here: an empty key set) means nothing now.
         for p in unsigned.paths {
             let text = try #require(try cache.answers(storeURI: "ssh-ng://builder2", hashParts: [p.hashPart], verdictKey: "")
-                .first.flatMap { if case let .hit(t, _, _) = $0 { t } else { nil } })
+                .first.flatMap { if case let .hit(h) = $0 { h.narInfoText } else { nil } })
             try cache.recordVerdicts(storeURI: "ssh-ng://builder2", key: "not-the-current-settings", [(p.hashPart, text, "ca")])
         }
         let again = try await lookup(cache: cache).lookup(unsigned.paths)
@@ -153,5 +153,33 @@ struct TrustVerdictKeyTests {
         #expect(try key([a, b], sigs: 0) == base, "sigs-needed 0 means 1")
         #expect(try key([a, b], dir: "/other/store") != base)
         #expect(try key([]) != base)
+    }
+}
+
+extension LookupTests {
+    @Test func aCachedRecordReadsBackAsItsNarInfoText() async throws {
+        let cache = try NarInfoCache(path: cachePath("records.sqlite"))
+        let paths = onlyB1.paths + onBoth.paths + unsigned.paths + untrusted.paths
+        let fresh = try await lookup(cache: cache).lookup(paths)
+        var checked = 0
+        for uri in ["ssh-ng://builder1", "ssh-ng://builder2"] {
+            for case let .hit(hit) in try cache.answers(storeURI: uri, hashParts: paths.map(\.hashPart), verdictKey: "") {
+                let record = try #require(hit.record)
+                let parsed = try NarInfo(parsing: hit.narInfoText, whence: "test", storeDir: .default).pathInfo
+                #expect(LookupRecord.decode(record) == parsed)
+                // Damaged records decode to nil (the text is parsed instead), never to another path.
+                #expect(LookupRecord.decode(Array(record.dropLast())) == nil)
+                #expect(LookupRecord.decode(record + [0]) == nil)
+                checked += 1
+            }
+        }
+        #expect(checked == onlyB1.paths.count + 2 * onBoth.paths.count + unsigned.paths.count + untrusted.paths.count)
+        // And the fields a warm lookup reports are the fresh ones (less what a narinfo cannot say).
+        fleet.stop()
+        let warm = try await lookup(cache: cache).lookup(paths)
+        for (a, b) in zip(fresh.answers, warm.answers) {
+            #expect(a.locations.map { [$0.info.narHash, $0.info.narSize, $0.info.references, $0.info.sigs, $0.info.deriver] as [AnyHashable?] }
+                    == b.locations.map { [$0.info.narHash, $0.info.narSize, $0.info.references, $0.info.sigs, $0.info.deriver] as [AnyHashable?] })
+        }
     }
 }

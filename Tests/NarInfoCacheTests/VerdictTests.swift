@@ -14,17 +14,20 @@ struct VerdictTests {
         defer { Fixtures.remove(path) }
         let cache = try Fixtures.open(path, clock: clock)
         let h = Fixtures.hashPart(1), text = Fixtures.narInfo(hashPart: Fixtures.hashPart(1))
-        try cache.record(storeURI: uri, entries: [.init(hashPart: h, narInfoText: text, verdict: .init(key: "K1", value: "signed a-1"))],
+        let record: [UInt8] = [1, 0, 255, 7]
+        try cache.record(storeURI: uri, entries: [.init(hashPart: h, narInfoText: text, verdict: .init(key: "K1", value: "signed a-1"),
+                                                        record: record)],
                          missing: [])
         #expect(try cache.answers(storeURI: uri, hashParts: [h], verdictKey: "K1")
-                == [.hit(narInfoText: text, age: 0, verdict: "signed a-1")])
+                == [.hit(.init(narInfoText: text, age: 0, verdict: "signed a-1", record: record))])
+        // The record (the fields' compact form) does not depend on the trust settings.
         #expect(try cache.answers(storeURI: uri, hashParts: [h], verdictKey: "K2")
-                == [.hit(narInfoText: text, age: 0, verdict: nil)])
+                == [.hit(.init(narInfoText: text, age: 0, verdict: nil, record: record))])
         // The old point look-up still sees the answer.
         #expect(try cache.lookup(storeURI: uri, hashPart: h) == .hit(narInfoText: text, age: 0))
     }
 
-    @Test("replacing an answer drops its verdict; a verdict is added only to the text it judged")
+    @Test("replacing an answer drops its verdict and record; a verdict is added only to the text it judged")
     func verdictFollowsTheText() throws {
         let clock = TestClock()
         let path = try Fixtures.cachePath()
@@ -32,16 +35,17 @@ struct VerdictTests {
         let cache = try Fixtures.open(path, clock: clock)
         let h = Fixtures.hashPart(2)
         let old = Fixtures.narInfo(hashPart: h, narSize: 100), new = Fixtures.narInfo(hashPart: h, narSize: 200)
-        try cache.record(storeURI: uri, entries: [.init(hashPart: h, narInfoText: old, verdict: .init(key: "K", value: "ca"))],
+        try cache.record(storeURI: uri, entries: [.init(hashPart: h, narInfoText: old, verdict: .init(key: "K", value: "ca"),
+                                                        record: [1])],
                          missing: [])
         try cache.insert(storeURI: uri, hashPart: h, narInfoText: new)
-        #expect(try cache.answers(storeURI: uri, hashParts: [h], verdictKey: "K") == [.hit(narInfoText: new, age: 0, verdict: nil)])
+        #expect(try cache.answers(storeURI: uri, hashParts: [h], verdictKey: "K") == [.hit(.init(narInfoText: new, age: 0, verdict: nil))])
         // A verdict made on the old text (by a process that read it before the replacement) is not attached.
         try cache.recordVerdicts(storeURI: uri, key: "K", [(h, old, "ca")])
-        #expect(try cache.answers(storeURI: uri, hashParts: [h], verdictKey: "K") == [.hit(narInfoText: new, age: 0, verdict: nil)])
+        #expect(try cache.answers(storeURI: uri, hashParts: [h], verdictKey: "K") == [.hit(.init(narInfoText: new, age: 0, verdict: nil))])
         try cache.recordVerdicts(storeURI: uri, key: "K", [(h, new, "signed b-1")])
         #expect(try cache.answers(storeURI: uri, hashParts: [h], verdictKey: "K")
-                == [.hit(narInfoText: new, age: 0, verdict: "signed b-1")])
+                == [.hit(.init(narInfoText: new, age: 0, verdict: "signed b-1"))])
     }
 
     @Test("a batch read answers as point reads do: order, duplicates, misses, TTLs")
@@ -66,7 +70,7 @@ struct VerdictTests {
         #expect(batch.filter { if case .hit = $0 { true } else { false } }.count == 81)
         #expect(batch.filter { $0 == .missing }.count == 61)
         #expect(batch.filter { $0 == .unknown }.count == 61)
-        #expect(batch.last == .unknown && batch[batch.count - 3] == .hit(narInfoText: Fixtures.narInfo(hashPart: hashes[3]), age: 10, verdict: nil))
+        #expect(batch.last == .unknown && batch[batch.count - 3] == .hit(.init(narInfoText: Fixtures.narInfo(hashPart: hashes[3]), age: 10, verdict: nil)))
         // After the negative TTL the misses read as unknown in the batch too.
         clock.advance(3600)
         #expect(try cache.answers(storeURI: uri, hashParts: asked, verdictKey: "K").filter { $0 == .missing }.isEmpty)
@@ -104,15 +108,15 @@ struct VerdictTests {
         #expect(try cache.locked { try cache.db.userVersion() } == NarInfoCacheSchema.currentVersion)
         #expect(NarInfoCacheSchema.currentVersion == 3)
         #expect(try cache.answers(storeURI: uri, hashParts: [present, absent], verdictKey: "K")
-                == [.hit(narInfoText: text, age: 5, verdict: nil), .missing])
+                == [.hit(.init(narInfoText: text, age: 5, verdict: nil)), .missing])
         #expect(try cache.cacheExists(storeURI: uri) == Fixtures.info)
         try cache.recordVerdicts(storeURI: uri, key: "K", [(present, text, "signed a-1")])
         #expect(try cache.answers(storeURI: uri, hashParts: [present], verdictKey: "K")
-                == [.hit(narInfoText: text, age: 5, verdict: "signed a-1")])
+                == [.hit(.init(narInfoText: text, age: 5, verdict: "signed a-1"))])
         // Opening the migrated file again changes nothing.
         let again = try NarInfoCache(path: path, now: clock.function)
         #expect(again.recovery == nil)
         #expect(try again.answers(storeURI: uri, hashParts: [present], verdictKey: "K")
-                == [.hit(narInfoText: text, age: 5, verdict: "signed a-1")])
+                == [.hit(.init(narInfoText: text, age: 5, verdict: "signed a-1"))])
     }
 }
