@@ -95,19 +95,20 @@ public struct Lookup: Sendable {
             return out.map { $0! }
         }
         let ranking = self.ranking
+        let uris = stores.map(\.uri.description)
         var answers: [LookupAnswer] = []
         answers.reserveCapacity(paths.count)
-        for path in paths {
+        for (n, path) in paths.enumerated() {
             var locations: [PathLocation] = []
             for i in ranking {
-                guard let f = found[i].found[path] else { continue }
-                locations.append(PathLocation(store: stores[i].uri.description, info: f.info, verification: f.verification,
+                guard let f = found[i].found[n] else { continue }
+                locations.append(PathLocation(store: uris[i], info: f.info, verification: f.verification,
                                               fromCache: f.fromCache))
             }
             answers.append(LookupAnswer(path: path, locations: locations))
         }
         let failures = found.enumerated().compactMap { i, a in
-            a.error.map { (store: stores[i].uri.description, error: $0) }
+            a.error.map { (store: uris[i], error: $0) }
         }
         return Result(answers: answers, failures: failures)
     }
@@ -119,9 +120,9 @@ public struct Lookup: Sendable {
         var fromCache: Bool
     }
 
-    /// What one store holds of `paths`.
+    /// What one store holds of `paths`: `found[n]` is about `paths[n]`.
     struct StoreAnswer: Sendable {
-        var found: [StorePath: Found] = [:]
+        var found: [Found?]
         var error: String?
     }
 
@@ -129,50 +130,55 @@ public struct Lookup: Sendable {
     /// settings), the store itself for the rest. Paths are verified here, in the store's own
     /// task, so the stores' checks run in parallel and beside the other stores' traffic.
     func ask(_ store: RemoteStore, _ paths: [StorePath], verdicts: TrustVerdicts, memo: VerificationMemo) async -> StoreAnswer {
-        var answer = StoreAnswer()
+        var answer = StoreAnswer(found: Array(repeating: nil, count: paths.count))
         let uri = store.uri.description
-        var unknown = paths
+        // Positions in `paths` the cache could not answer.
+        var unknown = Array(paths.indices)
         if let cache {
             unknown = []
             var judged: [(hashPart: String, narInfoText: String, value: String)] = []
             do {
                 let outcomes = try cache.answers(storeURI: uri, hashParts: paths.map(\.hashPart), verdictKey: verdicts.key)
-                for (path, outcome) in zip(paths, outcomes) {
+                for (n, outcome) in outcomes.enumerated() {
                     switch outcome {
                     case let .hit(hit):
-                        guard let info = Self.info(of: hit, storeDir: storeDir), info.path == path else {
-                            unknown.append(path)
+                        guard let info = Self.info(of: hit, storeDir: storeDir), info.path == paths[n] else {
+                            unknown.append(n)
                             continue
                         }
                         if let verdict = hit.verdict, let v = verdicts.decode(verdict, for: info) {
-                            answer.found[path] = Found(info: info, verification: v, fromCache: true)
+                            answer.found[n] = Found(info: info, verification: v, fromCache: true)
                             continue
                         }
                         let v = verdicts.verify(info, memo: memo)
-                        answer.found[path] = Found(info: info, verification: v, fromCache: true)
-                        if let value = verdicts.encode(v) { judged.append((path.hashPart, hit.narInfoText, value)) }
+                        answer.found[n] = Found(info: info, verification: v, fromCache: true)
+                        if let value = verdicts.encode(v), let text = hit.narInfoText {
+                            judged.append((paths[n].hashPart, text, value))
+                        }
                     case .missing: continue
-                    case .unknown: unknown.append(path)
+                    case .unknown: unknown.append(n)
                     }
                 }
             } catch {
-                unknown = paths
-                answer.found = [:]
+                unknown = Array(paths.indices)
+                answer.found = Array(repeating: nil, count: paths.count)
             }
             // Answers cached before verdicts were (or under other trust settings) get one now.
             try? cache.recordVerdicts(storeURI: uri, key: verdicts.key, judged)
         }
         guard !unknown.isEmpty else { return answer }
         do {
-            let valid = try await store.queryValidPaths(Set(unknown))
+            let valid = try await store.queryValidPaths(Set(unknown.map { paths[$0] }))
             let infos = try await store.queryPathInfos(Array(valid))
             var fresh: [NarInfoCache.Entry] = []
             fresh.reserveCapacity(infos.count)
+            var byPath: [StorePath: Found] = [:]
+            byPath.reserveCapacity(infos.count)
             for (path, wire) in infos {
                 guard let wire else { continue }
                 let info = wire.pathInfo(path)
                 let v = verdicts.verify(info, memo: memo)
-                answer.found[path] = Found(info: info, verification: v, fromCache: false)
+                byPath[path] = Found(info: info, verification: v, fromCache: false)
                 if cache != nil {
                     let text = LookupCacheText.narInfo(info, storeDir: storeDir)
                     fresh.append(.init(hashPart: path.hashPart, narInfoText: text,
@@ -180,8 +186,11 @@ public struct Lookup: Sendable {
                                        record: LookupCacheText.record(info)))
                 }
             }
+            var missing: [String] = []
+            for n in unknown {
+                if let f = byPath[paths[n]] { answer.found[n] = f } else { missing.append(paths[n].hashPart) }
+            }
             if let cache {
-                let missing = unknown.filter { answer.found[$0] == nil }.map(\.hashPart)
                 try? LookupCacheText.register(cache, uri, storeDir: storeDir)
                 try? cache.record(storeURI: uri, entries: fresh, missing: missing)
             }
@@ -197,7 +206,8 @@ extension Lookup {
     /// its text (answers cached before records were, or by other writers).
     static func info(of hit: NarInfoCache.Hit, storeDir: StoreDirectory) -> PathInfo? {
         if let record = hit.record, let info = LookupRecord.decode(record) { return info }
-        return try? NarInfo(parsing: hit.narInfoText, whence: "narinfo cache", storeDir: storeDir).pathInfo
+        guard let text = hit.narInfoText else { return nil }
+        return try? NarInfo(parsing: text, whence: "narinfo cache", storeDir: storeDir).pathInfo
     }
 
     /// The PathInfo in a cached answer's compact record, or nil if it is not a valid one

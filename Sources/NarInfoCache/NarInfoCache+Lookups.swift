@@ -23,15 +23,25 @@ enum Statements {
     /// Only rows still within their TTL (?3 negative, ?4 positive); the verdict only when
     /// it was made under the key asked for (?5).
     static let queryNARVerdict = """
-        select hashPart, present, narInfo, timestamp, case when verdictKey = ?5 then verdict end, record from NARs
+        select hashPart, present,
+            case when record is null or verdict is null or verdictKey is not ?5 then narInfo end, timestamp, case when verdictKey = ?5 then verdict end, record from NARs
             where cache = ?1 and hashPart = ?2
             and ((present = 0 and timestamp > ?3) or (present = 1 and timestamp > ?4))
         """
     static let queryNARsBatch = """
-        select hashPart, present, narInfo, timestamp, case when verdictKey = ?5 then verdict end, record from NARs
+        select hashPart, present,
+            case when record is null or verdict is null or verdictKey is not ?5 then narInfo end, timestamp, case when verdictKey = ?5 then verdict end, record from NARs
             where cache = ?1 and hashPart in (select value from json_each(?2))
             and ((present = 0 and timestamp > ?3) or (present = 1 and timestamp > ?4))
         """
+    /// Every live row of one store, in file order (for batches that cover much of it).
+    static let scanNARs = """
+        select hashPart, present,
+            case when record is null or verdict is null or verdictKey is not ?5 then narInfo end, timestamp, case when verdictKey = ?5 then verdict end, record
+            from NARs not indexed
+            where cache = ?1 and ((present = 0 and timestamp > ?3) or (present = 1 and timestamp > ?4))
+        """
+    static let countNARs = "select count(*) from NARs where cache = ?"
     static let updateVerdict = """
         update NARs set verdictKey = ?1, verdict = ?2
             where cache = ?3 and hashPart = ?4 and present = 1 and narInfo = ?5
@@ -40,7 +50,7 @@ enum Statements {
     /// The statements above, prepared once per connection.
     struct Prepared {
         let upsertCache, queryCache, insertNAR, insertMissingNAR, queryNAR: SQLiteStatement
-        let queryNARVerdict, queryNARsBatch, updateVerdict: SQLiteStatement
+        let queryNARVerdict, queryNARsBatch, scanNARs, updateVerdict: SQLiteStatement
     }
 }
 

@@ -32,7 +32,9 @@ extension NarInfoCache {
 
     /// A positive answer as read back.
     public struct Hit: Sendable, Equatable {
-        public var narInfoText: String
+        /// The narinfo text; not read (nil) when the answer has a record and a verdict under
+        /// the key asked for, as then the layer above needs neither the text nor to judge it.
+        public var narInfoText: String?
         /// Seconds since the answer was recorded.
         public var age: Int64
         /// The verdict recorded under the key asked for; nil if none was (under that key).
@@ -40,7 +42,7 @@ extension NarInfoCache {
         /// The compact form recorded with the text, if any.
         public var record: [UInt8]?
 
-        public init(narInfoText: String, age: Int64, verdict: String? = nil, record: [UInt8]? = nil) {
+        public init(narInfoText: String?, age: Int64, verdict: String? = nil, record: [UInt8]? = nil) {
             self.narInfoText = narInfoText
             self.age = age
             self.verdict = verdict
@@ -98,9 +100,17 @@ extension NarInfoCache {
             guard let id = try cacheID(storeURI) else { return Array(repeating: .unknown, count: hashParts.count) }
             let time = now()
             return try db.transaction(immediate: false) {
-                if hashParts.count >= Self.batchReadThreshold, let json = Self.jsonArray(hashParts) {
-                    return try batchAnswersLocked(cache: id, hashParts: hashParts, json: json,
-                                                  verdictKey: verdictKey, at: time)
+                if hashParts.count >= Self.batchReadThreshold {
+                    // Asked for a good part of what the store has: one pass over its rows beats
+                    // an index probe per hash part.
+                    let rows = try db.scalar(Statements.countNARs, .integer(id)) ?? 0
+                    if Int64(hashParts.count) * 4 >= rows {
+                        return try scanAnswersLocked(cache: id, hashParts: hashParts, verdictKey: verdictKey, at: time)
+                    }
+                    if let json = Self.jsonArray(hashParts) {
+                        return try batchAnswersLocked(cache: id, hashParts: hashParts, json: json,
+                                                      verdictKey: verdictKey, at: time)
+                    }
                 }
                 return try hashParts.map { try answerLocked(cache: id, hashPart: $0, verdictKey: verdictKey, at: time) }
             }
@@ -126,12 +136,18 @@ extension NarInfoCache {
         return out + "]"
     }
 
+    private func scanAnswersLocked(cache id: Int64, hashParts: [String], verdictKey: String, at time: Int64) throws -> [Answer] {
+        let s = statements.scanNARs
+        s.reset()
+        try s.bind(1, .integer(id))
+        try s.bind(3, .integer(time - negativeTTL))
+        try s.bind(4, .integer(time - positiveTTL))
+        try s.bind(5, .text(verdictKey))
+        return try collect(s, hashParts: hashParts, at: time)
+    }
+
     private func batchAnswersLocked(cache id: Int64, hashParts: [String], json: String,
                                     verdictKey: String, at time: Int64) throws -> [Answer] {
-        var position: [String: Int] = [:]
-        position.reserveCapacity(hashParts.count)
-        for (i, h) in hashParts.enumerated() where position[h] == nil { position[h] = i }
-        var out = [Answer](repeating: .unknown, count: hashParts.count)
         let s = statements.queryNARsBatch
         s.reset()
         try s.bind(1, .integer(id))
@@ -139,6 +155,16 @@ extension NarInfoCache {
         try s.bind(3, .integer(time - negativeTTL))
         try s.bind(4, .integer(time - positiveTTL))
         try s.bind(5, .text(verdictKey))
+        return try collect(s, hashParts: hashParts, at: time)
+    }
+
+    /// The answers among the rows `s` yields, in the order of `hashParts` (rows for other
+    /// hash parts are skipped).
+    private func collect(_ s: SQLiteStatement, hashParts: [String], at time: Int64) throws -> [Answer] {
+        var position: [String: Int] = [:]
+        position.reserveCapacity(hashParts.count)
+        for (i, h) in hashParts.enumerated() where position[h] == nil { position[h] = i }
+        var out = [Answer](repeating: .unknown, count: hashParts.count)
         defer { s.reset() }
         while try s.step() {
             guard let hashPart = s.text(0), let i = position[hashPart] else { continue }
@@ -166,6 +192,6 @@ extension NarInfoCache {
     }
 
     private static func hit(_ s: SQLiteStatement, at time: Int64) -> Hit {
-        Hit(narInfoText: s.text(2) ?? "", age: time - s.int64(3), verdict: s.text(4), record: s.blob(5))
+        Hit(narInfoText: s.text(2), age: time - s.int64(3), verdict: s.text(4), record: s.blob(5))
     }
 }

@@ -159,7 +159,8 @@ public final class NarInfoCache: @unchecked Sendable {
             upsertCache: try prepare(Statements.upsertCache), queryCache: try prepare(Statements.queryCache),
             insertNAR: try prepare(Statements.insertNAR), insertMissingNAR: try prepare(Statements.insertMissingNAR),
             queryNAR: try prepare(Statements.queryNAR), queryNARVerdict: try prepare(Statements.queryNARVerdict),
-            queryNARsBatch: try prepare(Statements.queryNARsBatch), updateVerdict: try prepare(Statements.updateVerdict))
+            queryNARsBatch: try prepare(Statements.queryNARsBatch), scanNARs: try prepare(Statements.scanNARs),
+            updateVerdict: try prepare(Statements.updateVerdict))
     }
 
     /// Renames the file and its WAL and shared-memory companions (a stale WAL must not be

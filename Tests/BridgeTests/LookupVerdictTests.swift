@@ -122,7 +122,7 @@ extension LookupTests {
         // A verdict recorded under other settings (here: an empty key set) means nothing now.
         for p in unsigned.paths {
             let text = try #require(try cache.answers(storeURI: "ssh-ng://builder2", hashParts: [p.hashPart], verdictKey: "")
-                .first.flatMap { if case let .hit(h) = $0 { h.narInfoText } else { nil } })
+                .first.flatMap { if case let .hit(h) = $0 { h.narInfoText } else { nil } } ?? nil)
             try cache.recordVerdicts(storeURI: "ssh-ng://builder2", key: "not-the-current-settings", [(p.hashPart, text, "ca")])
         }
         let again = try await lookup(cache: cache).lookup(unsigned.paths)
@@ -165,7 +165,7 @@ extension LookupTests {
         for uri in ["ssh-ng://builder1", "ssh-ng://builder2"] {
             for case let .hit(hit) in try cache.answers(storeURI: uri, hashParts: paths.map(\.hashPart), verdictKey: "") {
                 let record = try #require(hit.record)
-                let parsed = try NarInfo(parsing: hit.narInfoText, whence: "test", storeDir: .default).pathInfo
+                let parsed = try NarInfo(parsing: try #require(hit.narInfoText), whence: "test", storeDir: .default).pathInfo
                 #expect(LookupRecord.decode(record) == parsed)
                 // Damaged records decode to nil (the text is parsed instead), never to another path.
                 #expect(LookupRecord.decode(Array(record.dropLast())) == nil)

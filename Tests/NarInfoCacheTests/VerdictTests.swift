@@ -19,8 +19,9 @@ struct VerdictTests {
                                                         record: record)],
                          missing: [])
         #expect(try cache.answers(storeURI: uri, hashParts: [h], verdictKey: "K1")
-                == [.hit(.init(narInfoText: text, age: 0, verdict: "signed a-1", record: record))])
-        // The record (the fields' compact form) does not depend on the trust settings.
+                == [.hit(.init(narInfoText: nil, age: 0, verdict: "signed a-1", record: record))])
+        // With a record and a verdict the text is not needed, so not read; under another key the
+        // text is read (to judge it again). The record does not depend on the trust settings.
         #expect(try cache.answers(storeURI: uri, hashParts: [h], verdictKey: "K2")
                 == [.hit(.init(narInfoText: text, age: 0, verdict: nil, record: record))])
         // The old point look-up still sees the answer.
@@ -48,7 +49,7 @@ struct VerdictTests {
                 == [.hit(.init(narInfoText: new, age: 0, verdict: "signed b-1"))])
     }
 
-    @Test("a batch read answers as point reads do: order, duplicates, misses, TTLs")
+    @Test("batch reads (a scan or index probes) answer as point reads do: order, duplicates, misses, TTLs")
     func batchEqualsPointReads() throws {
         let clock = TestClock()
         let path = try Fixtures.cachePath()
@@ -67,6 +68,10 @@ struct VerdictTests {
         let batch = try cache.answers(storeURI: uri, hashParts: asked, verdictKey: "K")
         let points = try asked.map { try cache.answers(storeURI: uri, hashParts: [$0], verdictKey: "K")[0] }
         #expect(batch == points)
+        // Fewer hash parts than a quarter of the store's rows take the index (not a scan).
+        let few = Array(asked.suffix(NarInfoCache.batchReadThreshold + 1))
+        #expect(few.count * 4 < 140)
+        #expect(try cache.answers(storeURI: uri, hashParts: few, verdictKey: "K") == Array(points.suffix(few.count)))
         #expect(batch.filter { if case .hit = $0 { true } else { false } }.count == 81)
         #expect(batch.filter { $0 == .missing }.count == 61)
         #expect(batch.filter { $0 == .unknown }.count == 61)
