@@ -137,6 +137,7 @@ public struct Lookup: Sendable {
         if let cache {
             unknown = []
             var judged: [(hashPart: String, narInfoText: String, value: String)] = []
+            var signers: [String: [PublicKey]?] = [:]
             do {
                 let outcomes = try cache.answers(storeURI: uri, hashParts: paths.map(\.hashPart), verdictKey: verdicts.key)
                 for (n, outcome) in outcomes.enumerated() {
@@ -146,7 +147,7 @@ public struct Lookup: Sendable {
                             unknown.append(n)
                             continue
                         }
-                        if let verdict = hit.verdict, let v = verdicts.decode(verdict, for: info) {
+                        if let verdict = hit.verdict, let v = verdicts.decode(verdict, for: info, keys: &signers) {
                             answer.found[n] = Found(info: info, verification: v, fromCache: true)
                             continue
                         }

@@ -41,24 +41,37 @@ struct TrustVerdicts: Sendable {
 
     /// Rebuilds the verdict recorded for `info` under this key, or nil when it is not one
     /// `encode` writes (the caller then verifies).
-    func decode(_ value: String, for info: PathInfo) -> PathVerification? {
+    /// - Parameter keys: the keys each verdict text names, filled as texts are met (a store's
+    ///   answers share a few verdict texts).
+    func decode(_ value: String, for info: PathInfo, keys: inout [String: [PublicKey]?]) -> PathVerification? {
         var v = PathVerification(storePath: info.path, storeDir: storeDir, sigsNeeded: sigsNeeded)
         if value == "ca" {
             v.contentAddress = .valid
             return v
         }
-        guard value.hasPrefix("signed ") else { return nil }
-        for name in value.dropFirst(7).split(separator: " ") {
-            guard let key = trustedKeys.key(named: name), !v.verifiedBy.contains(key) else { return nil }
-            v.verifiedBy.append(key)
-        }
+        if keys[value] == nil { keys[value] = .some(signers(value)) }
+        guard let signers = keys[value] ?? nil else { return nil }
+        v.verifiedBy = signers
         guard v.isTrusted else { return nil }
-        // Every other signature was by a key outside the set (else no verdict was recorded).
+        // Every other signature was by a key outside the set (else no verdict was recorded);
+        // as many signatures as signers means there is no other.
+        guard info.sigs.count != signers.count else { return v }
         for sig in info.sigs {
             let name = sig.prefix { $0 != ":" }
             if trustedKeys.key(named: name) == nil { v.rejected.append((sig, .untrustedKey(keyName: String(name)))) }
         }
         return v
+    }
+
+    /// The distinct trusted keys a "signed" verdict names, or nil if it is not one.
+    private func signers(_ value: String) -> [PublicKey]? {
+        guard value.hasPrefix("signed ") else { return nil }
+        var out: [PublicKey] = []
+        for name in value.dropFirst(7).split(separator: " ") {
+            guard let key = trustedKeys.key(named: name), !out.contains(key) else { return nil }
+            out.append(key)
+        }
+        return out
     }
 
     /// Verifies `info`, reusing the outcome for the same path, contents and signatures

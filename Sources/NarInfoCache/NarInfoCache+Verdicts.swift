@@ -100,7 +100,8 @@ extension NarInfoCache {
             guard let id = try cacheID(storeURI) else { return Array(repeating: .unknown, count: hashParts.count) }
             let time = now()
             return try db.transaction(immediate: false) {
-                if hashParts.count >= Self.batchReadThreshold {
+                // Batches need every hash part in the inline form (store path hash parts all are).
+                if hashParts.count >= Self.batchReadThreshold, hashParts.allSatisfy({ HashPartKey($0) != nil }) {
                     // Asked for a good part of what the store has: one pass over its rows beats
                     // an index probe per hash part.
                     let rows = try db.scalar(Statements.countNARs, .integer(id)) ?? 0
@@ -161,18 +162,21 @@ extension NarInfoCache {
     /// The answers among the rows `s` yields, in the order of `hashParts` (rows for other
     /// hash parts are skipped).
     private func collect(_ s: SQLiteStatement, hashParts: [String], at time: Int64) throws -> [Answer] {
-        var position: [String: Int] = [:]
+        // Keyed by the hash part's 32 bytes held inline: no string is made per row read.
+        var position: [HashPartKey: Int] = [:]
         position.reserveCapacity(hashParts.count)
-        for (i, h) in hashParts.enumerated() where position[h] == nil { position[h] = i }
+        for (i, h) in hashParts.enumerated() {
+            if let key = HashPartKey(h), position[key] == nil { position[key] = i }
+        }
         var out = [Answer](repeating: .unknown, count: hashParts.count)
         defer { s.reset() }
         while try s.step() {
-            guard let hashPart = s.text(0), let i = position[hashPart] else { continue }
+            guard let i = s.withText(0, { HashPartKey($0) }).flatMap({ position[$0] }) else { continue }
             out[i] = s.int64(1) == 0 ? .missing : .hit(Self.hit(s, at: time))
         }
         // A hash part asked twice gets the same answer twice.
         if position.count < hashParts.count {
-            for (i, h) in hashParts.enumerated() { out[i] = out[position[h]!] }
+            for (i, h) in hashParts.enumerated() { out[i] = out[position[HashPartKey(h)!]!] }
         }
         return out
     }
@@ -193,5 +197,26 @@ extension NarInfoCache {
 
     private static func hit(_ s: SQLiteStatement, at time: Int64) -> Hit {
         Hit(narInfoText: s.text(2), age: time - s.int64(3), verdict: s.text(4), record: s.blob(5))
+    }
+}
+
+/// A store path hash part (32 Nix32 characters) held inline, for hashing without allocating.
+struct HashPartKey: Hashable {
+    private var a, b, c, d: UInt64
+
+    init?(_ bytes: UnsafeBufferPointer<UInt8>) {
+        guard bytes.count == 32 else { return nil }
+        func word(_ at: Int) -> UInt64 {
+            var w: UInt64 = 0
+            for i in 0..<8 { w |= UInt64(bytes[at + i]) << (8 * UInt64(i)) }
+            return w
+        }
+        (a, b, c, d) = (word(0), word(8), word(16), word(24))
+    }
+
+    init?(_ string: String) {
+        var s = string
+        guard let key = s.withUTF8({ HashPartKey($0) }) else { return nil }
+        self = key
     }
 }
