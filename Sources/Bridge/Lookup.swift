@@ -170,7 +170,15 @@ public struct Lookup: Sendable {
         guard !unknown.isEmpty else { return answer }
         do {
             let valid = try await store.queryValidPaths(Set(unknown.map { paths[$0] }))
-            let infos = try await store.queryPathInfos(Array(valid))
+            // The store's misses are written while its path infos are on the way.
+            async let infosAsync = store.queryPathInfos(Array(valid))
+            if let cache {
+                var seen = Set<String>()
+                let missing = unknown.map { paths[$0] }.filter { !valid.contains($0) && seen.insert($0.hashPart).inserted }
+                try? LookupCacheText.register(cache, uri, storeDir: storeDir)
+                try? cache.record(storeURI: uri, entries: [], missing: missing.map(\.hashPart))
+            }
+            let infos = try await infosAsync
             var fresh: [NarInfoCache.Entry] = []
             fresh.reserveCapacity(infos.count)
             var byPath: [StorePath: Found] = [:]
@@ -187,14 +195,8 @@ public struct Lookup: Sendable {
                                        record: LookupCacheText.record(info)))
                 }
             }
-            var missing: [String] = []
-            for n in unknown {
-                if let f = byPath[paths[n]] { answer.found[n] = f } else { missing.append(paths[n].hashPart) }
-            }
-            if let cache {
-                try? LookupCacheText.register(cache, uri, storeDir: storeDir)
-                try? cache.record(storeURI: uri, entries: fresh, missing: missing)
-            }
+            for n in unknown { answer.found[n] = byPath[paths[n]] }
+            try? cache?.record(storeURI: uri, entries: fresh, missing: [])
         } catch {
             answer.error = "\(error)"
         }
