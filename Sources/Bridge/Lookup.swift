@@ -28,7 +28,10 @@ public struct LookupAnswer: Sendable {
 
 /// Asks every store at once whether it has paths: the cache first, then, for what the cache
 /// does not know, one pipelined QueryValidPaths and QueryPathInfo batch per store. Every
-/// answer, positive or negative, is written back to the cache.
+/// answer, positive or negative, is written back to the cache, a trusted one with its trust
+/// verdict (see `TrustVerdicts`: kept only under the same trusted-public-keys, sigs-needed and
+/// store directory, so any change to those makes the paths be verified again) and a compact
+/// record of its fields (`LookupRecord`), so a warm lookup neither parses nor verifies.
 ///
 /// Sources are ranked the way the issue asks for "fewest hops, then machine speed factor":
 /// every store is reached directly (one hop), so the rank is the machine's speed factor,

@@ -20,25 +20,28 @@ enum Statements {
             and ((present = 0 and timestamp > ?) or (present = 1 and timestamp > ?))
         """
 
-    /// Only rows still within their TTL (?3 negative, ?4 positive); the verdict only when
-    /// it was made under the key asked for (?5).
+    /// What `answers` reads of a row: the verdict only when it was made under the key asked
+    /// for (?5), the text only when the record and such a verdict do not make it unneeded.
+    static let answerColumns = """
+        hashPart, present, case when record is null or verdict is null or verdictKey is not ?5 then narInfo end,
+            timestamp, case when verdictKey = ?5 then verdict end, record
+        """
+    /// Only rows still within their TTL (?3 negative, ?4 positive).
     static let queryNARVerdict = """
-        select hashPart, present,
-            case when record is null or verdict is null or verdictKey is not ?5 then narInfo end, timestamp, case when verdictKey = ?5 then verdict end, record from NARs
+        select \(answerColumns) from NARs
             where cache = ?1 and hashPart = ?2
             and ((present = 0 and timestamp > ?3) or (present = 1 and timestamp > ?4))
         """
     static let queryNARsBatch = """
-        select hashPart, present,
-            case when record is null or verdict is null or verdictKey is not ?5 then narInfo end, timestamp, case when verdictKey = ?5 then verdict end, record from NARs
+        select \(answerColumns) from NARs
             where cache = ?1 and hashPart in (select value from json_each(?2))
             and ((present = 0 and timestamp > ?3) or (present = 1 and timestamp > ?4))
         """
-    /// Every live row of one store, in file order (for batches that cover much of it).
+    /// Every live row of one store, through the (cache, hashPart) index so that other
+    /// stores' rows are not read (for batches that cover much of the store).
     static let scanNARs = """
-        select hashPart, present,
-            case when record is null or verdict is null or verdictKey is not ?5 then narInfo end, timestamp, case when verdictKey = ?5 then verdict end, record
-            from NARs not indexed
+        select \(answerColumns)
+            from NARs
             where cache = ?1 and ((present = 0 and timestamp > ?3) or (present = 1 and timestamp > ?4))
         """
     static let countNARs = "select count(*) from NARs where cache = ?"
