@@ -93,8 +93,9 @@ extension NarInfoCache {
     }
 
     /// Looks many paths up in one read transaction, with the verdicts recorded under
-    /// `verdictKey`; the answers are in the order of `hashParts`. Large batches are read in
-    /// one statement (SQLite probes the index for each hash part itself).
+    /// `verdictKey`; the answers are in the order of `hashParts`. A batch is read in one
+    /// statement: one pass over the store's rows when it asks for at least a quarter of them,
+    /// else one index probe per hash part inside SQLite (`json_each`).
     public func answers(storeURI: String, hashParts: [String], verdictKey: String) throws -> [Answer] {
         try locked {
             guard let id = try cacheID(storeURI) else { return Array(repeating: .unknown, count: hashParts.count) }
