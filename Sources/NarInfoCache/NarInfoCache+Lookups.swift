@@ -40,10 +40,17 @@ enum Statements {
     /// Every live row of one store, through the (cache, hashPart) index so that other
     /// stores' rows are not read (for batches that cover much of the store).
     static let scanNARs = """
-        select \(answerColumns)
-            from NARs
+        select \(answerColumns) from NARs
             where cache = ?1 and ((present = 0 and timestamp > ?3) or (present = 1 and timestamp > ?4))
         """
+    /// The same in table order, reading every store's rows: cheaper (no index walk, no seek
+    /// per row) when the store holds a good part of the table.
+    static let scanNARsTable = """
+        select \(answerColumns) from NARs not indexed
+            where cache = ?1 and ((present = 0 and timestamp > ?3) or (present = 1 and timestamp > ?4))
+        """
+    /// An upper bound on the table's rows, read from the end of the table (no scan).
+    static let maxRowID = "select max(rowid) from NARs"
     static let countNARs = "select count(*) from NARs where cache = ?"
     static let updateVerdict = """
         update NARs set verdictKey = ?1, verdict = ?2
@@ -53,7 +60,7 @@ enum Statements {
     /// The statements above, prepared once per connection.
     struct Prepared {
         let upsertCache, queryCache, insertNAR, insertMissingNAR, queryNAR: SQLiteStatement
-        let queryNARVerdict, queryNARsBatch, scanNARs, updateVerdict: SQLiteStatement
+        let queryNARVerdict, queryNARsBatch, scanNARs, scanNARsTable, updateVerdict: SQLiteStatement
     }
 }
 

@@ -94,8 +94,9 @@ extension NarInfoCache {
 
     /// Looks many paths up in one read transaction, with the verdicts recorded under
     /// `verdictKey`; the answers are in the order of `hashParts`. A batch is read in one
-    /// statement: one pass over the store's rows when it asks for at least a quarter of them,
-    /// else one index probe per hash part inside SQLite (`json_each`).
+    /// statement: one pass over the store's rows when it asks for at least a quarter of them
+    /// (in table order if the store has at least a quarter of the table, else through the
+    /// index), else one index probe per hash part inside SQLite (`json_each`).
     public func answers(storeURI: String, hashParts: [String], verdictKey: String) throws -> [Answer] {
         try locked {
             guard let id = try cacheID(storeURI) else { return Array(repeating: .unknown, count: hashParts.count) }
@@ -107,7 +108,10 @@ extension NarInfoCache {
                     // an index probe per hash part.
                     let rows = try db.scalar(Statements.countNARs, .integer(id)) ?? 0
                     if Int64(hashParts.count) * 4 >= rows {
-                        return try scanAnswersLocked(cache: id, hashParts: hashParts, verdictKey: verdictKey, at: time)
+                        // In table order when that reads at most 4 times the store's own rows.
+                        let table = rows * 4 >= (try db.scalar(Statements.maxRowID) ?? 0)
+                        return try scanAnswersLocked(cache: id, hashParts: hashParts, verdictKey: verdictKey,
+                                                     tableOrder: table, at: time)
                     }
                     if let json = Self.jsonArray(hashParts) {
                         return try batchAnswersLocked(cache: id, hashParts: hashParts, json: json,
@@ -138,8 +142,9 @@ extension NarInfoCache {
         return out + "]"
     }
 
-    private func scanAnswersLocked(cache id: Int64, hashParts: [String], verdictKey: String, at time: Int64) throws -> [Answer] {
-        let s = statements.scanNARs
+    private func scanAnswersLocked(cache id: Int64, hashParts: [String], verdictKey: String, tableOrder: Bool,
+                                   at time: Int64) throws -> [Answer] {
+        let s = tableOrder ? statements.scanNARsTable : statements.scanNARs
         s.reset()
         try s.bind(1, .integer(id))
         try s.bind(3, .integer(time - negativeTTL))

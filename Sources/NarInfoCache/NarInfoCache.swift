@@ -160,6 +160,7 @@ public final class NarInfoCache: @unchecked Sendable {
             insertNAR: try prepare(Statements.insertNAR), insertMissingNAR: try prepare(Statements.insertMissingNAR),
             queryNAR: try prepare(Statements.queryNAR), queryNARVerdict: try prepare(Statements.queryNARVerdict),
             queryNARsBatch: try prepare(Statements.queryNARsBatch), scanNARs: try prepare(Statements.scanNARs),
+            scanNARsTable: try prepare(Statements.scanNARsTable),
             updateVerdict: try prepare(Statements.updateVerdict))
     }
 

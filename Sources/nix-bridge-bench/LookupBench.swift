@@ -67,11 +67,12 @@ struct LookupBench: ParsableCommand {
         print("lookup: ours cold \(cold.map(Bench.format)) (CPU of our process \(coldCPU.map(Bench.format))), warm \(warm.map(Bench.format)) (CPU \(warmCPU.map(Bench.format))); load average \(Self.loadAverage())")
         try warmBreakdown(bench.work.path + "/narinfo-0.sqlite", all, trusted: trusted)
         if warmRepeat > 0 {
-            var extra: [Double] = []
+            var extra: [Double] = [], extraCPU: [Double] = []
             for _ in 0..<warmRepeat {
                 extra.append(try await timeLookup(bench, all, trusted: trusted, cachePath: bench.work.path + "/narinfo-0.sqlite"))
+                extraCPU.append(lastCPU)
             }
-            print("lookup: \(warmRepeat) more warm lookups, median \(Bench.format(Bench.median(extra)))")
+            print("lookup: \(warmRepeat) more warm lookups, median \(Bench.format(Bench.median(extra))), best \(Bench.format(extra.min()!)); CPU median \(Bench.format(Bench.median(extraCPU))); load average \(Self.loadAverage())")
         }
 
         // Nix: path-info on each builder in turn. It fails on the first path a store lacks, so it
