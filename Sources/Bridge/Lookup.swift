@@ -28,7 +28,10 @@ public struct LookupAnswer: Sendable {
 
 /// Asks every store at once whether it has paths: the cache first, then, for what the cache
 /// does not know, one pipelined QueryValidPaths and QueryPathInfo batch per store. Every
-/// answer, positive or negative, is written back to the cache.
+/// answer, positive or negative, is written back to the cache, a trusted one with its trust
+/// verdict (see `TrustVerdicts`: kept only under the same trusted-public-keys, sigs-needed and
+/// store directory, so any change to those makes the paths be verified again) and a compact
+/// record of its fields (`LookupRecord`), so a warm lookup neither parses nor verifies.
 ///
 /// Sources are ranked the way the issue asks for "fewest hops, then machine speed factor":
 /// every store is reached directly (one hop), so the rank is the machine's speed factor,
@@ -54,6 +57,11 @@ public struct Lookup: Sendable {
         self.speedFactors = speedFactors
     }
 
+    /// The digest of this lookup's trust settings under which verdicts are kept in the cache.
+    public var verdictKey: String {
+        TrustVerdicts(trustedKeys: trustedKeys, sigsNeeded: sigsNeeded, storeDir: storeDir).key
+    }
+
     /// Store indices, best source first.
     var ranking: [Int] {
         let factors = stores.map { speedFactors[$0.uri.description] }
@@ -76,9 +84,11 @@ public struct Lookup: Sendable {
     /// - Parameter answered: called with each store's URI as soon as that store answered
     ///   (for progress reports).
     public func lookup(_ paths: [StorePath], answered: @Sendable (String) -> Void = { _ in }) async -> Result {
+        let verdicts = TrustVerdicts(trustedKeys: trustedKeys, sigsNeeded: sigsNeeded, storeDir: storeDir)
+        let memo = VerificationMemo()
         let found = await withTaskGroup(of: (Int, StoreAnswer).self) { group in
             for (i, store) in stores.enumerated() {
-                group.addTask { (i, await self.ask(store, paths)) }
+                group.addTask { (i, await self.ask(store, paths, verdicts: verdicts, memo: memo)) }
             }
             var out = [StoreAnswer?](repeating: nil, count: stores.count)
             for await (i, a) in group {
@@ -88,76 +98,127 @@ public struct Lookup: Sendable {
             return out.map { $0! }
         }
         let ranking = self.ranking
+        let uris = stores.map(\.uri.description)
         var answers: [LookupAnswer] = []
         answers.reserveCapacity(paths.count)
-        for path in paths {
+        for (n, path) in paths.enumerated() {
             var locations: [PathLocation] = []
             for i in ranking {
-                guard let (info, cached) = found[i].infos[path] else { continue }
-                let v = trustedKeys.verify(info, sigsNeeded: sigsNeeded, storeDir: storeDir)
-                locations.append(PathLocation(store: stores[i].uri.description, info: info, verification: v,
-                                              fromCache: cached))
+                guard let f = found[i].found[n] else { continue }
+                locations.append(PathLocation(store: uris[i], info: f.info, verification: f.verification,
+                                              fromCache: f.fromCache))
             }
             answers.append(LookupAnswer(path: path, locations: locations))
         }
         let failures = found.enumerated().compactMap { i, a in
-            a.error.map { (store: stores[i].uri.description, error: $0) }
+            a.error.map { (store: uris[i], error: $0) }
         }
         return Result(answers: answers, failures: failures)
     }
 
-    /// What one store holds of `paths`.
+    /// One store's copy of a path, judged.
+    struct Found: Sendable {
+        var info: PathInfo
+        var verification: PathVerification
+        var fromCache: Bool
+    }
+
+    /// What one store holds of `paths`: `found[n]` is about `paths[n]`.
     struct StoreAnswer: Sendable {
-        var infos: [StorePath: (PathInfo, Bool)] = [:]
+        var found: [Found?]
         var error: String?
     }
 
-    func ask(_ store: RemoteStore, _ paths: [StorePath]) async -> StoreAnswer {
-        var answer = StoreAnswer()
+    /// Asks one store: the cache first (with the verdicts recorded under the current trust
+    /// settings), the store itself for the rest. Paths are verified here, in the store's own
+    /// task, so the stores' checks run in parallel and beside the other stores' traffic.
+    func ask(_ store: RemoteStore, _ paths: [StorePath], verdicts: TrustVerdicts, memo: VerificationMemo) async -> StoreAnswer {
+        var answer = StoreAnswer(found: Array(repeating: nil, count: paths.count))
         let uri = store.uri.description
-        var unknown = paths
+        // Positions in `paths` the cache could not answer.
+        var unknown = Array(paths.indices)
         if let cache {
+            unknown = []
+            var judged: [(hashPart: String, narInfoText: String, value: String)] = []
+            var signers: [String: [PublicKey]?] = [:]
             do {
-                unknown = []
-                let outcomes = try cache.lookup(storeURI: uri, hashParts: paths.map(\.hashPart))
-                for (path, outcome) in zip(paths, outcomes) {
+                let outcomes = try cache.answers(storeURI: uri, hashParts: paths.map(\.hashPart), verdictKey: verdicts.key)
+                for (n, outcome) in outcomes.enumerated() {
                     switch outcome {
-                    case let .hit(text, _):
-                        if let info = try? NarInfo(parsing: text, whence: "narinfo cache", storeDir: storeDir).pathInfo,
-                           info.path == path {
-                            answer.infos[path] = (info, true)
-                        } else {
-                            unknown.append(path)
+                    case let .hit(hit):
+                        guard let info = Self.info(of: hit, storeDir: storeDir), info.path == paths[n] else {
+                            unknown.append(n)
+                            continue
+                        }
+                        if let verdict = hit.verdict, let v = verdicts.decode(verdict, for: info, keys: &signers) {
+                            answer.found[n] = Found(info: info, verification: v, fromCache: true)
+                            continue
+                        }
+                        let v = verdicts.verify(info, memo: memo)
+                        answer.found[n] = Found(info: info, verification: v, fromCache: true)
+                        if let value = verdicts.encode(v), let text = hit.narInfoText {
+                            judged.append((paths[n].hashPart, text, value))
                         }
                     case .missing: continue
-                    case .unknown: unknown.append(path)
+                    case .unknown: unknown.append(n)
                     }
                 }
             } catch {
-                unknown = paths
+                unknown = Array(paths.indices)
+                answer.found = Array(repeating: nil, count: paths.count)
             }
+            // Answers cached before verdicts were (or under other trust settings) get one now.
+            try? cache.recordVerdicts(storeURI: uri, key: verdicts.key, judged)
         }
         guard !unknown.isEmpty else { return answer }
         do {
-            let valid = try await store.queryValidPaths(Set(unknown))
-            let infos = try await store.queryPathInfos(Array(valid))
-            var fresh: [(hashPart: String, narInfoText: String)] = []
+            let valid = try await store.queryValidPaths(Set(unknown.map { paths[$0] }))
+            // The store's misses are written while its path infos are on the way.
+            async let infosAsync = store.queryPathInfos(Array(valid))
+            if let cache {
+                var seen = Set<String>()
+                let missing = unknown.map { paths[$0] }.filter { !valid.contains($0) && seen.insert($0.hashPart).inserted }
+                try? LookupCacheText.register(cache, uri, storeDir: storeDir)
+                try? cache.record(storeURI: uri, entries: [], missing: missing.map(\.hashPart))
+            }
+            let infos = try await infosAsync
+            var fresh: [NarInfoCache.Entry] = []
+            fresh.reserveCapacity(infos.count)
+            var byPath: [StorePath: Found] = [:]
+            byPath.reserveCapacity(infos.count)
             for (path, wire) in infos {
                 guard let wire else { continue }
                 let info = wire.pathInfo(path)
-                answer.infos[path] = (info, false)
-                fresh.append((path.hashPart, LookupCacheText.narInfo(info, storeDir: storeDir)))
+                let v = verdicts.verify(info, memo: memo)
+                byPath[path] = Found(info: info, verification: v, fromCache: false)
+                if cache != nil {
+                    let text = LookupCacheText.narInfo(info, storeDir: storeDir)
+                    fresh.append(.init(hashPart: path.hashPart, narInfoText: text,
+                                       verdict: verdicts.encode(v).map { .init(key: verdicts.key, value: $0) },
+                                       record: LookupCacheText.record(info)))
+                }
             }
-            if let cache {
-                try? LookupCacheText.register(cache, uri, storeDir: storeDir)
-                try? cache.insert(storeURI: uri, entries: fresh)
-                try? cache.insertMissing(storeURI: uri, hashParts: unknown.filter { answer.infos[$0] == nil }.map(\.hashPart))
-            }
+            for n in unknown { answer.found[n] = byPath[paths[n]] }
+            try? cache?.record(storeURI: uri, entries: fresh, missing: [])
         } catch {
             answer.error = "\(error)"
         }
         return answer
     }
+}
+
+extension Lookup {
+    /// A cached answer's PathInfo: from its compact record when it has one, else parsed from
+    /// its text (answers cached before records were, or by other writers).
+    static func info(of hit: NarInfoCache.Hit, storeDir: StoreDirectory) -> PathInfo? {
+        if let record = hit.record, let info = LookupRecord.decode(record) { return info }
+        guard let text = hit.narInfoText else { return nil }
+        return try? NarInfo(parsing: text, whence: "narinfo cache", storeDir: storeDir).pathInfo
+    }
+
+    /// The PathInfo in a cached answer's compact record, or nil if it is not a valid one
+    /// (for diagnostics and benchmarks).
+    public static func decodeRecord(_ record: [UInt8]) -> PathInfo? { LookupRecord.decode(record) }
 }
 
 /// How store answers are kept in the narinfo cache: as narinfo text (the worker protocol has
@@ -166,6 +227,15 @@ enum LookupCacheText {
     static func narInfo(_ info: PathInfo, storeDir: StoreDirectory) -> String {
         NarInfo(pathInfo: info, url: "nar/" + info.narHash.string(.nix32, withAlgorithm: false) + ".nar",
                 compression: "none").render(in: storeDir)
+    }
+
+    /// The compact record of what `text` says. The text drops what a narinfo has no field
+    /// for (registration time, ultimate), and so must the record, so both read back the same.
+    static func record(_ info: PathInfo) -> [UInt8]? {
+        var same = info
+        same.registrationTime = 0
+        same.ultimate = false
+        return LookupRecord.encode(same)
     }
 
     static func register(_ cache: NarInfoCache, _ uri: String, storeDir: StoreDirectory) throws {

@@ -9,8 +9,9 @@ enum Statements {
         """
     static let queryCache = "select id, storeDir, wantMassQuery, priority from BinaryCaches where url = ?"
     static let insertNAR = """
-        insert or replace into NARs(cache, hashPart, namePart, narHash, narSize, narInfo, timestamp, present)
-            values (?, ?, ?, ?, ?, ?, ?, 1)
+        insert or replace into NARs(cache, hashPart, namePart, narHash, narSize, narInfo, timestamp, present,
+            verdictKey, verdict, record)
+            values (?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?)
         """
     static let insertMissingNAR =
         "insert or replace into NARs(cache, hashPart, timestamp, present) values (?, ?, ?, 0)"
@@ -19,9 +20,47 @@ enum Statements {
             and ((present = 0 and timestamp > ?) or (present = 1 and timestamp > ?))
         """
 
+    /// What `answers` reads of a row: the verdict only when it was made under the key asked
+    /// for (?5), the text only when the record and such a verdict do not make it unneeded.
+    static let answerColumns = """
+        hashPart, present, case when record is null or verdict is null or verdictKey is not ?5 then narInfo end,
+            timestamp, case when verdictKey = ?5 then verdict end, record
+        """
+    /// Only rows still within their TTL (?3 negative, ?4 positive).
+    static let queryNARVerdict = """
+        select \(answerColumns) from NARs
+            where cache = ?1 and hashPart = ?2
+            and ((present = 0 and timestamp > ?3) or (present = 1 and timestamp > ?4))
+        """
+    static let queryNARsBatch = """
+        select \(answerColumns) from NARs
+            where cache = ?1 and hashPart in (select value from json_each(?2))
+            and ((present = 0 and timestamp > ?3) or (present = 1 and timestamp > ?4))
+        """
+    /// Every live row of one store, through the (cache, hashPart) index so that other
+    /// stores' rows are not read (for batches that cover much of the store).
+    static let scanNARs = """
+        select \(answerColumns) from NARs
+            where cache = ?1 and ((present = 0 and timestamp > ?3) or (present = 1 and timestamp > ?4))
+        """
+    /// The same in table order, reading every store's rows: cheaper (no index walk, no seek
+    /// per row) when the store holds a good part of the table.
+    static let scanNARsTable = """
+        select \(answerColumns) from NARs not indexed
+            where cache = ?1 and ((present = 0 and timestamp > ?3) or (present = 1 and timestamp > ?4))
+        """
+    /// An upper bound on the table's rows, read from the end of the table (no scan).
+    static let maxRowID = "select max(rowid) from NARs"
+    static let countNARs = "select count(*) from NARs where cache = ?"
+    static let updateVerdict = """
+        update NARs set verdictKey = ?1, verdict = ?2
+            where cache = ?3 and hashPart = ?4 and present = 1 and narInfo = ?5
+        """
+
     /// The statements above, prepared once per connection.
     struct Prepared {
         let upsertCache, queryCache, insertNAR, insertMissingNAR, queryNAR: SQLiteStatement
+        let queryNARVerdict, queryNARsBatch, scanNARs, scanNARsTable, updateVerdict: SQLiteStatement
     }
 }
 
@@ -53,7 +92,8 @@ extension NarInfoCache {
     public func insert(storeURI: String, hashPart: String, narInfoText: String) throws {
         try locked {
             let id = try requireCacheID(storeURI)
-            try insertLocked(cache: id, storeURI: storeURI, hashPart: hashPart, narInfoText: narInfoText, at: now())
+            try insertLocked(cache: id, storeURI: storeURI, hashPart: hashPart, narInfoText: narInfoText,
+                             verdict: nil, at: now())
         }
     }
 
@@ -81,7 +121,7 @@ extension NarInfoCache {
             try db.transaction(immediate: true) {
                 for entry in entries {
                     try insertLocked(cache: id, storeURI: storeURI, hashPart: entry.hashPart,
-                                     narInfoText: entry.narInfoText, at: time)
+                                     narInfoText: entry.narInfoText, verdict: nil, at: time)
                 }
             }
         }
@@ -128,15 +168,15 @@ extension NarInfoCache {
         return id
     }
 
-    private func requireCacheID(_ storeURI: String) throws -> Int64 {
+    func requireCacheID(_ storeURI: String) throws -> Int64 {
         guard let id = try cacheID(storeURI) else {
             throw NarInfoCacheError.unknownStore(uri: storeURI, path: path)
         }
         return id
     }
 
-    private func insertLocked(cache id: Int64, storeURI: String, hashPart: String, narInfoText: String,
-                              at time: Int64) throws {
+    func insertLocked(cache id: Int64, storeURI: String, hashPart: String, narInfoText: String,
+                      verdict: Verdict?, record: [UInt8]? = nil, at time: Int64) throws {
         guard narInfoText.utf8.count <= Self.maxNarInfoSize else {
             throw NarInfoCacheError.narInfoTooLarge(uri: storeURI, hashPart: hashPart,
                                                     size: narInfoText.utf8.count, limit: Self.maxNarInfoSize)
@@ -151,6 +191,9 @@ extension NarInfoCache {
         try s.bind(5, fields.narSize.map(SQLiteValue.integer) ?? .null)
         try s.bind(6, .text(narInfoText))
         try s.bind(7, .integer(time))
+        try s.bind(8, verdict.map { .text($0.key) } ?? .null)
+        try s.bind(9, verdict.map { .text($0.value) } ?? .null)
+        try s.bind(10, record.map(SQLiteValue.blob) ?? .null)
         while try s.step() {}
         s.reset()
     }

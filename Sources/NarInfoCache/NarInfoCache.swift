@@ -158,7 +158,10 @@ public final class NarInfoCache: @unchecked Sendable {
         return Statements.Prepared(
             upsertCache: try prepare(Statements.upsertCache), queryCache: try prepare(Statements.queryCache),
             insertNAR: try prepare(Statements.insertNAR), insertMissingNAR: try prepare(Statements.insertMissingNAR),
-            queryNAR: try prepare(Statements.queryNAR))
+            queryNAR: try prepare(Statements.queryNAR), queryNARVerdict: try prepare(Statements.queryNARVerdict),
+            queryNARsBatch: try prepare(Statements.queryNARsBatch), scanNARs: try prepare(Statements.scanNARs),
+            scanNARsTable: try prepare(Statements.scanNARsTable),
+            updateVerdict: try prepare(Statements.updateVerdict))
     }
 
     /// Renames the file and its WAL and shared-memory companions (a stale WAL must not be

@@ -3,7 +3,7 @@
 /// keeps the narinfo text whole instead of one column per field.
 enum NarInfoCacheSchema {
     /// The version this code writes. Files with a higher one belong to a newer nix-bridge.
-    static let currentVersion: Int64 = 2
+    static let currentVersion: Int64 = 3
 
     /// Tables this project creates; any other (non-`sqlite_`) table marks a foreign file.
     static let knownTables: Set<String> = ["BinaryCaches", "NARs", "LastPurge"]
@@ -42,6 +42,16 @@ enum NarInfoCacheSchema {
         );
         """
 
+    /// Version 2 to 3: the trust verdict the layer above made on a positive answer
+    /// (`verdict`), the digest of the settings it was made under (`verdictKey`), and the
+    /// answer's fields in the layer above's compact form (`record`, read instead of parsing
+    /// the text). Rows from version 2 have none of them: they are judged and parsed afresh.
+    static let version2To3 = """
+        alter table NARs add column verdictKey text;
+        alter table NARs add column verdict text;
+        alter table NARs add column record blob;
+        """
+
     /// Why an existing file cannot be used as it is.
     enum Mismatch: Error {
         case foreign(String)
@@ -67,6 +77,9 @@ enum NarInfoCacheSchema {
         if version < 2 {
             try db.exec(version1To2)
             try backfillNarColumns(db)
+        }
+        if version < 3 {
+            try db.exec(version2To3)
         }
         if version < currentVersion { try db.setUserVersion(currentVersion) }
     }

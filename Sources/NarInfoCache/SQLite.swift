@@ -221,6 +221,20 @@ final class SQLiteStatement {
 
     func int64(_ column: Int32) -> Int64 { sqlite3_column_int64(stmt, column) }
 
+    /// Calls `body` with the column's UTF-8 bytes in place (valid only during the call).
+    func withText<T>(_ column: Int32, _ body: (UnsafeBufferPointer<UInt8>) -> T) -> T {
+        let p = sqlite3_column_text(stmt, column)
+        return body(UnsafeBufferPointer(start: p, count: p == nil ? 0 : Int(sqlite3_column_bytes(stmt, column))))
+    }
+
+    /// The column's bytes, or nil when it is NULL.
+    func blob(_ column: Int32) -> [UInt8]? {
+        guard sqlite3_column_type(stmt, column) != SQLITE_NULL else { return nil }
+        let count = Int(sqlite3_column_bytes(stmt, column))
+        guard count > 0, let p = sqlite3_column_blob(stmt, column) else { return [] }
+        return Array(UnsafeRawBufferPointer(start: p, count: count))
+    }
+
     /// The column as UTF-8 text, or nil when it is NULL.
     func text(_ column: Int32) -> String? {
         guard let p = sqlite3_column_text(stmt, column) else { return nil }

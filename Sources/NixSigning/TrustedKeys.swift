@@ -122,6 +122,13 @@ public struct PathVerification: Sendable, CustomStringConvertible {
     /// Set when no fingerprint could be computed (unknown size, non-SHA-256 hash).
     public var fingerprintError: FingerprintError?
 
+    /// A verdict with nothing verified yet (callers that rebuild a remembered verdict fill it in).
+    public init(storePath: StorePath, storeDir: StoreDirectory, sigsNeeded: Int) {
+        self.storePath = storePath
+        self.storeDir = storeDir
+        self.sigsNeeded = sigsNeeded
+    }
+
     /// True when the path may be used: correctly content-addressed, or signed by enough keys.
     public var isTrusted: Bool { contentAddress == .valid || verifiedBy.count >= sigsNeeded }
 

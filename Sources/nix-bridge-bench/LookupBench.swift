@@ -25,6 +25,14 @@ struct LookupBench: ParsableCommand {
     @Option(help: "Runs of each measurement (the median is reported).") var runs = 3
     @Option(help: "Round-trip time added by the latency proxy, in ms (0: skip that part).") var rttMs = 10
     @Option(help: "Paths Nix is asked for through the proxy (it asks one path per round trip).") var rttNixPaths = 600
+    @Option(help: "Extra warm lookups at the end (for profiling the warm path).") var warmRepeat = 0
+
+    /// The process CPU time of the last `timeLookup`.
+    nonisolated(unsafe) static var lastCPUStore = 0.0
+    var lastCPU: Double {
+        get { Self.lastCPUStore }
+        nonmutating set { Self.lastCPUStore = newValue }
+    }
 
     func run() throws {
         let me = self
@@ -48,14 +56,24 @@ struct LookupBench: ParsableCommand {
         var rows: [BenchRow] = []
 
         // Ours, cold: a fresh cache file and fresh connections each run; warm: the same cache again.
-        var cold: [Double] = [], warm: [Double] = []
+        var cold: [Double] = [], warm: [Double] = [], coldCPU: [Double] = [], warmCPU: [Double] = []
         for run in 0..<runs {
             let cachePath = bench.work.path + "/narinfo-\(run).sqlite"
             cold.append(try await timeLookup(bench, all, trusted: trusted, cachePath: cachePath))
+            coldCPU.append(lastCPU)
             warm.append(try await timeLookup(bench, all, trusted: trusted, cachePath: cachePath))
+            warmCPU.append(lastCPU)
         }
-        print("lookup: ours cold \(cold.map(Bench.format)), warm \(warm.map(Bench.format))")
+        print("lookup: ours cold \(cold.map(Bench.format)) (CPU of our process \(coldCPU.map(Bench.format))), warm \(warm.map(Bench.format)) (CPU \(warmCPU.map(Bench.format))); load average \(Self.loadAverage())")
         try warmBreakdown(bench.work.path + "/narinfo-0.sqlite", all, trusted: trusted)
+        if warmRepeat > 0 {
+            var extra: [Double] = [], extraCPU: [Double] = []
+            for _ in 0..<warmRepeat {
+                extra.append(try await timeLookup(bench, all, trusted: trusted, cachePath: bench.work.path + "/narinfo-0.sqlite"))
+                extraCPU.append(lastCPU)
+            }
+            print("lookup: \(warmRepeat) more warm lookups, median \(Bench.format(Bench.median(extra))), best \(Bench.format(extra.min()!)); CPU median \(Bench.format(Bench.median(extraCPU))); load average \(Self.loadAverage())")
+        }
 
         // Nix: path-info on each builder in turn. It fails on the first path a store lacks, so it
         // is given only the paths each builder holds: a lower bound for real Nix.
@@ -67,7 +85,7 @@ struct LookupBench: ParsableCommand {
             }
             nix.append(total)
         }
-        print("lookup: nix path-info \(nix.map(Bench.format))")
+        print("lookup: nix path-info \(nix.map(Bench.format)); load average \(Self.loadAverage())")
         let c = Bench.median(cold), w = Bench.median(warm), n = Bench.median(nix)
         rows.append(BenchRow(job: "lookup \(all.count) paths, 3 builders, loopback, cold", ours: Bench.format(c), nix: Bench.format(n),
                              ratio: String(format: "%.1fx", n / c), target: "≥5x", met: n / c >= 5))
@@ -78,26 +96,81 @@ struct LookupBench: ParsableCommand {
         Bench.printTable(rows)
     }
 
-    /// Where a warm lookup's time goes: the SQLite reads, narinfo parsing, signature checks.
+    /// Where a warm lookup's time goes: the SQLite reads (with the recorded verdicts), narinfo
+    /// parsing; and what verifying every signature again would cost (what the verdicts save).
     func warmBreakdown(_ cachePath: String, _ paths: [StorePath], trusted: TrustedKeys) throws {
         let cache = try NarInfoCache(path: cachePath)
+        let key = Lookup(stores: [], trustedKeys: trusted, cache: cache).verdictKey
         var texts: [String] = []
-        let sql = try Bench.timeSync {
+        var withVerdict = 0
+        var records: [[UInt8]] = []
+        let hashParts = paths.map(\.hashPart)
+        let sql = try Self.cpu {
             for host in ["builder1", "builder2", "builder3"] {
-                for case let .hit(text, _) in try cache.lookup(storeURI: "ssh-ng://\(host)", hashParts: paths.map(\.hashPart)) {
-                    texts.append(text)
+                for case let .hit(hit) in try cache.answers(storeURI: "ssh-ng://\(host)", hashParts: hashParts, verdictKey: key) {
+                    if hit.verdict != nil { withVerdict += 1 }
+                    if let record = hit.record { records.append(record) }
                 }
             }
         }
+        // The texts (not read above: the records and verdicts make them unneeded).
+        for host in ["builder1", "builder2", "builder3"] {
+            for case let .hit(hit) in try cache.answers(storeURI: "ssh-ng://\(host)", hashParts: hashParts, verdictKey: "") {
+                if let text = hit.narInfoText { texts.append(text) }
+            }
+        }
         var infos: [PathInfo] = []
-        let parse = try Bench.timeSync {
+        let parse = try Self.cpu {
             infos = try texts.map { try NarInfo(parsing: $0, whence: "bench", storeDir: .default).pathInfo }
         }
+        var decoded = 0
+        let decode = Self.cpu {
+            decoded = records.count { Lookup.decodeRecord($0) != nil }
+        }
+        // What the cold lookup writes: the same answers into a fresh file, one transaction a store.
+        let fresh = try NarInfoCache(path: cachePath + "-rewrite")
+        let written = try Self.cpu {
+            let verdict = NarInfoCache.Verdict(key: key, value: "signed builder1-1")
+            for (k, host) in ["builder1", "builder2", "builder3"].enumerated() {
+                let uri = "ssh-ng://\(host)"
+                try fresh.createCache(storeURI: uri, info: .init(storeDir: "/nix/store", wantMassQuery: true, priority: 0))
+                let mine = Array(texts.indices).filter { $0 % 3 == k }
+                try fresh.record(storeURI: uri, entries: mine.map {
+                    .init(hashPart: hashParts[$0], narInfoText: texts[$0], verdict: verdict, record: records[$0])
+                }, missing: hashParts.indices.filter { $0 % 3 != k }.map { hashParts[$0] })
+            }
+        }
         var trustedCount = 0
-        let verify = Bench.timeSyncNoThrow {
+        let verify = Self.cpu {
             trustedCount = infos.filter { trusted.verify($0).isTrusted }.count
         }
-        print("lookup: warm breakdown: SQLite reads \(Bench.format(sql)) (3 × \(paths.count) hash parts), narinfo parsing \(Bench.format(parse)), signature checks \(Bench.format(verify)) (\(trustedCount) trusted)")
+        print("lookup: warm breakdown (CPU time, one thread): SQLite reads \(Bench.format(sql)) (3 × \(paths.count) hash parts, \(withVerdict) verdicts), records decoded \(Bench.format(decode)) (\(decoded); narinfo parsing would be \(Bench.format(parse))); writing them to a fresh file \(Bench.format(written)); verifying them all again would be \(Bench.format(verify)) (\(trustedCount) trusted)")
+    }
+
+    static func loadAverage() -> String {
+        ((try? String(contentsOfFile: "/proc/loadavg", encoding: .utf8)) ?? "?").split(separator: " ").prefix(3).joined(separator: " ")
+    }
+
+    /// CPU seconds used so far by the whole process (all threads): under load, wall time
+    /// moves with the other jobs on the machine, CPU time much less.
+    static func processCPU() -> Double {
+        var t = timespec()
+        clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t)
+        return Double(t.tv_sec) + Double(t.tv_nsec) / 1e9
+    }
+
+    /// CPU seconds used so far by the calling thread.
+    static func threadCPU() -> Double {
+        var t = timespec()
+        clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t)
+        return Double(t.tv_sec) + Double(t.tv_nsec) / 1e9
+    }
+
+    /// CPU time of `body` on this thread (it must not suspend).
+    static func cpu(_ body: () throws -> Void) rethrows -> Double {
+        let start = threadCPU()
+        try body()
+        return threadCPU() - start
     }
 
     /// One `Lookup` of `paths` with fresh store connections and the cache at `cachePath`;
@@ -108,7 +181,9 @@ struct LookupBench: ParsableCommand {
         let cache = try NarInfoCache(path: cachePath)
         let lookup = Lookup(stores: stores, trustedKeys: trusted, cache: cache)
         var result: Lookup.Result?
+        let cpuStart = Self.processCPU()
         let t = await Bench.time { result = await lookup.lookup(paths) }
+        lastCPU = Self.processCPU() - cpuStart
         for s in stores { await s.close() }
         guard let result, result.failures.isEmpty else {
             throw BenchFailure("lookup failed: \(result?.failures.map { "\($0.store): \($0.error)" } ?? [])")
