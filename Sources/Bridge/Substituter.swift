@@ -82,7 +82,8 @@ public struct Substituter: Sendable {
             let result = await lookup.lookup(Array(asked))
             let have = try await valid
             frontier = []
-            for answer in result.answers where !have.contains(answer.path) && wanted[answer.path] == nil {
+            for found in result.answers where !have.contains(found.path) && wanted[found.path] == nil {
+                let answer = rechecked(found)
                 guard let best = answer.best else {
                     for l in answer.locations { events(.untrusted(answer.path, from: l.store)) }
                     let reasons = answer.locations.map { "\($0.store): \($0.verification)" }
@@ -94,6 +95,20 @@ public struct Substituter: Sendable {
             }
         }
         return Self.referencesFirst(wanted)
+    }
+
+    /// A trust verdict remembered in the narinfo cache is only as safe as the cache file, so
+    /// the signatures of what will actually enter the store are checked again (answers from
+    /// builders were checked in this run). The first cached source that still verifies wins.
+    func rechecked(_ answer: LookupAnswer) -> LookupAnswer {
+        var answer = answer
+        for i in answer.locations.indices where answer.locations[i].isTrusted {
+            guard answer.locations[i].fromCache else { break }
+            answer.locations[i].verification = lookup.trustedKeys.verify(
+                answer.locations[i].info, sigsNeeded: lookup.sigsNeeded, storeDir: lookup.storeDir)
+            if answer.locations[i].isTrusted { break }
+        }
+        return answer
     }
 
     /// Orders answers so that every path comes after the paths it references.

@@ -128,6 +128,29 @@ extension LookupTests {
         let again = try await lookup(cache: cache).lookup(unsigned.paths)
         #expect(again.answers.allSatisfy { $0.best == nil && $0.locations.count == 1 })
     }
+
+    /// A verdict forged under the current settings fools a lookup read from the cache, but not
+    /// substitution: what enters the store is verified again.
+    @Test func aForgedVerdictDoesNotGetAPathIntoTheStore() async throws {
+        let cache = try NarInfoCache(path: cachePath("forged-current.sqlite"))
+        let l = try lookup(cache: cache)
+        _ = await l.lookup(unsigned.paths)
+        for p in unsigned.paths {
+            let text = try #require(try cache.answers(storeURI: "ssh-ng://builder2", hashParts: [p.hashPart], verdictKey: "")
+                .first.flatMap { if case let .hit(h) = $0 { h.narInfoText } else { nil } } ?? nil)
+            try cache.recordVerdicts(storeURI: "ssh-ng://builder2", key: l.verdictKey, [(p.hashPart, text, "ca")])
+        }
+        let fooled = await l.lookup(unsigned.paths)
+        #expect(fooled.answers.allSatisfy { $0.best?.fromCache == true }, "the forged verdict is read back")
+        let destRoot = try FixtureStore.scratchDirectory("nb-forged-dest")
+        defer { try? FileManager.default.removeItem(at: destRoot) }
+        let dest = try opener.store(try StoreURI(parsing: "local?root=\(destRoot.path)"))
+        let substituter = Substituter(lookup: l, destination: dest)
+        await #expect(throws: Substituter.SubstituteError.self) { try await substituter.substitute([unsigned.paths[0]]) }
+        let valid = try await dest.queryValidPaths(Set(unsigned.paths))
+        #expect(valid.isEmpty)
+        await dest.close()
+    }
 }
 
 /// The digest verdicts are recorded under: it must change with every setting they depend on.
