@@ -16,6 +16,7 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
     ],
     targets: [
         // C libraries (pkg-config names checked: a wrong name only warns).
@@ -44,14 +45,20 @@ let package = Package(
             "NixCore", "NixSigning", "NarInfoCache", "NixStore",
             .product(name: "Logging", package: "swift-log"),
         ]),
-        .executableTarget(name: "nix-bridge", dependencies: [
+        // The HTTP binary cache (`serve --http`); its own target so the rest builds without hummingbird.
+        .target(name: "BridgeHTTP", dependencies: [
             "Bridge", "NixCore", "NixSigning",
+            .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+        .executableTarget(name: "nix-bridge", dependencies: [
+            "Bridge", "BridgeHTTP", "NixCore", "NixSigning",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),
         // Benchmarks: numbers beside real Nix's, measured in the same run.
         .executableTarget(name: "nix-bridge-bench", dependencies: [
-            "Bridge", "NixCore", "NixSigning", "NixStore", "NixTransport", "NixWire", "NarInfoCache", "CSodium", "CCrypto", "TestSupport",
+            "Bridge", "BridgeHTTP", "NixCore", "NixSigning", "NixStore", "NixTransport", "NixWire", "NarInfoCache", "CSodium", "CCrypto", "TestSupport",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
@@ -65,6 +72,9 @@ let package = Package(
         .testTarget(name: "NixStoreTests", dependencies: ["NixStore", "NixWire", "NixTransport", "NixCore", "TestSupport"]),
         .testTarget(name: "BridgeTests", dependencies: [
             "Bridge", "NixStore", "NixSigning", "NarInfoCache", "NixTransport", "NixCore", "TestSupport",
+        ]),
+        .testTarget(name: "BridgeHTTPTests", dependencies: [
+            "BridgeHTTP", "Bridge", "NixStore", "NixSigning", "NixCore", "TestSupport",
         ]),
         .testTarget(name: "CLITests", dependencies: ["NixCore", "TestSupport"]),
     ],

@@ -9,7 +9,7 @@ struct NixBridge: AsyncParsableCommand {
         commandName: "nix-bridge",
         abstract: "Make a fleet of Nix remote builders act as one verified binary cache.",
         version: "0.1.0",
-        subcommands: [Ping.self, PathInfoCommand.self, LookupCommand.self, SubstituteCommand.self, CacheCommand.self, KeyCommand.self]
+        subcommands: [Ping.self, PathInfoCommand.self, LookupCommand.self, SubstituteCommand.self, CacheCommand.self, KeyCommand.self, ServeCommand.self]
     )
 
     /// ArgumentParser's entry point, except that usage errors read like Nix's
