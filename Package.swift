@@ -17,6 +17,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.0.0"),
     ],
     targets: [
         // C libraries (pkg-config names checked: a wrong name only warns).
@@ -49,6 +50,7 @@ let package = Package(
         .target(name: "BridgeHTTP", dependencies: [
             "Bridge", "NixCore", "NixSigning",
             .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             .product(name: "Logging", package: "swift-log"),
         ]),
         .executableTarget(name: "nix-bridge", dependencies: [
@@ -74,7 +76,8 @@ let package = Package(
             "Bridge", "NixStore", "NixSigning", "NarInfoCache", "NixTransport", "NixCore", "TestSupport",
         ]),
         .testTarget(name: "BridgeHTTPTests", dependencies: [
-            "BridgeHTTP", "Bridge", "NixStore", "NixSigning", "NixCore", "TestSupport",
+            "BridgeHTTP", "Bridge", "NixStore", "NixSigning", "NixTransport", "NixCore", "TestSupport",
+            .product(name: "Logging", package: "swift-log"),
         ]),
         .testTarget(name: "CLITests", dependencies: ["NixCore", "TestSupport"]),
     ],

@@ -3,6 +3,7 @@ import Hummingbird
 import Logging
 import NIOCore
 import NixCore
+import ServiceLifecycle
 
 /// The fleet served as a Nix HTTP binary cache (what `nix-serve` and harmonia serve):
 ///
@@ -51,7 +52,8 @@ public struct HTTPBinaryCache: Sendable {
         self.served = ServedNarInfos(ttl: configuration.narInfoTTL)
     }
 
-    /// Serves until the task is cancelled (or, with `handleSignals`, until SIGINT/SIGTERM).
+    /// Serves until the task is cancelled (or, with `handleSignals`, until SIGINT/SIGTERM);
+    /// either stops it gracefully: no new connection, requests under way finish.
     /// `onRunning` gets the bound port once the server listens.
     public func run(handleSignals: Bool = false,
                     onRunning: @escaping @Sendable (Int) async -> Void = { _ in }) async throws {
@@ -61,7 +63,17 @@ public struct HTTPBinaryCache: Sendable {
             configuration: .init(address: .hostname(configuration.host, port: port), serverName: "nix-bridge"),
             onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? port) },
             logger: logger)
-        try await app.runService(gracefulShutdownSignals: handleSignals ? [.sigterm, .sigint] : [])
+        let group = ServiceGroup(configuration: .init(services: [app],
+                                                      gracefulShutdownSignals: handleSignals ? [.sigterm, .sigint] : [],
+                                                      logger: logger))
+        // Not a child task: cancelling ours must reach the group as a graceful shutdown, not
+        // as a cancellation (which drops connections and logs errors).
+        let serving = Task { try await group.run() }
+        try await withTaskCancellationHandler {
+            try await serving.value
+        } onCancel: {
+            Task { await group.triggerGracefulShutdown() }
+        }
     }
 
     func router() -> Router<BasicRequestContext> {

@@ -1,6 +1,7 @@
 import Bridge
 import BridgeHTTP
 import Foundation
+import Logging
 import NixCore
 import NixSigning
 import NixStore
@@ -55,7 +56,10 @@ final class HTTPFleet: @unchecked Sendable {
         let trusted = try TrustedKeys(parsing: "\(key1.publicKey) \(key2.publicKey)")
         view = FleetView(lookup: Lookup(stores: stores, trustedKeys: trusted),
                          signingKeys: [try KeyFiles.readSecretKey(ours.secretKeyFile.path)])
-        cache = HTTPBinaryCache(fleet: view, configuration: .init(host: "127.0.0.1", port: 0, narInfoTTL: narInfoTTL))
+        var logger = Logger(label: "nix-bridge.http.test")
+        logger.logLevel = .warning
+        cache = HTTPBinaryCache(fleet: view, configuration: .init(host: "127.0.0.1", port: 0, narInfoTTL: narInfoTTL),
+                                logger: logger)
     }
 
     /// Starts serving; returns once the server listens.

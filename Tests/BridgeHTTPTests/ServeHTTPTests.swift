@@ -209,17 +209,22 @@ struct ServeHTTPTests {
         try await withFleet("concurrent", narInfoTTL: .zero) { f in
             let paths = f.shared.paths + f.only2.paths + f.large.paths
             let infos = try await builderInfos(f, 2, paths)
-            let results = try await withThrowingTaskGroup(of: (StorePath, Int, Data).self) { group in
-                for i in 0..<50 {
-                    let path = paths[i % paths.count]
-                    group.addTask { () async throws -> (StorePath, Int, Data) in
-                        let r = try await f.curl(path.hashPart + ".narinfo")
-                        return (path, r.status, r.body)
-                    }
-                }
-                var out: [(StorePath, Int, Data)] = []
-                for try await r in group { out.append(r) }
-                return out
+            // One curl, 50 transfers at once: 50 connections open together.
+            var args = ["curl", "-sS", "--parallel", "--parallel-immediate", "--parallel-max", "50",
+                        "-w", "%{http_code} %{url_effective}\\n"]
+            let dir = f.work.appendingPathComponent("concurrent")
+            try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+            for i in 0..<50 {
+                args += ["-o", dir.appendingPathComponent("\(i)").path, "\(f.url)/\(paths[i % paths.count].hashPart).narinfo"]
+            }
+            let started = ContinuousClock.now
+            let out = try await f.run(args)
+            let elapsed = ContinuousClock.now - started
+            #expect(elapsed < .seconds(30), "50 narinfo requests took \(elapsed)")
+            let statuses = out.text.split(separator: "\n").map { $0.split(separator: " ").first.map(String.init) ?? "" }
+            #expect(statuses == Array(repeating: "200", count: 50), "\(out.text)")
+            let results = try (0..<50).map { i in
+                (paths[i % paths.count], 200, try Data(contentsOf: dir.appendingPathComponent("\(i)")))
             }
             #expect(results.count == 50)
             var bodies: [StorePath: Set<Data>] = [:]
