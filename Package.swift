@@ -62,6 +62,7 @@ let package = Package(
         .executableTarget(name: "nix-bridge-bench", dependencies: [
             "Bridge", "BridgeHTTP", "NixCore", "NixSigning", "NixStore", "NixTransport", "NixWire", "NarInfoCache", "CSodium", "CCrypto", "TestSupport",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "Logging", package: "swift-log"),
         ]),
 
         // Test helpers: real nix CLI, temp dirs, vectors location.

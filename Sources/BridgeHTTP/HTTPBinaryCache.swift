@@ -59,8 +59,8 @@ public struct HTTPBinaryCache: Sendable {
                     onRunning: @escaping @Sendable (Int) async -> Void = { _ in }) async throws {
         let port = configuration.port
         let app = Application(
-            router: router(),
-            configuration: .init(address: .hostname(configuration.host, port: port), serverName: "nix-bridge"),
+            responder: responder(),
+            configuration: .init(address: .hostname(configuration.host, port: port)),
             onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? port) },
             logger: logger)
         let group = ServiceGroup(configuration: .init(services: [app],
@@ -76,27 +76,44 @@ public struct HTTPBinaryCache: Sendable {
         }
     }
 
-    func router() -> Router<BasicRequestContext> {
-        let router = Router()
-        let cacheInfo = Self.text("StoreDir: \(configuration.storeDir.path)\nWantMassQuery: 1\nPriority: \(configuration.priority)\n",
-                                  type: "text/x-nix-cache-info")
-        router.get("nix-cache-info") { _, _ in cacheInfo }
-        router.head("nix-cache-info") { _, _ in cacheInfo.createHeadResponse() }
-        router.get("{name}.narinfo") { _, context in
-            try await self.narInfo(context.parameters.get("name") ?? "")
+    /// What answers each request: a switch on the path (no router: the warm narinfo
+    /// answer is a dictionary look-up, and routing would cost as much again).
+    struct Responder: HTTPResponder {
+        typealias Context = BasicRequestContext
+        let cache: HTTPBinaryCache
+        let cacheInfo: Response
+
+        func respond(to request: Request, context: Context) async throws -> Response {
+            let head: Bool
+            switch request.method {
+            case .get: head = false
+            case .head: head = true
+            default: return HTTPBinaryCache.methodNotAllowed
+            }
+            let path = request.uri.path
+            let response: Response
+            do {
+                if path == "/nix-cache-info" {
+                    response = cacheInfo
+                } else if path.hasSuffix(".narinfo") {
+                    response = try await cache.narInfo(String(path.dropFirst().dropLast(".narinfo".count)))
+                } else if path.hasPrefix("/nar/") {
+                    return try await cache.nar(file: String(path.dropFirst("/nar/".count)),
+                                               query: request.uri.queryParameters.get("hash"), head: head)
+                } else {
+                    response = HTTPBinaryCache.notFound
+                }
+            } catch {
+                return Response(status: .internalServerError, headers: [.contentType: "text/plain"],
+                                body: ResponseBody(byteBuffer: ByteBuffer(string: "\(error)\n")))
+            }
+            return head ? response.createHeadResponse() : response
         }
-        router.head("{name}.narinfo") { _, context in
-            try await self.narInfo(context.parameters.get("name") ?? "").createHeadResponse()
-        }
-        router.get("nar/{file}") { request, context in
-            try await self.nar(file: context.parameters.get("file") ?? "", query: request.uri.queryParameters.get("hash"),
-                               head: false)
-        }
-        router.head("nar/{file}") { request, context in
-            try await self.nar(file: context.parameters.get("file") ?? "", query: request.uri.queryParameters.get("hash"),
-                               head: true)
-        }
-        return router
+    }
+
+    func responder() -> Responder {
+        let info = "StoreDir: \(configuration.storeDir.path)\nWantMassQuery: 1\nPriority: \(configuration.priority)\n"
+        return Responder(cache: self, cacheInfo: Self.text(info, type: "text/x-nix-cache-info"))
     }
 
     static let narInfoType = "text/x-nix-narinfo"
@@ -155,12 +172,21 @@ public struct HTTPBinaryCache: Sendable {
             info = found
         } catch {
             logger.error("looking up '\(hashPart)' in the fleet failed: \(error)")
-            throw HTTPError(.internalServerError, message: "looking up '\(hashPart)' in the fleet failed")
+            throw LookupFailure(hashPart: hashPart, error: "\(error)")
         }
         let text = ByteBuffer(string: Self.narInfoText(info, storeDir: configuration.storeDir))
         served.put(hashPart, info: info, text: text)
         return .init(info: info, text: text, expires: .now)
     }
+
+    /// A fleet look-up that failed (answered 500: the path may exist, Nix must not take it as absent).
+    struct LookupFailure: Error, CustomStringConvertible {
+        var hashPart: String
+        var error: String
+        var description: String { "looking up '\(hashPart)' in the fleet failed: \(error)" }
+    }
+
+    static let methodNotAllowed = Response(status: .methodNotAllowed, headers: [.allow: "GET, HEAD"])
 
     static let notFound = Response(status: .notFound, headers: [.contentType: "text/plain"],
                                    body: ResponseBody(byteBuffer: ByteBuffer(string: "not found\n")))

@@ -168,6 +168,10 @@ struct ServeHTTPTests {
             let narHead = try await f.curl(info.url, head: true)
             #expect(narHead.status == 200)
             #expect(narHead.headers.lowercased().contains("content-length: \(info.pathInfo.narSize)\r\n"))
+            // Read-only: an upload is refused.
+            let put = try await f.run(["curl", "-sS", "-o", "/dev/null", "-w", "%{http_code}", "-X", "PUT",
+                                       "--data-binary", "x", "\(f.url)/\(path.hashPart).narinfo"])
+            #expect(put.text == "405")
             // A NAR hash that is not the path's: 404.
             let other = String(narHash.reversed())
             #expect(try await f.curl("nar/\(other).nar?hash=\(path.hashPart)").status == 404)
