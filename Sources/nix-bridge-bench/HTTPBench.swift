@@ -6,6 +6,8 @@ import Logging
 import NixCore
 import NixSigning
 import NixStore
+import NIOCore
+import NIOPosix
 import TestSupport
 
 /// `nix-bridge-bench http`: warm narinfo requests to `nix-bridge serve --http` (our
@@ -29,7 +31,20 @@ struct HTTPBench: ParsableCommand {
     @Option(help: "wrk threads for the rate runs.") var threads = 2
     @Option(help: "Runs of each measurement (the median is reported).") var runs = 3
 
+    @Flag(help: """
+        Run Swift concurrency on NIO's event loop threads (as a server process could): the \
+        handlers then run where the requests arrive, with no hop between thread pools. \
+        nix-bridge serve does not do this yet.
+        """)
+    var nioExecutor = false
+
     func run() throws {
+        if nioExecutor {
+            guard NIOSingletons.unsafeTryInstallSingletonPosixEventLoopGroupAsConcurrencyGlobalExecutor() else {
+                throw BenchFailure("could not make NIO's event loops the global executor")
+            }
+            print("http: Swift concurrency runs on NIO's event loop threads (--nio-executor)")
+        }
         let me = self
         try Bench.block { try await me.measure() }
     }
@@ -47,12 +62,11 @@ struct HTTPBench: ParsableCommand {
         let bench = try BenchFleet(builders: 2)
         defer { bench.stop() }
         let setup = ContinuousClock.now
-        var all: [StorePath] = []
-        for i in 1...2 {
+        let all = try (1...2).flatMap { i in
             let fixture = try StoreFixture.make(count: i == 1 ? paths / 2 : paths - paths / 2, seed: UInt64(600 + i),
                                                 namePrefix: "http\(i)")
             try bench.fill(builder: i, with: fixture)
-            all += fixture.paths
+            return fixture.paths
         }
         print("http: \(all.count) paths, half signed on each of 2 builders (setup \(Bench.format(Bench.seconds(ContinuousClock.now - setup))))")
         let urls = bench.work.appendingPathComponent("urls")
@@ -77,7 +91,7 @@ struct HTTPBench: ParsableCommand {
         guard port != 0 else { throw BenchFailure("the HTTP cache did not start") }
         let oursURL = "http://127.0.0.1:\(port)"
         let warmup = ContinuousClock.now
-        try Self.fetchAll(oursURL, all, work: bench.work)
+        try await Self.offPool { try Self.fetchAll(oursURL, all, work: bench.work) }
         print("http: ours at \(oursURL), every narinfo looked up once (cold, \(Bench.format(Bench.seconds(ContinuousClock.now - warmup))))")
 
         // nginx over the narinfo files `nix copy` writes for the same paths.
@@ -100,7 +114,8 @@ struct HTTPBench: ParsableCommand {
                 throw BenchFailure("nginx did not start: \((try? String(contentsOfFile: bench.work.path + "/nginx.log", encoding: .utf8)) ?? "")")
             }
             nginxURL = "http://127.0.0.1:\(nginxPort)"
-            try Self.fetchAll(nginxURL!, all, work: bench.work)
+            let url = nginxURL!
+            try await Self.offPool { try Self.fetchAll(url, all, work: bench.work) }
         }
         defer { nginxProcess?.stop(signal: SIGQUIT) }
 
@@ -108,10 +123,10 @@ struct HTTPBench: ParsableCommand {
         var oursRuns: [WrkResult] = [], nginxRuns: [WrkResult] = []
         var oursLatency: [WrkResult] = [], nginxLatency: [WrkResult] = []
         for _ in 0..<runs {
-            oursRuns.append(try wrkRun(wrk, oursURL, script: script.path, threads: threads, connections: connections))
-            if let nginxURL { nginxRuns.append(try wrkRun(wrk, nginxURL, script: script.path, threads: threads, connections: connections)) }
-            oursLatency.append(try wrkRun(wrk, oursURL, script: script.path, threads: 1, connections: 1))
-            if let nginxURL { nginxLatency.append(try wrkRun(wrk, nginxURL, script: script.path, threads: 1, connections: 1)) }
+            oursRuns.append(try await wrkRun(wrk, oursURL, script: script.path, threads: threads, connections: connections))
+            if let nginxURL { nginxRuns.append(try await wrkRun(wrk, nginxURL, script: script.path, threads: threads, connections: connections)) }
+            oursLatency.append(try await wrkRun(wrk, oursURL, script: script.path, threads: 1, connections: 1))
+            if let nginxURL { nginxLatency.append(try await wrkRun(wrk, nginxURL, script: script.path, threads: 1, connections: 1)) }
         }
         for (name, r) in [("ours", oursRuns), ("nginx", nginxRuns), ("ours, 1 connection", oursLatency),
                           ("nginx, 1 connection", nginxLatency)] where !r.isEmpty {
@@ -159,9 +174,11 @@ struct HTTPBench: ParsableCommand {
     }
 
     /// A wrk run cycling through every narinfo URL; fails on any non-2xx answer or socket error.
-    func wrkRun(_ wrk: String, _ base: String, script: String, threads: Int, connections: Int) throws -> WrkResult {
-        let out = try TestSupport.run([wrk, "-t\(threads)", "-c\(connections)", "-d\(seconds)s", "--latency", "-s", script, base],
-                                      check: false)
+    /// Waited for on a thread of its own: blocking one of the two threads our server's
+    /// handlers run on would halve it.
+    func wrkRun(_ wrk: String, _ base: String, script: String, threads: Int, connections: Int) async throws -> WrkResult {
+        let command = [wrk, "-t\(threads)", "-c\(connections)", "-d\(seconds)s", "--latency", "-s", script, base]
+        let out = try await Self.offPool { try TestSupport.run(command, check: false) }
         guard out.status == 0 else { throw BenchFailure("wrk exited \(out.status): \(out.stderr)") }
         return try WrkResult(parsing: out.text, server: base)
     }
@@ -200,6 +217,12 @@ struct HTTPBench: ParsableCommand {
           }
         }
         """
+    }
+
+    static func offPool<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+        try await withCheckedThrowingContinuation { continuation in
+            Thread.detachNewThread { continuation.resume(with: Result { try body() }) }
+        }
     }
 
     static func us(_ seconds: Double) -> String { String(format: "%.0f µs", seconds * 1e6) }
