@@ -12,6 +12,22 @@ struct NixBridge: AsyncParsableCommand {
         subcommands: [Ping.self, PathInfoCommand.self, LookupCommand.self, SubstituteCommand.self, CacheCommand.self, KeyCommand.self, ServeCommand.self]
     )
 
+    @Flag(help: "Serve the fleet's trusted paths as a Nix store on stdin/stdout (the worker protocol), for ssh-ng://HOST?remote-program=nix-bridge.")
+    var stdio = false
+    @Option(help: ArgumentHelp("Ignored: what Nix appends to the remote program with 'remote-store'.", visibility: .hidden))
+    var store: String?
+    @OptionGroup var nix: NixOptions
+
+    func run() async throws {
+        guard stdio else { throw CleanExit.helpRequest(self) }
+        do {
+            try await StdioServer.run(nix: nix)
+        } catch {
+            printError("error: \(error)")
+            throw ExitCode.failure
+        }
+    }
+
     /// ArgumentParser's entry point, except that usage errors read like Nix's
     /// (`error: ...`, a hint, exit status 1) rather than `Error: ...` and status 64.
     static func main() async {

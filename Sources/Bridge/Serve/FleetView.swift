@@ -16,10 +16,25 @@ public actor FleetView {
     public nonisolated let signingKeys: [SecretKey]
     public nonisolated var storeDir: StoreDirectory { lookup.storeDir }
 
-    /// Recent answers, so the NarFromPath that follows a QueryPathInfo (as Nix's clients
-    /// do) needs no second lookup. Bounded: cleared when full.
-    private var recent: [StorePath: LookupAnswer] = [:]
+    /// Recent positive answers, so the NarFromPath that follows a QueryPathInfo (as Nix's
+    /// clients do) needs no second lookup. Kept `recentTTL`; cleared when full.
+    var recent: [StorePath: Remembered] = [:]
     static let recentLimit = 50_000
+    static let recentTTL: Duration = .seconds(30)
+    /// Lookups started ahead of the client (a path's references, once it asked for the
+    /// path), by the paths they look up.
+    var pendingInfo: [StorePath: Task<[StorePath: LookupAnswer], Never>] = [:]
+    /// Trusted paths clients asked about and whose NAR may be wanted next, oldest first
+    /// (NAR prefetching takes from the end).
+    var narCandidates: [StorePath] = []
+    /// Paths whose NAR was asked for or prefetched (never prefetched again).
+    var narTaken: Set<StorePath> = []
+    /// Small NARs fetched ahead (checked), with their sizes.
+    var prefetchedNARs: [StorePath: (task: Task<[UInt8]?, Never>, size: UInt64)] = [:]
+    var prefetchedBytes: UInt64 = 0
+    /// NARs up to this size are checked whole before a byte is passed on, so a source that
+    /// sends a wrong one is replaced by the next (bounded memory: one buffer per request).
+    static let holdBack: UInt64 = 1 << 20
 
     public init(lookup: Lookup, signingKeys: [SecretKey] = []) {
         self.lookup = lookup
@@ -36,15 +51,31 @@ public actor FleetView {
     /// Infos of the paths some source holds a trusted copy of; the others are absent.
     public func pathInfos(_ paths: [StorePath]) async throws -> [StorePath: PathInfo] {
         var out: [StorePath: PathInfo] = [:]
-        for answer in try await answers(Array(Set(paths))) {
+        for answer in await answers(Array(Set(paths))) {
             if let best = answer.best { out[answer.path] = served(best.info) }
         }
+        noteAsked(out.keys)
         return out
     }
 
     /// The paths some source holds a trusted copy of.
     public func validPaths(_ paths: [StorePath]) async throws -> Set<StorePath> {
         Set(try await pathInfos(paths).keys)
+    }
+
+    /// Every path the view holds: what every source lists (QueryAllValidPaths), kept when
+    /// trusted. Sources that fail are left out.
+    public func allPaths() async throws -> Set<StorePath> {
+        let stores = lookup.stores
+        let listed = await withTaskGroup(of: Set<StorePath>.self) { group in
+            for store in stores {
+                group.addTask { (try? await store.queryAllValidPaths()) ?? [] }
+            }
+            var all = Set<StorePath>()
+            for await paths in group { all.formUnion(paths) }
+            return all
+        }
+        return try await validPaths(Array(listed))
     }
 
     /// The store path with this hash part (Nix's QueryPathFromHashPart): every source is
@@ -93,13 +124,18 @@ public actor FleetView {
     /// Streams the path's NAR into `sink` from the best trusted source, checking its size
     /// and SHA-256 against the signed info as it passes. The last chunk is held back until
     /// the whole NAR checks out, so a mismatch throws before the receiver has a complete
-    /// (wrong) NAR. A source that fails before any byte was passed on is replaced by the
-    /// next trusted one.
+    /// (wrong) NAR. A source that fails before any byte was passed on (any failure of a NAR
+    /// up to 1 MiB, which is checked whole first) is replaced by the next trusted one.
     public func narFromPath(_ path: StorePath,
                             into sink: @escaping @Sendable ([UInt8]) async throws -> Void) async throws {
         let full = storeDir.print(path)
-        var answer = recent[path]
-        if answer?.best == nil { answer = try await answers([path]).first }
+        if let bytes = await takePrefetchedNAR(path) {
+            prefetchNARs()
+            try await sink(bytes)
+            return
+        }
+        let answer = await answers([path]).first
+        prefetchNARs()
         guard let answer, answer.best != nil else { throw NARError.notValid(path: full) }
         var failures: [String] = []
         for location in answer.locations where location.isTrusted {
@@ -132,7 +168,7 @@ public actor FleetView {
 
     /// One source's NAR into the sink. The store's connection hands chunks over
     /// synchronously; they cross to the async sink through a stream.
-    static func stream(_ info: PathInfo, from store: RemoteStore,
+    static func stream(_ info: PathInfo, from store: RemoteStore, holdBack: UInt64 = FleetView.holdBack,
                        into sink: @escaping @Sendable ([UInt8]) async throws -> Void) async -> StreamOutcome {
         let (chunks, feed) = AsyncThrowingStream<[UInt8], any Error>.makeStream()
         let producer = Task {
@@ -149,19 +185,27 @@ public actor FleetView {
         let full = StoreDirectory.default.print(info.path)
         let uri = store.uri.description
         let hash = NARHashSink()
-        var held: [UInt8]?
+        // Held back: the first `holdBack` bytes (so a small NAR can still fail over to the
+        // next source), then always the latest chunk (so a wrong NAR is never complete).
+        var held: [UInt8] = []
         var passedOn = false
+        func pass(_ bytes: [UInt8]) async throws {
+            guard !bytes.isEmpty else { return }
+            passedOn = true
+            do { try await sink(bytes) } catch { throw SinkFailure(error: error) }
+        }
         do {
             for try await bytes in chunks where !bytes.isEmpty {
                 if hash.narSize + UInt64(bytes.count) > info.narSize {
                     throw NARError.mismatch(path: full, store: uri, what: "more than the \(info.narSize) bytes of its narSize")
                 }
                 bytes.withUnsafeBytes { hash.update($0) }
-                if let previous = held {
-                    passedOn = true
-                    do { try await sink(previous) } catch { throw SinkFailure(error: error) }
+                if hash.narSize <= holdBack {
+                    held += bytes
+                } else {
+                    try await pass(held)
+                    held = bytes
                 }
-                held = bytes
             }
             let (narHash, narSize) = hash.finalize()
             guard narSize == info.narSize else {
@@ -170,10 +214,7 @@ public actor FleetView {
             guard narHash == info.narHash else {
                 throw NARError.mismatch(path: full, store: uri, what: "narHash \(narHash), expected \(info.narHash)")
             }
-            if let held {
-                passedOn = true
-                do { try await sink(held) } catch { throw SinkFailure(error: error) }
-            }
+            try await pass(held)
             return .done
         } catch let e as SinkFailure {
             return .sinkFailed(e.error)
@@ -183,15 +224,6 @@ public actor FleetView {
     }
 
     // MARK: Helpers
-
-    /// Fresh lookups, remembered for the NAR requests that usually follow.
-    private func answers(_ paths: [StorePath]) async throws -> [LookupAnswer] {
-        guard !paths.isEmpty else { return [] }
-        let result = await lookup.lookup(paths)
-        if recent.count + result.answers.count > Self.recentLimit { recent = [:] }
-        for a in result.answers where a.best != nil { recent[a.path] = a }
-        return result.answers
-    }
 
     /// The info we serve for a trusted copy: its signatures, plus ours.
     private func served(_ info: PathInfo) -> PathInfo {

@@ -1,0 +1,122 @@
+import Synchronization
+import NixCore
+import NixTransport
+import NixWire
+
+/// What a worker-protocol server answers with (see `StoreServer`).
+public protocol StoreServerBackend: Sendable {
+    /// The reply to one request. Throwing reports the error to the client (STDERR_ERROR,
+    /// its description as the message) and the connection goes on, as with Nix's daemon.
+    func answer(_ request: IncomingRequest, version: WorkerProtocolVersion) async throws -> ServerReply
+
+    /// Streams a path's NAR into `send`. Throwing before the first chunk reports the error
+    /// and the connection goes on; after it, the connection ends (a NAR cannot be taken
+    /// back: the client sees it cut short).
+    func narFromPath(_ path: StorePath, into send: @escaping @Sendable ([UInt8]) async throws -> Void) async throws
+}
+
+/// Serves the worker protocol on a byte stream (stdin/stdout for `--stdio`, a socket),
+/// one request at a time in the order the client sent them, as Nix's daemon does.
+public enum StoreServer {
+    /// How a connection ended.
+    public enum Ending: Sendable, Equatable {
+        /// The client closed the stream.
+        case clientClosed
+        /// The server hung up after a fatal error (described).
+        case error(String)
+    }
+
+    /// Serves until the client closes the stream or a fatal error; never throws.
+    /// - Parameters:
+    ///   - info: what the handshake tells the client (our Nix version, its trust).
+    ///   - log: diagnostics (never to the stream).
+    public static func serve(_ stream: any ByteStream, backend: some StoreServerBackend,
+                             info: ClientHandshakeInfo, version: WorkerProtocolVersion = .latest,
+                             storeDir: StoreDirectory = .default,
+                             log: @escaping @Sendable (String) -> Void = { _ in }) async -> Ending {
+        var server = WorkerServer(ours: version, info: info, storeDir: storeDir)
+        var out: [UInt8] = []
+        do {
+            while true {
+                let chunk = try await stream.read(maxLength: 256 << 10)
+                if chunk.isEmpty {
+                    try await flush(&out, stream)
+                    return .clientClosed
+                }
+                for action in try server.receive(chunk) {
+                    switch action {
+                    case let .write(bytes):
+                        out += bytes
+                    case .handshakeCompleted:
+                        break
+                    case .close:
+                        try await flush(&out, stream)
+                        return .error("closed after a fatal protocol error")
+                    case let .request(request):
+                        try await flush(&out, stream)
+                        if case let .worker(.narFromPath(path)) = request {
+                            if let ending = try await sendNAR(path, server: server, backend: backend, stream: stream) {
+                                log("NarFromPath \(storeDir.print(path)): \(ending)")
+                                return .error(ending)
+                            }
+                            continue
+                        }
+                        let version = server.negotiated ?? version
+                        do {
+                            out += try server.reply(try await backend.answer(request, version: version))
+                        } catch {
+                            out += server.failure(daemonError(error))
+                        }
+                        try await flush(&out, stream)
+                    }
+                }
+                try await flush(&out, stream)
+            }
+        } catch {
+            log("connection ended: \(error)")
+            return .error("\(error)")
+        }
+    }
+
+    /// Sends STDERR_LAST and the NAR, or an error if none of it could be sent. Returns why the
+    /// connection must end, if it must.
+    private static func sendNAR(_ path: StorePath, server: WorkerServer, backend: some StoreServerBackend,
+                                stream: any ByteStream) async throws -> String? {
+        let started = StartFlag()
+        let header = server.narHeader()
+        do {
+            try await backend.narFromPath(path) { bytes in
+                if started.set() {
+                    try await stream.write(header + bytes)
+                } else {
+                    try await stream.write(bytes)
+                }
+            }
+            return nil
+        } catch {
+            if started.isSet { return "\(error)" }
+            try await stream.write(server.failure(daemonError(error)))
+            return nil
+        }
+    }
+
+    private static func flush(_ out: inout [UInt8], _ stream: any ByteStream) async throws {
+        guard !out.isEmpty else { return }
+        let bytes = out
+        out = []
+        try await stream.write(bytes)
+    }
+
+    static func daemonError(_ error: any Error) -> DaemonError {
+        if let e = error as? DaemonError { return e }
+        return DaemonError(message: "\(error)")
+    }
+}
+
+/// Whether the first chunk of a NAR went out (set from the sink, read after it).
+private final class StartFlag: Sendable {
+    private let value = Mutex(false)
+    /// Sets the flag; true if it was not set before.
+    func set() -> Bool { value.withLock { v in defer { v = true }; return !v } }
+    var isSet: Bool { value.withLock { $0 } }
+}

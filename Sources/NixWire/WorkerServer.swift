@@ -1,0 +1,135 @@
+import NixCore
+
+/// The daemon side of a worker-protocol connection over bytes: no sockets, no threads. The
+/// caller feeds what it reads to `receive` and performs the returned actions in order; it
+/// answers each `.request` (in order: clients may pipeline) with the bytes of `reply`,
+/// `failure` or, for NarFromPath, `narHeader` followed by the NAR itself, unframed.
+///
+/// As upstream's daemon: MAGIC_1 is answered at once, features are exchanged from 1.38, the
+/// trusted flag is sent from 1.35; a request that cannot be decoded, or an unknown
+/// operation, is answered with STDERR_ERROR and the connection ends (`.close`).
+public struct WorkerServer: Sendable {
+    public enum Action: Sendable, Hashable {
+        case write([UInt8])
+        case handshakeCompleted(HandshakeResult)
+        /// Answer it before the requests that follow.
+        case request(IncomingRequest)
+        /// Close the connection once the writes before this action are sent.
+        case close
+    }
+
+    public let storeDir: StoreDirectory
+    private var handshake: ServerHandshake
+    private var reader: WireReader
+    private var version: WorkerProtocolVersion?
+    /// A request whose framed data is being skipped; emitted once the data has ended.
+    private var skipping: (request: IncomingRequest, frames: FramedStreamDecoder)?
+    private var closed = false
+
+    /// - Parameters:
+    ///   - ours: the newest version we speak (and the features we offer at 1.38).
+    ///   - info: what the handshake tells the client (Nix version, trusted flag).
+    public init(ours: WorkerProtocolVersion = .latest, info: ClientHandshakeInfo,
+                storeDir: StoreDirectory = .default, limits: WireLimits = .default) {
+        self.storeDir = storeDir
+        handshake = ServerHandshake(ours: ours, info: info, storeDir: storeDir)
+        reader = WireReader(limits: limits)
+    }
+
+    /// The negotiated version, once the handshake is done.
+    public var negotiated: WorkerProtocolVersion? { version }
+
+    private var context: WireContext {
+        WireContext(version: version ?? .latest, storeDir: storeDir, limits: reader.limits)
+    }
+
+    /// Consumes `bytes`; returns what to do. A broken handshake throws (there is no one to
+    /// tell: upstream closes without a word); later errors become `.write` + `.close`.
+    public mutating func receive<C: Collection>(_ bytes: C) throws(WireError) -> [Action] where C.Element == UInt8 {
+        guard !closed else { return [] }
+        reader.feed(bytes)
+        var actions: [Action] = []
+        if version == nil {
+            for a in try handshake.receive(from: &reader) {
+                switch a {
+                case let .write(b): actions.append(.write(b))
+                case let .completed(r):
+                    version = r.version
+                    actions.append(.handshakeCompleted(r))
+                }
+            }
+            guard version != nil else { return actions }
+        }
+        do {
+            try decodeRequests(into: &actions)
+        } catch {
+            // As the daemon does when reading a request fails: report it, then hang up.
+            closed = true
+            actions.append(.write(failure(DaemonError(message: error.description))))
+            actions.append(.close)
+        }
+        return actions
+    }
+
+    private mutating func decodeRequests(into actions: inout [Action]) throws(WireError) {
+        let ctx = context
+        while !closed {
+            if var s = skipping {
+                while let event = try s.frames.next(from: &reader) {
+                    if event == .end { break }
+                }
+                guard s.frames.finished else {
+                    skipping = s
+                    return
+                }
+                skipping = nil
+                actions.append(.request(s.request))
+                continue
+            }
+            guard let decoded = try IncomingRequest.read(from: &reader, ctx) else { return }
+            switch decoded {
+            case let .fatal(_, message):
+                closed = true
+                actions.append(.write(failure(DaemonError(message: message))))
+                actions.append(.close)
+            case let .request(request):
+                if IncomingRequest.hasFramedData(request.op, ctx.version) {
+                    skipping = (request, FramedStreamDecoder())
+                } else {
+                    actions.append(.request(request))
+                }
+            }
+        }
+    }
+
+    // MARK: Answers
+
+    /// STDERR_LAST, then the reply.
+    public func reply(_ reply: ServerReply) throws(WireError) -> [UInt8] {
+        var w = WireWriter()
+        StderrMessage.last.write(to: &w, context)
+        try reply.write(to: &w, context)
+        return w.bytes
+    }
+
+    /// The error that ends a request (STDERR_ERROR); the connection goes on.
+    public func failure(_ error: DaemonError) -> [UInt8] {
+        var w = WireWriter()
+        StderrMessage.error(error).write(to: &w, context)
+        return w.bytes
+    }
+
+    /// What precedes a NarFromPath answer's NAR: STDERR_LAST.
+    public func narHeader() -> [UInt8] {
+        var w = WireWriter()
+        StderrMessage.last.write(to: &w, context)
+        return w.bytes
+    }
+
+    /// A log message for the client while a request is being worked on.
+    public func log(_ event: LogEvent) -> [UInt8] {
+        var w = WireWriter()
+        StderrMessage.log(event).write(to: &w, context)
+        return w.bytes
+    }
+}

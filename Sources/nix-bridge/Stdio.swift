@@ -1,0 +1,35 @@
+import Bridge
+import NixCore
+import NixSigning
+import NixStore
+import NixTransport
+import NixWire
+
+/// `nix-bridge --stdio`: the worker protocol on stdin/stdout, answered from the fleet, so
+/// Nix can use nix-bridge as an ssh-ng store or substituter
+/// (`ssh-ng://HOST?remote-program=nix-bridge`). Nothing but the protocol goes to stdout:
+/// warnings and errors go to stderr, which Nix shows to its user.
+enum StdioServer {
+    /// What the handshake announces as our "Nix version" (1.33+).
+    static let versionText = "nix-bridge " + NixBridge.configuration.version
+
+    static func run(nix: NixOptions) async throws {
+        let config = try nix.load()
+        guard let lookup = try config.lookup(extraSubstituters: nil, cache: try? config.narInfoCache()) else {
+            throw CLIError.noStores
+        }
+        var keys: [SecretKey] = []
+        for file in config.settings.secretKeyFiles { keys.append(try KeyFiles.readSecretKey(file)) }
+        let view = FleetView(lookup: lookup, signingKeys: keys)
+        // Writes are refused, so the client is told it is not trusted (as Nix's daemon tells
+        // a user outside 'trusted-users').
+        let info = ClientHandshakeInfo(daemonNixVersion: versionText, remoteTrustsUs: .notTrusted)
+        let stream = DescriptorStream.standardIO()
+        let ending = await StoreServer.serve(stream, backend: FleetStoreBackend(view: view), info: info) { line in
+            printError("nix-bridge: \(line)")
+        }
+        for store in lookup.stores { await store.close() }
+        await stream.close()
+        if case let .error(why) = ending { printError("nix-bridge: connection ended: \(why)") }
+    }
+}
