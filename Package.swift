@@ -52,6 +52,7 @@ let package = Package(
             "Bridge", "NixCore", "NixSigning",
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "Logging", package: "swift-log"),
         ]),
         .executableTarget(name: "nix-bridge", dependencies: [
@@ -64,7 +65,6 @@ let package = Package(
             "Bridge", "BridgeHTTP", "NixCore", "NixSigning", "NixStore", "NixTransport", "NixWire", "NarInfoCache", "CSodium", "CCrypto", "TestSupport",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
-            .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
         ]),
 
         // Test helpers: real nix CLI, temp dirs, vectors location.

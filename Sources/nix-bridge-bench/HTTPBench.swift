@@ -6,8 +6,6 @@ import Logging
 import NixCore
 import NixSigning
 import NixStore
-import NIOCore
-import NIOPosix
 import TestSupport
 
 /// `nix-bridge-bench http`: warm narinfo requests to `nix-bridge serve --http` (our
@@ -31,19 +29,19 @@ struct HTTPBench: ParsableCommand {
     @Option(help: "wrk threads for the rate runs.") var threads = 2
     @Option(help: "Runs of each measurement (the median is reported).") var runs = 3
 
-    @Flag(help: """
-        Run Swift concurrency on NIO's event loop threads (as a server process could): the \
-        handlers then run where the requests arrive, with no hop between thread pools. \
-        nix-bridge serve does not do this yet.
+    @Flag(inversion: .prefixedNo, help: """
+        Run Swift concurrency on NIO's event loop threads, as nix-bridge serve does \
+        (--no-nio-executor: on Swift's cooperative pool, each request hopping between the two).
         """)
-    var nioExecutor = false
+    var nioExecutor = true
 
     func run() throws {
         if nioExecutor {
-            guard NIOSingletons.unsafeTryInstallSingletonPosixEventLoopGroupAsConcurrencyGlobalExecutor() else {
+            guard HTTPBinaryCache.runTasksOnEventLoops() else {
                 throw BenchFailure("could not make NIO's event loops the global executor")
             }
-            print("http: Swift concurrency runs on NIO's event loop threads (--nio-executor)")
+        } else {
+            print("http: --no-nio-executor: handlers run on Swift's cooperative pool (not what serve does)")
         }
         let me = self
         try Bench.block { try await me.measure() }

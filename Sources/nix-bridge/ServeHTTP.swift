@@ -7,7 +7,7 @@ import NixCore
 import NixSigning
 
 /// `nix-bridge serve --http ADDR:PORT`: the fleet as a Nix HTTP binary cache.
-struct ServeCommand: AsyncParsableCommand {
+struct ServeCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "serve",
         abstract: "Serve the fleet's trusted paths to Nix clients.",
@@ -37,7 +37,23 @@ struct ServeCommand: AsyncParsableCommand {
     var narinfoCache: String?
     @OptionGroup var nix: NixOptions
 
-    func run() async throws {
+    /// Synchronous, so that nothing has run on Swift's global executor yet when NIO's event
+    /// loops take it over (see `HTTPBinaryCache.runTasksOnEventLoops`).
+    func run() throws {
+        _ = HTTPBinaryCache.runTasksOnEventLoops()
+        final class Outcome: @unchecked Sendable { var error: (any Error)? }
+        let outcome = Outcome()
+        let done = DispatchSemaphore(value: 0)
+        let me = self
+        Task {
+            do { try await me.serve() } catch { outcome.error = error }
+            done.signal()
+        }
+        done.wait()
+        if let error = outcome.error { throw error }
+    }
+
+    func serve() async throws {
         do {
             let (host, port) = try Self.parseAddress(http)
             let config = try nix.load()
