@@ -12,25 +12,23 @@ struct NixBridge: AsyncParsableCommand {
         subcommands: [Ping.self, PathInfoCommand.self, LookupCommand.self, SubstituteCommand.self, CacheCommand.self, KeyCommand.self, ServeCommand.self]
     )
 
-    @Flag(help: "Serve the fleet's trusted paths as a Nix store on stdin/stdout (the worker protocol), for ssh-ng://HOST?remote-program=nix-bridge.")
+    /// Listed for --help; a command line with `--stdio` is parsed by `StdioCommand` (see main).
+    @Flag(help: "Serve the fleet's trusted paths as a Nix store on stdin/stdout (the worker protocol), for ssh-ng://HOST?remote-program=nix-bridge; also takes --option and --builders.")
     var stdio = false
-    @Option(help: ArgumentHelp("Ignored: what Nix appends to the remote program with 'remote-store'.", visibility: .hidden))
-    var store: String?
-    @OptionGroup var nix: NixOptions
 
     func run() async throws {
-        guard stdio else { throw CleanExit.helpRequest(self) }
-        do {
-            try await StdioServer.run(nix: nix)
-        } catch {
-            printError("error: \(error)")
-            throw ExitCode.failure
-        }
+        throw CleanExit.helpRequest(self)
     }
 
     /// ArgumentParser's entry point, except that usage errors read like Nix's
     /// (`error: ...`, a hint, exit status 1) rather than `Error: ...` and status 64.
     static func main() async {
+        // `--stdio` takes options the subcommands also have (--store, --option): parsed on
+        // its own so that the root does not take them from the subcommands.
+        if CommandLine.arguments.contains("--stdio") {
+            await StdioCommand.main()
+            return
+        }
         do {
             var command = try parseAsRoot()
             if var asyncCommand = command as? AsyncParsableCommand {

@@ -1,9 +1,30 @@
+import ArgumentParser
 import Bridge
+import Foundation
 import NixCore
 import NixSigning
 import NixStore
 import NixTransport
 import NixWire
+
+/// `nix-bridge --stdio [--option NAME VALUE] [--builders B] [--store X]`: the options Nix
+/// passes (`--store 'X'` with `remote-store`, ignored) and the fleet's settings.
+struct StdioCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "nix-bridge")
+
+    @Flag(help: "Serve on stdin/stdout.") var stdio = false
+    @Option(help: "Ignored: what Nix appends to the remote program with 'remote-store'.") var store: String?
+    @OptionGroup var nix: NixOptions
+
+    func run() async throws {
+        do {
+            try await StdioServer.run(nix: nix)
+        } catch {
+            printError("error: \(error)")
+            throw ExitCode.failure
+        }
+    }
+}
 
 /// `nix-bridge --stdio`: the worker protocol on stdin/stdout, answered from the fleet, so
 /// Nix can use nix-bridge as an ssh-ng store or substituter
@@ -25,6 +46,16 @@ enum StdioServer {
         // a user outside 'trusted-users').
         let info = ClientHandshakeInfo(daemonNixVersion: versionText, remoteTrustsUs: .notTrusted)
         let stream = DescriptorStream.standardIO()
+        if let file = ProcessInfo.processInfo.environment["NIX_BRIDGE_STATS"] {
+            // Diagnostics for benchmarks, rewritten every 50 ms (stdout is the protocol's, and
+            // Nix kills its remote program when it is done with it).
+            Task.detached {
+                while true {
+                    try? Data("\(await view.statistics)\n".utf8).write(to: URL(fileURLWithPath: file))
+                    try await Task.sleep(for: .milliseconds(50))
+                }
+            }
+        }
         let ending = await StoreServer.serve(stream, backend: FleetStoreBackend(view: view), info: info) { line in
             printError("nix-bridge: \(line)")
         }

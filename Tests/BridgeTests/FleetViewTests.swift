@@ -161,4 +161,26 @@ final class FleetViewTests {
         // The untrusted path has no NAR to give.
         await #expect(throws: FleetView.NARError.self) { try await v.narFromPath(self.untrusted.paths[0], into: got.sink) }
     }
+
+    /// After the client asked about paths, their small NARs are fetched ahead: what is
+    /// served from there is the builder's NAR, and a wrong one is never kept.
+    @Test func prefetchedNARsAreCheckedToo() async throws {
+        let v = try view()
+        let wanted = honest.paths + small.paths
+        #expect(try await Set(v.pathInfos(wanted).keys) == Set(wanted))
+        // The first NAR request starts the prefetch of the others.
+        let first = Received()
+        try await v.narFromPath(honest.paths[0], into: first.sink)
+        #expect(first.all == (try nar(honest.paths[0], builder: 0)))
+        #expect(await v.prefetchedNARs.count >= 1)
+        for p in honest.paths.dropFirst() {
+            let got = Received()
+            try await v.narFromPath(p, into: got.sink)
+            #expect(got.all == (try nar(p, builder: 0)))
+        }
+        // Builder 1's copy of this one is wrong: the prefetch drops it, builder 2 serves it.
+        let got = Received()
+        try await v.narFromPath(small.paths[0], into: got.sink)
+        #expect(got.all == (try nar(small.paths[0], builder: 1)))
+    }
 }

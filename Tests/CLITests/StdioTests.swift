@@ -30,6 +30,10 @@ final class StdioTests {
         // Paths of the other builder are there too.
         let other = StoreDirectory.default.print(f.onBuilder1.paths[0])
         #expect(try f.env.nix(["path-info", "--store", f.localURI(), other]).text == other + "\n")
+        // With remote-store, Nix appends `--store 'auto'` to the command: accepted.
+        let withStore = try f.env.nix(["path-info", "--store", f.localURI() + "&remote-store=auto", other], check: false)
+        #expect(withStore.status == 0, "\(withStore.stderr)")
+        #expect(withStore.text == other + "\n")
     }
 
     @Test func untrustedAndUnsignedPathsAreNotServed() throws {

@@ -6,7 +6,10 @@ import NixStore
 /// to a builder. So: when a client asks about a path, its references are looked up at once
 /// (the client asks about them next); when it starts asking for NARs, the small NARs of
 /// the paths it asked about are fetched, pipelined, and checked before it asks (bounded:
-/// `narPrefetchCount` NARs, `narPrefetchBudget` bytes; each at most `holdBack`).
+/// `narPrefetchCount` NARs, `narPrefetchBudget` bytes; each at most `holdBack`). Nix asks
+/// for NARs in its own topological order; prefetching every candidate within the bounds,
+/// rather than guessing the next few, is what makes them hit (a window of 256 hit 22 %
+/// of a 1,000-path `nix copy`; the whole set hits all).
 extension FleetView {
     /// A positive answer and when it was got.
     struct Remembered {
@@ -16,7 +19,7 @@ extension FleetView {
 
     /// How many levels of references are looked up ahead of the client.
     static let prefetchDepth = 4
-    static let narPrefetchCount = 256
+    static let narPrefetchCount = 4096
     static let narPrefetchBudget: UInt64 = 32 << 20
 
     /// Answers for `paths`: remembered ones (younger than `recentTTL`), those a prefetch is
@@ -38,6 +41,8 @@ extension FleetView {
             }
         }
         if !fresh.isEmpty {
+            statistics.lookups += 1
+            statistics.pathsLookedUp += fresh.count
             let result = await lookup.lookup(fresh)
             remember(result.answers)
             out += result.answers
@@ -70,6 +75,8 @@ extension FleetView {
         guard !refs.isEmpty else { return }
         let lookup = self.lookup
         let list = Array(refs)
+        statistics.lookups += 1
+        statistics.pathsLookedUp += list.count
         let task = Task { () -> [StorePath: LookupAnswer] in
             let result = await lookup.lookup(list)
             var byPath: [StorePath: LookupAnswer] = [:]

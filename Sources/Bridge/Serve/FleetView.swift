@@ -32,6 +32,18 @@ public actor FleetView {
     /// Small NARs fetched ahead (checked), with their sizes.
     var prefetchedNARs: [StorePath: (task: Task<[UInt8]?, Never>, size: UInt64)] = [:]
     var prefetchedBytes: UInt64 = 0
+    /// What happened so far, for diagnostics.
+    public internal(set) var statistics = Statistics()
+
+    public struct Statistics: Sendable, CustomStringConvertible {
+        public var lookups = 0
+        public var pathsLookedUp = 0
+        public var narsServed = 0
+        public var narsPrefetched = 0
+        public var description: String {
+            "\(lookups) lookups of \(pathsLookedUp) paths; \(narsServed) NARs served, \(narsPrefetched) of them prefetched"
+        }
+    }
     /// NARs up to this size are checked whole before a byte is passed on, so a source that
     /// sends a wrong one is replaced by the next (bounded memory: one buffer per request).
     static let holdBack: UInt64 = 1 << 20
@@ -129,7 +141,9 @@ public actor FleetView {
     public func narFromPath(_ path: StorePath,
                             into sink: @escaping @Sendable ([UInt8]) async throws -> Void) async throws {
         let full = storeDir.print(path)
+        statistics.narsServed += 1
         if let bytes = await takePrefetchedNAR(path) {
+            statistics.narsPrefetched += 1
             prefetchNARs()
             try await sink(bytes)
             return

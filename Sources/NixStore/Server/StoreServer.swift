@@ -26,7 +26,8 @@ public enum StoreServer {
         case error(String)
     }
 
-    /// Serves until the client closes the stream or a fatal error; never throws.
+    /// Serves until the client closes the stream or a fatal error, then closes the stream
+    /// (a client waiting for the rest of a NAR sees it end); never throws.
     /// - Parameters:
     ///   - info: what the handshake tells the client (our Nix version, its trust).
     ///   - log: diagnostics (never to the stream).
@@ -34,6 +35,14 @@ public enum StoreServer {
                              info: ClientHandshakeInfo, version: WorkerProtocolVersion = .latest,
                              storeDir: StoreDirectory = .default,
                              log: @escaping @Sendable (String) -> Void = { _ in }) async -> Ending {
+        let ending = await serveUntilDone(stream, backend: backend, info: info, version: version, storeDir: storeDir, log: log)
+        await stream.close()
+        return ending
+    }
+
+    private static func serveUntilDone(_ stream: any ByteStream, backend: some StoreServerBackend,
+                                       info: ClientHandshakeInfo, version: WorkerProtocolVersion,
+                                       storeDir: StoreDirectory, log: @escaping @Sendable (String) -> Void) async -> Ending {
         var server = WorkerServer(ours: version, info: info, storeDir: storeDir)
         var out: [UInt8] = []
         do {
