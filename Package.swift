@@ -16,6 +16,9 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.0.0"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.0"),
     ],
     targets: [
         // C libraries (pkg-config names checked: a wrong name only warns).
@@ -44,15 +47,24 @@ let package = Package(
             "NixCore", "NixSigning", "NarInfoCache", "NixStore",
             .product(name: "Logging", package: "swift-log"),
         ]),
-        .executableTarget(name: "nix-bridge", dependencies: [
+        // The HTTP binary cache (`serve --http`); its own target so the rest builds without hummingbird.
+        .target(name: "BridgeHTTP", dependencies: [
             "Bridge", "NixCore", "NixSigning",
+            .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+        .executableTarget(name: "nix-bridge", dependencies: [
+            "Bridge", "BridgeHTTP", "NixCore", "NixSigning",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),
         // Benchmarks: numbers beside real Nix's, measured in the same run.
         .executableTarget(name: "nix-bridge-bench", dependencies: [
-            "Bridge", "NixCore", "NixSigning", "NixStore", "NixTransport", "NixWire", "NarInfoCache", "CSodium", "CCrypto", "TestSupport",
+            "Bridge", "BridgeHTTP", "NixCore", "NixSigning", "NixStore", "NixTransport", "NixWire", "NarInfoCache", "CSodium", "CCrypto", "TestSupport",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "Logging", package: "swift-log"),
         ]),
 
         // Test helpers: real nix CLI, temp dirs, vectors location.
@@ -65,6 +77,10 @@ let package = Package(
         .testTarget(name: "NixStoreTests", dependencies: ["NixStore", "NixWire", "NixTransport", "NixCore", "TestSupport"]),
         .testTarget(name: "BridgeTests", dependencies: [
             "Bridge", "NixStore", "NixSigning", "NarInfoCache", "NixTransport", "NixCore", "TestSupport",
+        ]),
+        .testTarget(name: "BridgeHTTPTests", dependencies: [
+            "BridgeHTTP", "Bridge", "NixStore", "NixSigning", "NixTransport", "NixCore", "TestSupport",
+            .product(name: "Logging", package: "swift-log"),
         ]),
         .testTarget(name: "CLITests", dependencies: ["NixCore", "TestSupport"]),
     ],

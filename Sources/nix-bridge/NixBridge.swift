@@ -9,7 +9,7 @@ struct NixBridge: AsyncParsableCommand {
         commandName: "nix-bridge",
         abstract: "Make a fleet of Nix remote builders act as one verified binary cache.",
         version: "0.1.0",
-        subcommands: [Ping.self, PathInfoCommand.self, LookupCommand.self, SubstituteCommand.self, BuildCommand.self, ExplainCommand.self, CacheCommand.self, KeyCommand.self]
+        subcommands: [Ping.self, PathInfoCommand.self, LookupCommand.self, SubstituteCommand.self, BuildCommand.self, ExplainCommand.self, ServeCommand.self, CacheCommand.self, KeyCommand.self]
     )
 
     /// Listed for --help; a command line with `--stdio` is parsed by `StdioCommand` (see main).

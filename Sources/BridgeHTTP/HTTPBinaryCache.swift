@@ -1,0 +1,223 @@
+import Bridge
+import Hummingbird
+import Logging
+import NIOCore
+import NIOPosix
+import NixCore
+import ServiceLifecycle
+
+/// The fleet served as a Nix HTTP binary cache (what `nix-serve` and harmonia serve):
+///
+/// - `GET /nix-cache-info`: `StoreDir`, `WantMassQuery: 1`, `Priority`.
+/// - `GET|HEAD /<hashpart>.narinfo`: the path's trusted info as narinfo text (its
+///   signatures, plus ours when the fleet view signs), `Compression: none`, `URL:` naming the NAR.
+/// - `GET|HEAD /nar/<narhash>.nar?hash=<hashpart>` (and nix-serve's
+///   `/nar/<hashpart>-<narhash>.nar`): the NAR, streamed from a builder that holds it, with
+///   `Content-Length` = NarSize, its SHA-256 checked on the way by the fleet view (the last
+///   chunk is held back, so on a mismatch the response is cut short of its length).
+///
+/// Everything comes from a `FleetView`: a path no builder holds with trusted signatures is
+/// 404, as Nix expects of a cache without it.
+public struct HTTPBinaryCache: Sendable {
+    public struct Configuration: Sendable {
+        /// The address to bind (only this one: `127.0.0.1` serves loopback only).
+        public var host: String
+        /// 0 picks a free port (reported to `run`'s `onRunning`).
+        public var port: Int
+        public var storeDir: StoreDirectory
+        /// `Priority:` in nix-cache-info (lower is preferred; cache.nixos.org says 40).
+        public var priority: Int
+        /// How long a rendered narinfo is served without asking the fleet again (0: always ask).
+        public var narInfoTTL: Duration
+
+        public init(host: String, port: Int, storeDir: StoreDirectory = .default, priority: Int = 40,
+                    narInfoTTL: Duration = .seconds(60)) {
+            self.host = host
+            self.port = port
+            self.storeDir = storeDir
+            self.priority = priority
+            self.narInfoTTL = narInfoTTL
+        }
+    }
+
+    public let fleet: FleetView
+    public let configuration: Configuration
+    public let logger: Logger
+    let served: ServedNarInfos
+
+    public init(fleet: FleetView, configuration: Configuration,
+                logger: Logger = Logger(label: "nix-bridge.http")) {
+        self.fleet = fleet
+        self.configuration = configuration
+        self.logger = logger
+        self.served = ServedNarInfos(ttl: configuration.narInfoTTL)
+    }
+
+    /// Serves until the task is cancelled (or, with `handleSignals`, until SIGINT/SIGTERM);
+    /// either stops it gracefully: no new connection, requests under way finish.
+    /// `onRunning` gets the bound port once the server listens.
+    public func run(handleSignals: Bool = false,
+                    onRunning: @escaping @Sendable (Int) async -> Void = { _ in }) async throws {
+        let port = configuration.port
+        let app = Application(
+            responder: responder(),
+            configuration: .init(address: .hostname(configuration.host, port: port)),
+            onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? port) },
+            logger: logger)
+        let group = ServiceGroup(configuration: .init(services: [app],
+                                                      gracefulShutdownSignals: handleSignals ? [.sigterm, .sigint] : [],
+                                                      logger: logger))
+        // Not a child task: cancelling ours must reach the group as a graceful shutdown, not
+        // as a cancellation (which drops connections and logs errors).
+        let serving = Task { try await group.run() }
+        try await withTaskCancellationHandler {
+            try await serving.value
+        } onCancel: {
+            Task { await group.triggerGracefulShutdown() }
+        }
+    }
+
+    /// What answers each request: a switch on the path (no router: the warm narinfo
+    /// answer is a dictionary look-up, and routing would cost as much again).
+    struct Responder: HTTPResponder {
+        typealias Context = BasicRequestContext
+        let cache: HTTPBinaryCache
+        let cacheInfo: Response
+
+        func respond(to request: Request, context: Context) async throws -> Response {
+            let head: Bool
+            switch request.method {
+            case .get: head = false
+            case .head: head = true
+            default: return HTTPBinaryCache.methodNotAllowed
+            }
+            let path = request.uri.path
+            let response: Response
+            do {
+                if path == "/nix-cache-info" {
+                    response = cacheInfo
+                } else if path.hasSuffix(".narinfo") {
+                    response = try await cache.narInfo(String(path.dropFirst().dropLast(".narinfo".count)))
+                } else if path.hasPrefix("/nar/") {
+                    return try await cache.nar(file: String(path.dropFirst("/nar/".count)),
+                                               query: request.uri.queryParameters.get("hash"), head: head)
+                } else {
+                    response = HTTPBinaryCache.notFound
+                }
+            } catch {
+                return Response(status: .internalServerError, headers: [.contentType: "text/plain"],
+                                body: ResponseBody(byteBuffer: ByteBuffer(string: "\(error)\n")))
+            }
+            return head ? response.createHeadResponse() : response
+        }
+    }
+
+    /// Makes NIO's event-loop threads Swift's global executor, so request handlers run on the
+    /// thread the request arrived on instead of hopping to the cooperative pool and back (the
+    /// warm narinfo p50 halves: Docs/Benchmarks.md, issue 6 HTTP). For a process that only
+    /// serves: it applies to every task of the process, and only works before the first task
+    /// runs on the global executor. Returns false when it could not.
+    public static func runTasksOnEventLoops() -> Bool {
+        NIOSingletons.unsafeTryInstallSingletonPosixEventLoopGroupAsConcurrencyGlobalExecutor()
+    }
+
+    func responder() -> Responder {
+        let info = "StoreDir: \(configuration.storeDir.path)\nWantMassQuery: 1\nPriority: \(configuration.priority)\n"
+        return Responder(cache: self, cacheInfo: Self.text(info, type: "text/x-nix-cache-info"))
+    }
+
+    static let narInfoType = "text/x-nix-narinfo"
+
+    /// The narinfo response for `<hashPart>`.
+    func narInfo(_ hashPart: String) async throws -> Response {
+        guard let entry = try await entry(hashPart: hashPart) else { return Self.notFound }
+        return Self.response(entry.text, type: Self.narInfoType)
+    }
+
+    /// The text of a narinfo for a path served uncompressed, as Nix writes one
+    /// (`FileHash`/`FileSize` are the NAR's own for `Compression: none`).
+    static func narInfoText(_ info: PathInfo, storeDir: StoreDirectory) -> String {
+        NarInfo(pathInfo: info, url: CacheURL.nar(for: info), compression: "none",
+                fileHash: info.narHash, fileSize: info.narSize).render(in: storeDir)
+    }
+
+    /// The NAR response for `/nar/<file>?hash=<query>`.
+    func nar(file: String, query: String?, head: Bool) async throws -> Response {
+        guard let request = CacheURL.narRequest(file: file, hashQuery: query),
+              let info = try await entry(hashPart: request.hashPart)?.info,
+              info.narHash.algorithm == .sha256,
+              info.narHash.string(.nix32, withAlgorithm: false) == request.narHash,
+              let length = Int(exactly: info.narSize)
+        else { return Self.notFound }
+        var headers = HTTPFields()
+        headers[.contentType] = "application/x-nix-archive"
+        if head {
+            headers[.contentLength] = String(length)
+            return Response(status: .ok, headers: headers)
+        }
+        let fleet = self.fleet, logger = self.logger
+        let printed = configuration.storeDir.print(info.path)
+        return Response(status: .ok, headers: headers, body: ResponseBody(contentLength: length) { writer in
+            let out = BodyWriterBox(writer)
+            do {
+                try await fleet.narFromPath(info.path) { chunk in try await out.write(chunk) }
+                try await out.finish()
+            } catch {
+                // Thrown on: the connection is closed short of Content-Length.
+                logger.error("NAR of '\(printed)' cut: \(error)")
+                throw error
+            }
+        })
+    }
+
+    /// The served info and narinfo text of the path with this hash part; nil when no builder
+    /// holds it trusted. Answers are kept for `narInfoTTL`.
+    func entry(hashPart: String) async throws -> ServedNarInfos.Entry? {
+        guard CacheURL.isHashPart(hashPart) else { return nil }
+        if let entry = served.get(hashPart) { return entry }
+        let info: PathInfo
+        do {
+            guard let path = try await fleet.path(hashPart: hashPart),
+                  let found = try await fleet.pathInfo(path) else { return nil }
+            info = found
+        } catch {
+            logger.error("looking up '\(hashPart)' in the fleet failed: \(error)")
+            throw LookupFailure(hashPart: hashPart, error: "\(error)")
+        }
+        let text = ByteBuffer(string: Self.narInfoText(info, storeDir: configuration.storeDir))
+        served.put(hashPart, info: info, text: text)
+        return .init(info: info, text: text, expires: .now)
+    }
+
+    /// A fleet look-up that failed (answered 500: the path may exist, Nix must not take it as absent).
+    struct LookupFailure: Error, CustomStringConvertible {
+        var hashPart: String
+        var error: String
+        var description: String { "looking up '\(hashPart)' in the fleet failed: \(error)" }
+    }
+
+    static let methodNotAllowed = Response(status: .methodNotAllowed, headers: [.allow: "GET, HEAD"])
+
+    static let notFound = Response(status: .notFound, headers: [.contentType: "text/plain"],
+                                   body: ResponseBody(byteBuffer: ByteBuffer(string: "not found\n")))
+
+    static func text(_ s: String, type: String) -> Response {
+        response(ByteBuffer(string: s), type: type)
+    }
+
+    static func response(_ body: ByteBuffer, type: String) -> Response {
+        Response(status: .ok, headers: [.contentType: type], body: ResponseBody(byteBuffer: body))
+    }
+}
+
+/// The response's body writer, reachable from the fleet's chunk callback. Used by one task
+/// at a time, in order (the chunks of one response).
+final class BodyWriterBox: @unchecked Sendable {
+    private var writer: any ResponseBodyWriter
+
+    init(_ writer: any ResponseBodyWriter) { self.writer = writer }
+
+    func write(_ chunk: [UInt8]) async throws { try await writer.write(ByteBuffer(bytes: chunk)) }
+
+    func finish() async throws { try await writer.finish(nil) }
+}
