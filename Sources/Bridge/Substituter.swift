@@ -4,22 +4,31 @@ import NixSigning
 import NixStore
 import NixWire
 
-/// Fetches paths from the fleet into a destination store: references first, each NAR
-/// streamed from the best trusted source (the order `Lookup` ranks them in) into a temporary file while its hash and size
-/// are checked, then streamed into the destination. A NAR that does not match, or a
-/// source that fails midway, registers nothing: the next source that has the path is tried.
+/// Fetches paths from the fleet into a destination store, references first, from the best
+/// trusted source of each (the order `Lookup` ranks them in). Small NARs are fetched ahead,
+/// pipelined, checked in memory and added in batches (AddMultipleToStore); large ones
+/// stream in one pass from NarFromPath into AddToStoreNar, checked on the way, their last
+/// bytes held back until the whole NAR matched. A NAR that does not match, or a source that
+/// fails midway, registers nothing: the next source that has the path is tried.
 public struct Substituter: Sendable {
     public var lookup: Lookup
     /// Where paths go (the local daemon, `local`, or a chroot store).
     public var destination: RemoteStore
-    /// Where NARs are staged while they are checked.
-    public var temporaryDirectory: String
+    /// NARs up to this size are fetched ahead whole and added in batches; larger ones
+    /// stream through alone.
+    public var batchableNARSize: UInt64 = 1 << 20
+    /// At most this many NAR bytes (and `batchMaxPaths` paths) go in one AddMultipleToStore.
+    public var batchMaxBytes: UInt64 = 4 << 20
+    public var batchMaxPaths = 256
+    /// How far fetching may run ahead of adding: paths, and bytes of small NARs.
+    public var aheadMaxPaths = 512
+    public var aheadMaxBytes: UInt64 = 16 << 20
+    /// Told the paths of each AddMultipleToStore batch once the destination added them (tests).
+    var batchAdded: (@Sendable ([StorePath]) -> Void)?
 
-    public init(lookup: Lookup, destination: RemoteStore,
-                temporaryDirectory: String = FileManager.default.temporaryDirectory.path) {
+    public init(lookup: Lookup, destination: RemoteStore) {
         self.lookup = lookup
         self.destination = destination
-        self.temporaryDirectory = temporaryDirectory
     }
 
     public enum SubstituteError: Error, CustomStringConvertible {
@@ -51,14 +60,11 @@ public struct Substituter: Sendable {
     /// Makes `paths` valid in the destination, with their closures. Returns the paths that
     /// were fetched (already valid ones are skipped).
     public func substitute(_ paths: [StorePath], events: @escaping @Sendable (Event) -> Void = { _ in }) async throws -> [StorePath] {
+        TransferMemory.bound()
         let plan = try await self.plan(paths, events: events)
         events(.planned(plan.map(\.path), narBytes: plan.reduce(0) { $0 + ($1.best?.info.narSize ?? 0) }))
-        var fetched: [StorePath] = []
-        for answer in plan {
-            try await fetch(answer, events: events)
-            fetched.append(answer.path)
-        }
-        return fetched
+        try await SubstitutionRun(substituter: self, plan: plan, events: events).run()
+        return plan.map(\.path)
     }
 
     /// The paths to fetch, references before referrers: what the destination lacks of the
@@ -67,12 +73,16 @@ public struct Substituter: Sendable {
         var wanted: [StorePath: LookupAnswer] = [:]
         var frontier = Array(Set(paths))
         while !frontier.isEmpty {
-            let have = try await destination.queryValidPaths(Set(frontier))
-            let missing = frontier.filter { !have.contains($0) && wanted[$0] == nil }
+            // Ask the destination and the fleet at once (one round trip per level, not two);
+            // answers for paths the destination already has are dropped.
+            let destination = self.destination
+            let asked = Set(frontier).filter { wanted[$0] == nil }
+            guard !asked.isEmpty else { break }
+            async let valid = destination.queryValidPaths(asked)
+            let result = await lookup.lookup(Array(asked))
+            let have = try await valid
             frontier = []
-            guard !missing.isEmpty else { break }
-            let result = await lookup.lookup(missing)
-            for answer in result.answers {
+            for answer in result.answers where !have.contains(answer.path) && wanted[answer.path] == nil {
                 guard let best = answer.best else {
                     for l in answer.locations { events(.untrusted(answer.path, from: l.store)) }
                     let reasons = answer.locations.map { "\($0.store): \($0.verification)" }
@@ -101,14 +111,16 @@ public struct Substituter: Sendable {
         return order
     }
 
-    /// Tries each trusted source of one path in turn.
-    func fetch(_ answer: LookupAnswer, events: @escaping @Sendable (Event) -> Void) async throws {
-        var failures: [String] = []
-        for location in answer.locations where location.isTrusted {
+    /// Tries each trusted source of one path in turn (but those in `skipping`), streaming
+    /// the NAR in one pass.
+    func fetch(_ answer: LookupAnswer, skipping: Set<String> = [], failures earlier: [String] = [],
+               events: @escaping @Sendable (Event) -> Void) async throws {
+        var failures = earlier
+        for location in answer.locations where location.isTrusted && !skipping.contains(location.store) {
             guard let source = lookup.stores.first(where: { $0.uri.description == location.store }) else { continue }
             do {
                 events(.copying(answer.path, from: location.store, narSize: location.info.narSize))
-                try await fetch(location.info, from: source) { events(.received(answer.path, from: location.store, bytes: $0)) }
+                try await stream(location.info, from: source) { events(.received(answer.path, from: location.store, bytes: $0)) }
                 events(.fetched(answer.path, from: location.store, narSize: location.info.narSize))
                 return
             } catch {
@@ -122,20 +134,31 @@ public struct Substituter: Sendable {
     /// How often `received` events are sent: cheap enough for a 2 GiB NAR.
     static let progressStep: UInt64 = 1 << 20
 
-    func fetch(_ info: PathInfo, from source: RemoteStore,
-               received: @escaping @Sendable (UInt64) -> Void = { _ in }) async throws {
-        let staged = try StagedNAR(directory: temporaryDirectory, expected: info)
-        defer { staged.remove() }
-        try await source.narFromPath(info.path) { bytes in
-            let (before, after) = try staged.write(bytes)
-            if after / Self.progressStep != before / Self.progressStep { received(after) }
-        }
-        try staged.finish()
-        let wire = ValidPathInfo(path: info.path, info: UnkeyedValidPathInfo(
-            deriver: info.deriver, narHash: info.narHash, references: info.references,
-            registrationTime: 0, narSize: info.narSize, ultimate: false, signatures: info.sigs, ca: info.ca))
+    /// One pass: the NAR goes from NarFromPath straight into a framed AddToStoreNar, hashed
+    /// and counted on the way; the source is held back while the destination catches up.
+    /// Its last chunk is sent only once the whole NAR matched `info`; on a mismatch or a
+    /// failing source the destination connection is closed before that, so the destination
+    /// daemon cannot have finished the NAR and registers nothing.
+    func stream(_ info: PathInfo, from source: RemoteStore,
+                received: @escaping @Sendable (UInt64) -> Void = { _ in }) async throws {
+        let check = NARCheck(expected: info)
+        let held = HeldChunk()
         // We checked the signatures against our trusted-public-keys; the destination's own
         // list may not have the builders' keys, as with Nix's substituters.
-        try await destination.addToStoreNar(wire, narFile: staged.path, dontCheckSigs: true)
+        try await destination.addToStoreNar(Self.wireInfo(info), dontCheckSigs: true) { frames in
+            try await source.narFromPath(info.path) { bytes in
+                let (before, after) = try check.update(bytes)
+                if let ready = held.swap(bytes) { try await frames.write(ready) }
+                if after / Self.progressStep != before / Self.progressStep { received(after) }
+            }
+            try check.finish()
+            if let last = held.take() { try await frames.write(last) }
+        }
+    }
+
+    static func wireInfo(_ info: PathInfo) -> ValidPathInfo {
+        ValidPathInfo(path: info.path, info: UnkeyedValidPathInfo(
+            deriver: info.deriver, narHash: info.narHash, references: info.references,
+            registrationTime: 0, narSize: info.narSize, ultimate: false, signatures: info.sigs, ca: info.ca))
     }
 }

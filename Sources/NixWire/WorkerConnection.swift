@@ -256,7 +256,10 @@ public struct WorkerConnection: Sendable {
                     guard progress.consumed == available.count else {
                         throw .unexpected("NAR detector stopped early without finishing")
                     }
-                    p.narTail = Array((p.narTail + available).suffix(WorkerConnection.narTailSize))
+                    // Only the last bytes: never copy the whole chunk for them.
+                    p.narTail = available.count >= WorkerConnection.narTailSize
+                        ? Array(available.suffix(WorkerConnection.narTailSize))
+                        : Array((p.narTail + available).suffix(WorkerConnection.narTailSize))
                     p.narOffset += available.count
                     pending[0] = p
                     return events

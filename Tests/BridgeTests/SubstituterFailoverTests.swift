@@ -7,8 +7,9 @@ import TestSupport
 @testable import Bridge
 @testable import NixStore
 
-/// A 64 MiB path on two real builders: a builder killed mid-NAR, the only source killed,
-/// and the NAR kept on disk (not in memory) on its way through.
+/// A 64 MiB path on two real builders, streamed in one pass: a builder killed mid-NAR, the
+/// only source killed, a corrupted NAR (from one builder, from the only one), and the NAR
+/// in the destination while it still arrives, with a bounded send queue.
 @Suite(.serialized, .enabled(if: TestSupport.hasNix && SSHFleet.canRun, "needs nix (nix-bin), sshd (openssh-server) and root"))
 final class SubstituterFailoverTests {
     let env: TwoBuilderSubstitution
@@ -71,28 +72,72 @@ final class SubstituterFailoverTests {
         #expect(stagedFiles.isEmpty, "no staged NAR left behind")
     }
 
-    /// The NAR goes to disk as it arrives (each progress step finds it in the staged file),
-    /// and into the destination in frames with a bounded send queue: memory does not grow
-    /// with the NAR's size.
-    @Test func aLargeNARIsStagedOnDiskAndStreamedInBoundedFrames() async throws {
+    /// One pass: the destination daemon is already writing the path while the source is
+    /// still sending it, nothing is staged on disk, and the send queue stays bounded.
+    @Test func aLargeNARStreamsInOnePassInBoundedFrames() async throws {
         let path = try #require(large.roots.first)
         let s = try substituter(builders: [0])
-        let work = self.work
-        let onDisk = ByteCounts()
+        let target = env.destRoot.path + StoreDirectory.default.print(path)
+        let seen = ByteCounts()
         _ = try await s.substitute([path]) { event in
             guard case let .received(_, _, bytes) = event else { return }
-            let files = ((try? FileManager.default.contentsOfDirectory(atPath: work.path)) ?? []).filter { $0.hasPrefix("nix-bridge-nar-") }
-            let size = files.compactMap { try? FileManager.default.attributesOfItem(atPath: work.path + "/" + $0)[.size] as? UInt64 }.max() ?? 0
-            onDisk.add(reported: bytes, onDisk: size)
+            seen.add(reported: bytes, onDisk: treeSize(target))
         }
-        let steps = onDisk.all
+        let steps = seen.all
         #expect(steps.count >= 60, "about one progress event per MiB of the 64 MiB NAR")
-        #expect(steps.allSatisfy { $0.onDisk >= $0.reported }, "every byte received is already in the staged file")
+        #expect(steps.contains { $0.reported < UInt64(48 << 20) && $0.onDisk > 0 },
+                "the destination was writing the path while the source still sent it")
+        #expect(stagedFiles.isEmpty)
         let conn = try await s.destination.connection()
         let peak = await conn.peakQueued
         #expect(peak > 0 && peak <= DaemonConnection.maxBuffered + (2 << 20), "peak send queue \(peak) bytes for a 64 MiB NAR")
         let verify = try TestSupport.run(["nix-store", "--store", destURI, "--verify", "--check-contents"], check: false)
         #expect(verify.status == 0, "\(verify.stderr)")
+    }
+
+    /// Flips the last byte of the large path's content on builder1: its NAR has the right
+    /// size and shape, and only the hash of the whole tells.
+    func corruptLastByteOnBuilder1() throws {
+        let path = try #require(large.roots.first)
+        let root = fleet.builders[0].storeRoot + StoreDirectory.default.print(path)
+        let file = try #require(largestFile(under: root))
+        chmod(file, 0o644)
+        let h = try #require(FileHandle(forUpdatingAtPath: file))
+        defer { try? h.close() }
+        let end = try h.seekToEnd()
+        try h.seek(toOffset: end - 1)
+        let last = try #require(try h.read(upToCount: 1)?.first)
+        try h.seek(toOffset: end - 1)
+        try h.write(contentsOf: [last ^ 0xff])
+    }
+
+    @Test func aCorruptedLargeNARFallsOverAndRegistersOnlyTheGoodOne() async throws {
+        try corruptLastByteOnBuilder1()
+        let path = try #require(large.roots.first)
+        let log = EventLog()
+        let fetched = try await substituter(builders: [0, 1]).substitute([path]) { log.add($0) }
+        #expect(fetched == [path])
+        #expect(log.failures.contains { $0.hasPrefix("ssh-ng://builder1") && $0.contains("does not match") }, "\(log.failures)")
+        #expect(log.received(from: "ssh-ng://builder1") >= UInt64(63 << 20),
+                "builder1's whole NAR went through before the hash told")
+        let info = try #require(try pathInfos().first)
+        #expect((info["signatures"] as? [String] ?? []).contains { $0.hasPrefix("builder2-1:") })
+        let verify = try TestSupport.run(["nix-store", "--store", destURI, "--verify", "--check-contents"], check: false)
+        #expect(verify.status == 0 && !verify.stderr.contains("modified"), "\(verify.stderr)")
+    }
+
+    @Test func aCorruptedLargeNARFromTheOnlySourceRegistersNothing() async throws {
+        try corruptLastByteOnBuilder1()
+        let path = try #require(large.roots.first)
+        do {
+            _ = try await substituter(builders: [0]).substitute([path])
+            Issue.record("a corrupted NAR was accepted")
+        } catch {
+            #expect("\(error)".contains("ssh-ng://builder1") && "\(error)".contains("does not match"), "\(error)")
+        }
+        #expect(try pathInfos().isEmpty)
+        let valid = try TestSupport.run(["nix-store", "--store", destURI, "--check-validity", StoreDirectory.default.print(path)], check: false)
+        #expect(valid.status != 0, "the path is not valid in the destination")
     }
 
     func pathInfos() throws -> [[String: Any]] {
@@ -106,6 +151,30 @@ extension EventLog {
     func received(from store: String) -> UInt64 {
         events.compactMap { if case let .received(_, from, bytes) = $0, from == store { return bytes } else { return nil } }.max() ?? 0
     }
+}
+
+/// Bytes of the regular files under `path` (0 if it does not exist yet).
+func treeSize(_ path: String) -> UInt64 {
+    let fm = FileManager.default
+    var isDir: ObjCBool = false
+    guard fm.fileExists(atPath: path, isDirectory: &isDir) else { return 0 }
+    guard isDir.boolValue else { return (try? fm.attributesOfItem(atPath: path)[.size] as? UInt64) ?? 0 }
+    var total: UInt64 = 0
+    for case let name as String in fm.enumerator(atPath: path) ?? NSEnumerator() {
+        total += treeSize(path + "/" + name)
+    }
+    return total
+}
+
+/// The biggest regular file at or under `path`.
+func largestFile(under path: String) -> String? {
+    let fm = FileManager.default
+    var isDir: ObjCBool = false
+    guard fm.fileExists(atPath: path, isDirectory: &isDir) else { return nil }
+    guard isDir.boolValue else { return path }
+    let files = (fm.enumerator(atPath: path)?.allObjects as? [String] ?? []).map { path + "/" + $0 }
+    return files.filter { fm.fileExists(atPath: $0, isDirectory: &isDir) && !isDir.boolValue }
+        .max { treeSize($0) < treeSize($1) }
 }
 
 final class KillOnce: @unchecked Sendable {

@@ -47,6 +47,86 @@ final class SubstituterTests {
         #expect(staged.isEmpty)
     }
 
+    /// Small paths go in AddMultipleToStore batches (5 at most here), references before
+    /// referrers across and within batches; real Nix finds them intact and signed.
+    @Test func addsSmallPathsInBatchesReferencesFirst() async throws {
+        var s = try substituter(trusted: [key1, key2])
+        s.batchMaxPaths = 5
+        let batches = BatchLog()
+        s.batchAdded = { batches.add($0) }
+        let root = try #require(closure.roots.first)
+        let fetched = try await s.substitute([root])
+        #expect(Set(fetched) == Set(closure.paths))
+        let added = batches.all
+        #expect(added.count == (closure.paths.count + 4) / 5, "\(added.map(\.count))")
+        #expect(added.allSatisfy { $0.count <= 5 })
+        let order = added.flatMap { $0 }
+        #expect(order.count == closure.paths.count && Set(order) == Set(closure.paths))
+        for (i, path) in order.enumerated() {
+            let item = try #require(closure.items.first { $0.path == path })
+            let before = Set(order[..<i])
+            #expect(item.references.allSatisfy { $0 == path || before.contains($0) }, "a reference of \(path) came after it")
+        }
+        let infos = try destInfos()
+        #expect(infos.count == closure.paths.count)
+        for info in infos {
+            let printed = try #require(info["path"] as? String)
+            let item = try #require(closure.items.first { StoreDirectory.default.print($0.path) == printed })
+            #expect(Set(info["references"] as? [String] ?? []) == Set(item.references.map { StoreDirectory.default.print($0) }))
+            #expect((info["signatures"] as? [String] ?? []).contains { $0.hasPrefix("builder1-1:") })
+        }
+        let verify = try TestSupport.run(["nix-store", "--store", destURI, "--verify", "--check-contents"], check: false)
+        #expect(verify.status == 0 && !verify.stderr.contains("modified") && !verify.stderr.contains("error"), "\(verify.stderr)")
+        let sigs = try TestSupport.nix(["path-info", "--sigs", "--recursive", "--store", destURI, StoreDirectory.default.print(root)])
+        #expect(sigs.text.split(separator: "\n").count == closure.paths.count)
+        #expect(sigs.text.split(separator: "\n").allSatisfy { $0.contains("builder1-1:") })
+    }
+
+    /// A path that became valid in the destination after planning (another client added
+    /// it) is left out of its batch: Nix 2.8 would not read its NAR, and the rest of the
+    /// batch would be misread. No path is fetched twice, nothing falls back.
+    @Test func aPathAddedMeanwhileIsLeftOutOfItsBatch() async throws {
+        let s = try substituter(trusted: [key1, key2])
+        let root = try #require(closure.roots.first)
+        let plan = try await s.plan([root], events: { _ in })
+        #expect(plan.count == closure.paths.count)
+        let middle = plan[plan.count / 2].path
+        _ = try await s.substitute([middle])
+        let alreadyThere = try await s.destination.queryValidPaths(Set(plan.map(\.path)))
+        #expect(alreadyThere.contains(middle))
+        let events = EventLog()
+        try await SubstitutionRun(substituter: s, plan: plan, events: { events.add($0) }).run()
+        #expect(events.failures.isEmpty, "\(events.failures)")
+        let copied = events.events.compactMap { if case let .copying(p, _, _) = $0 { return p } else { return nil } }
+        #expect(copied.count == plan.count, "each path fetched once, none again by a fallback")
+        let infos = try destInfos()
+        #expect(infos.count == closure.paths.count)
+        let verify = try TestSupport.run(["nix-store", "--store", destURI, "--verify", "--check-contents"], check: false)
+        #expect(verify.status == 0 && !verify.stderr.contains("modified") && !verify.stderr.contains("error"), "\(verify.stderr)")
+    }
+
+    /// builder1 dies as the first fetch-ahead NarFromPath is about to go out: the small
+    /// paths whose fetches fail come from builder2 instead, still references first.
+    @Test func builderKilledDuringFetchAheadFallsOverPathByPath() async throws {
+        let root = try #require(closure.roots.first)
+        let fleet = self.fleet
+        let once = KillOnce()
+        let events = EventLog()
+        let fetched = try await substituter(trusted: [key1, key2]).substitute([root]) { event in
+            events.add(event)
+            if case let .copying(_, from, _) = event, from == "ssh-ng://builder1" {
+                once.run { ProcessTree.killDescendants(of: fleet.sshdPIDs[0]) }
+            }
+        }
+        #expect(Set(fetched) == Set(closure.paths))
+        #expect(events.failures.contains { $0.hasPrefix("ssh-ng://builder1") }, "builder1's fetches failed")
+        let infos = try destInfos()
+        #expect(infos.count == closure.paths.count)
+        #expect(infos.contains { ($0["signatures"] as? [String] ?? []).contains { $0.hasPrefix("builder2-1:") } })
+        let verify = try TestSupport.run(["nix-store", "--store", destURI, "--verify", "--check-contents"], check: false)
+        #expect(verify.status == 0 && !verify.stderr.contains("modified") && !verify.stderr.contains("error"), "\(verify.stderr)")
+    }
+
     @Test func corruptedNAROnOneBuilderFallsOverToTheOther() async throws {
         // Flip a byte of one path's file on builder1: it now serves a NAR whose hash is not the signed one.
         let victim = try #require(closure.items.first { if case .file = $0.content { return true } else { return false } })
@@ -90,6 +170,13 @@ final class SubstituterTests {
         let infos = (try? JSONSerialization.jsonObject(with: out.stdout) as? [[String: Any]]) ?? []
         #expect(infos.isEmpty)
     }
+}
+
+final class BatchLog: @unchecked Sendable {
+    private let lock = NSLock()
+    private var list: [[StorePath]] = []
+    func add(_ b: [StorePath]) { lock.withLock { list.append(b) } }
+    var all: [[StorePath]] { lock.withLock { list } }
 }
 
 final class EventLog: @unchecked Sendable {

@@ -45,8 +45,7 @@ final class TwoBuilderSubstitution: @unchecked Sendable {
         let sources = try builders.map { try opener.store(try StoreURI(parsing: fleet.builders[$0].storeURI)) }
         let keys = try TrustedKeys(parsing: (trusted ?? [key1, key2]).map(\.publicKey).joined(separator: " "))
         let dest = try opener.store(try StoreURI(parsing: destURI))
-        return Substituter(lookup: Lookup(stores: sources, trustedKeys: keys), destination: dest,
-                           temporaryDirectory: work.path)
+        return Substituter(lookup: Lookup(stores: sources, trustedKeys: keys), destination: dest)
     }
 
     /// What the destination store says, through the real nix CLI.

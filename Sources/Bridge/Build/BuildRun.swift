@@ -89,14 +89,19 @@ struct BuildRun: Sendable {
             depFailed[d] = f
             if !topLevel.contains(d) { events(.failed(f)) }
         }
-        let failedTargets = targets.filter { failed[$0] != nil || depFailed[$0] != nil }
+        // As Store::buildPaths: every target not built counts as failed (one stopped because
+        // another failed too); one failed target ends with its own error, several with
+        // "build of ... failed" after their errors.
+        let failedTargets = Set(targets.filter { plan.actions[$0] == .build && !done.contains($0) })
+            .sorted { builder.storeDir.print($0) < builder.storeDir.print($1) }
         let status = BuildError.exitStatus(order.map(\.kind))
         let all = order + depFailed.values.sorted { $0.drvPath < $1.drvPath }
         if failedTargets.count == 1, let f = failed[failedTargets[0]] ?? depFailed[failedTargets[0]] {
             throw BuildError(message: f.message, exitStatus: status, failures: all)
         }
-        let failures = failedTargets.compactMap { failed[$0] ?? depFailed[$0] }
-        for f in failures { events(.failed(f)) }
+        for t in targets where failedTargets.contains(t) {
+            if let f = failed[t] ?? depFailed[t] { events(.failed(f)) }
+        }
         let shown = (failedTargets.isEmpty ? Array(failed.keys).sorted() : failedTargets)
             .map { "'\(builder.storeDir.print($0))'" }.joined(separator: ", ")
         throw BuildError(message: "build of \(shown) failed", exitStatus: status, failures: all)
@@ -183,6 +188,8 @@ actor LocalSlots {
         defer {
             if waiters.isEmpty { free += 1 } else { waiters.removeFirst().resume() }
         }
+        // Stopped while waiting (another build failed): do not start.
+        try Task.checkCancellation()
         try await body()
     }
 }

@@ -98,7 +98,7 @@ public struct FleetBuilder: Sendable {
         }
         let destination = try opener.store(destinationURI)
         defer { Task { await destination.close() } }
-        let substituter = lookup.map { Substituter(lookup: $0, destination: destination, temporaryDirectory: options.temporaryDirectory) }
+        let substituter = lookup.map { Substituter(lookup: $0, destination: destination) }
         if !opaque.isEmpty {
             guard let substituter else { throw NothingToFetchFrom("no stores to fetch '\(storeDir.print(opaque[0]))' from") }
             _ = try await substituter.substitute(opaque) { events(.substitute($0)) }

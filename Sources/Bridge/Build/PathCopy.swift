@@ -1,3 +1,4 @@
+import Foundation
 import NixCore
 import NixStore
 import NixWire
@@ -10,7 +11,7 @@ import NixWire
 struct PathCopy: Sendable {
     var temporaryDirectory: String
 
-    /// Copies `paths` (whose infos `infos` holds) in dependency order.
+    /// Copies `infos`' paths in dependency order.
     func copy(_ infos: [StorePath: UnkeyedValidPathInfo], from source: RemoteStore, to destination: RemoteStore,
               copied: @Sendable (StorePath, UInt64) -> Void = { _, _ in }) async throws {
         for path in Closure.dependenciesFirst(infos) {
@@ -21,14 +22,75 @@ struct PathCopy: Sendable {
 
     func copy(_ path: StorePath, _ info: UnkeyedValidPathInfo, from source: RemoteStore,
               to destination: RemoteStore) async throws {
-        let staged = try StagedNAR(directory: temporaryDirectory, expected: info.pathInfo(path))
+        let staged = try StagedCopy(directory: temporaryDirectory, path: source.storeDir.print(path), info: info)
         defer { staged.remove() }
         try await source.narFromPath(path) { bytes in try staged.write(bytes) }
         try staged.finish()
         var unkeyed = info
         unkeyed.registrationTime = 0
         unkeyed.ultimate = false
-        try await destination.addToStoreNar(ValidPathInfo(path: path, info: unkeyed), narFile: staged.path,
-                                            dontCheckSigs: true)
+        let file = staged.file
+        try await destination.addToStoreNar(ValidPathInfo(path: path, info: unkeyed), dontCheckSigs: true) { frames in
+            // The checked NAR, streamed from its file in bounded memory.
+            guard let handle = FileHandle(forReadingAtPath: file) else {
+                throw CocoaError(.fileReadNoSuchFile, userInfo: [NSFilePathErrorKey: file])
+            }
+            defer { try? handle.close() }
+            while let chunk = try handle.read(upToCount: 1 << 20), !chunk.isEmpty {
+                try await frames.write([UInt8](chunk))
+            }
+        }
+    }
+}
+
+/// A NAR received into a temporary file, checked against the narHash and narSize its
+/// source announced. More bytes than narSize fail at once; the file is removed in any case.
+final class StagedCopy: @unchecked Sendable {
+    let file: String
+    private let path: String
+    private let info: UnkeyedValidPathInfo
+    private let handle: FileHandle
+    private let hash = NARHashSink()
+    private let lock = NSLock()
+
+    struct Mismatch: Error, CustomStringConvertible {
+        var path: String
+        var what: String
+        var description: String { "NAR for '\(path)' does not match its path info: \(what)" }
+    }
+
+    init(directory: String, path: String, info: UnkeyedValidPathInfo) throws {
+        self.path = path
+        self.info = info
+        file = directory + "/nix-bridge-copy-\(UUID().uuidString.prefix(12))"
+        guard FileManager.default.createFile(atPath: file, contents: nil, attributes: [.posixPermissions: 0o600]),
+              let h = FileHandle(forWritingAtPath: file) else {
+            throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: file])
+        }
+        handle = h
+    }
+
+    func write(_ bytes: [UInt8]) throws {
+        try lock.withLock {
+            guard hash.narSize + UInt64(bytes.count) <= info.narSize else {
+                throw Mismatch(path: path, what: "more than the \(info.narSize) bytes of its narSize")
+            }
+            bytes.withUnsafeBytes { hash.update($0) }
+            try handle.write(contentsOf: bytes)
+        }
+    }
+
+    func finish() throws {
+        try lock.withLock {
+            try handle.close()
+            let (narHash, narSize) = hash.finalize()
+            guard narSize == info.narSize else { throw Mismatch(path: path, what: "narSize \(narSize), expected \(info.narSize)") }
+            guard narHash == info.narHash else { throw Mismatch(path: path, what: "narHash \(narHash), expected \(info.narHash)") }
+        }
+    }
+
+    func remove() {
+        try? handle.close()
+        try? FileManager.default.removeItem(atPath: file)
     }
 }

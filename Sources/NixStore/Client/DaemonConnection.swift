@@ -20,9 +20,12 @@ public actor DaemonConnection {
     private var narSinks: [WorkerConnection.RequestID: NARSink] = [:]
     private var sinkErrors: [WorkerConnection.RequestID: any Error] = [:]
     private var failure: StoreError?
-    /// Bytes queued for the daemon, sent by the writer task in one write per wake-up, so a
-    /// burst of pipelined requests leaves as a few large writes, not many small ones.
-    private var outBuffer: [UInt8] = []
+    /// Bytes queued for the daemon, sent by the writer task. Small pieces are joined, so a
+    /// burst of pipelined requests leaves as a few large writes; large ones (NAR frames) stay
+    /// separate chunks, so they are never copied into one growing buffer.
+    private var outChunks: [[UInt8]] = []
+    /// Bytes queued or being written: what a streamed request waits on (bounds memory).
+    private var unwritten = 0
     private let doorbell: AsyncStream<Void>.Continuation
     private var logHandler: (@Sendable (LogEvent) -> Void)?
     /// Replies that arrived before their caller started waiting (a streamed request can be
@@ -33,11 +36,14 @@ public actor DaemonConnection {
     /// Streamers waiting for the writer to catch up (bounds what is buffered).
     private var drainWaiters: [CheckedContinuation<Void, Never>] = []
     static let maxBuffered = 4 << 20
-    /// The most bytes ever queued at once: what bounds a streamed NAR's memory (for tests).
+    /// The most bytes ever queued or being written at once: what bounds a streamed NAR's
+    /// memory (for tests).
     private(set) var peakQueued = 0
 
-    /// Receives the bytes of a NAR as they arrive (called on the connection's executor).
-    public typealias NARSink = @Sendable ([UInt8]) throws -> Void
+    /// Receives the bytes of a NAR as they arrive, in order. The connection reads nothing
+    /// more from the daemon until the sink returns, so a slow sink holds the sender back
+    /// (bounded memory when the bytes are forwarded elsewhere).
+    public typealias NARSink = @Sendable ([UInt8]) async throws -> Void
 
     private init(peer: String, stream: any ByteStream, wire: WorkerConnection, handshake: HandshakeResult,
                  doorbell: AsyncStream<Void>.Continuation) {
@@ -100,13 +106,14 @@ public actor DaemonConnection {
 
     private func setLogHandler(_ h: (@Sendable (LogEvent) -> Void)?) { logHandler = h }
 
-    private func takeOutgoing() -> [UInt8] {
-        defer { outBuffer = [] }
-        return outBuffer
+    private func takeOutgoing() -> [[UInt8]] {
+        defer { outChunks = [] }
+        return outChunks
     }
 
-    private func wrote() {
-        guard outBuffer.count < Self.maxBuffered else { return }
+    private func wrote(_ count: Int) {
+        unwritten -= count
+        guard unwritten < Self.maxBuffered else { return }
         let waiting = drainWaiters
         drainWaiters = []
         for w in waiting { w.resume() }
@@ -114,13 +121,21 @@ public actor DaemonConnection {
 
     /// Waits until the writer has sent most of what is queued.
     private func drain() async {
-        guard outBuffer.count >= Self.maxBuffered, failure == nil else { return }
+        guard unwritten >= Self.maxBuffered, failure == nil else { return }
         await withCheckedContinuation { drainWaiters.append($0) }
     }
 
+    private static let joinLimit = 64 << 10
+
     private func enqueue(_ bytes: [UInt8]) {
-        outBuffer += bytes
-        peakQueued = max(peakQueued, outBuffer.count)
+        guard !bytes.isEmpty else { return }
+        if bytes.count < Self.joinLimit, let last = outChunks.last, last.count < Self.joinLimit {
+            outChunks[outChunks.count - 1].append(contentsOf: bytes)
+        } else {
+            outChunks.append(bytes)
+        }
+        unwritten += bytes.count
+        peakQueued = max(peakQueued, unwritten)
         doorbell.yield()
     }
 
@@ -129,9 +144,11 @@ public actor DaemonConnection {
         Task { [weak self] in
             do {
                 for await _ in doorbell {
-                    guard let bytes = await self?.takeOutgoing() else { return }
-                    if !bytes.isEmpty { try await stream.write(bytes) }
-                    await self?.wrote()
+                    guard let chunks = await self?.takeOutgoing() else { return }
+                    for bytes in chunks {
+                        try await stream.write(bytes)
+                        await self?.wrote(bytes.count)
+                    }
                 }
             } catch {
                 await self?.fail(StoreError.wrap(error, peer: self?.peer ?? "?"))
@@ -191,49 +208,68 @@ public actor DaemonConnection {
         }
     }
 
-    /// AddToStoreNar with the NAR read from `narFile` and sent in frames as the connection
-    /// drains, so memory stays bounded whatever the NAR's size. The daemon checks the NAR
-    /// against `info`'s narHash and narSize and registers nothing on a mismatch.
-    public func addToStoreNar(_ info: ValidPathInfo, narFile: String, repair: Bool = false,
-                              dontCheckSigs: Bool = false) async throws(StoreError) {
+    /// Writes the NAR of a streamed AddToStoreNar, one frame per call.
+    public struct FrameWriter: Sendable {
+        let connection: DaemonConnection
+        let id: WorkerConnection.RequestID
+
+        /// Queues `bytes` (non-empty) as one frame; waits while the connection has a lot
+        /// queued. Throws once the daemon refused the request or the connection broke.
+        public func write(_ bytes: [UInt8]) async throws(StoreError) {
+            guard !bytes.isEmpty else { return }
+            try await connection.streamFrame(bytes, id)
+        }
+    }
+
+    /// AddToStoreNar whose NAR `body` writes in frames as the connection drains, so memory
+    /// stays bounded whatever the NAR's size. The daemon checks the NAR against `info`'s
+    /// narHash and narSize and registers nothing on a mismatch. If `body` throws, the
+    /// connection is closed before the NAR is complete, so the daemon registers nothing
+    /// either, and `body`'s error is rethrown.
+    public func addToStoreNar(_ info: ValidPathInfo, repair: Bool = false, dontCheckSigs: Bool = false,
+                              body: @Sendable (FrameWriter) async throws -> Void) async throws {
         let id = try send(.addToStoreNarStreaming(info, repair: repair, dontCheckSigs: dontCheckSigs))
         streaming = true
         defer { streaming = false }
-        guard let file = FileHandle(forReadingAtPath: narFile) else {
-            let error = StoreError.sink(peer: peer, LocalFileError("opening", path: narFile, errno: Glibc.errno))
-            fail(error)
+        do {
+            try await body(FrameWriter(connection: self, id: id))
+        } catch {
+            // The daemon holds a half-sent NAR: only closing the connection undoes it.
+            streaming = false
+            fail(.aborted(peer: peer, reason: "\(error)"))
             throw error
         }
-        defer { try? file.close() }
-        var sentAll = false
-        while failure == nil && early[id] == nil {
-            let chunk: Data
-            do { chunk = try file.read(upToCount: 1 << 20) ?? Data() } catch {
-                // The daemon holds a half-sent NAR: only closing the connection undoes it.
-                fail(.sink(peer: peer, error))
-                break
-            }
-            if chunk.isEmpty {
-                enqueue(FramedStream.end)
-                sentAll = true
-                break
-            }
-            chunk.withUnsafeBytes { enqueue(FramedStream.frame($0)) }
-            await drain()
-        }
+        if let failure { throw failure }
+        enqueue(FramedStream.end)
         streaming = false
         do {
             _ = try await reply(id)
         } catch {
-            // Refused before it read the whole NAR: the rest of our frames would be read as
+            // Refused before it read the whole NAR: what it did not read would be taken for
             // requests, so this connection is done.
-            if !sentAll { fail(.closed(peer: peer)) }
+            if case .some(.failure) = early[id] { fail(.closed(peer: peer)) }
             throw error
         }
     }
 
+    fileprivate func streamFrame(_ bytes: [UInt8], _ id: WorkerConnection.RequestID) async throws(StoreError) {
+        if let failure { throw failure }
+        if case let .failure(e) = early[id] {
+            // Refused mid-NAR: the rest of our frames would be read as requests.
+            fail(.closed(peer: peer))
+            throw e
+        }
+        // Header and data as they are: the NAR chunk is queued without a copy.
+        var header = WireWriter(capacity: 8)
+        header.writeU64(UInt64(bytes.count))
+        enqueue(header.bytes)
+        enqueue(bytes)
+        await drain()
+        if let failure { throw failure }
+    }
+
     /// Feeds bytes from the daemon; false once the connection is broken.
-    private func feed(_ chunk: [UInt8]) -> Bool {
+    private func feed(_ chunk: [UInt8]) async -> Bool {
         guard failure == nil else { return false }
         let events: [WorkerConnection.Event]
         do {
@@ -250,7 +286,7 @@ public actor DaemonConnection {
                 logHandler?(e)
             case let .narData(id, bytes):
                 guard sinkErrors[id] == nil, let sink = narSinks[id] else { continue }
-                do { try sink(bytes) } catch { sinkErrors[id] = error }
+                do { try await sink(bytes) } catch { sinkErrors[id] = error }
             case let .response(id, response):
                 narSinks[id] = nil
                 if let e = sinkErrors.removeValue(forKey: id) {

@@ -155,12 +155,26 @@ public actor RemoteStore {
         _ = try await send(.addToStoreNar(path, repair: repair, dontCheckSigs: dontCheckSigs))
     }
 
-    /// Adds a path whose NAR is in `narFile`, streamed in bounded memory (see
-    /// `DaemonConnection.addToStoreNar`).
-    public func addToStoreNar(_ info: ValidPathInfo, narFile: String, repair: Bool = false,
-                              dontCheckSigs: Bool = false) async throws(StoreError) {
+    /// Adds a path whose NAR `body` writes frame by frame, in bounded memory (see
+    /// `DaemonConnection.addToStoreNar(_:repair:dontCheckSigs:body:)`). A throwing `body`
+    /// closes that connection and registers nothing.
+    public func addToStoreNar(_ info: ValidPathInfo, repair: Bool = false, dontCheckSigs: Bool = false,
+                              body: @Sendable (DaemonConnection.FrameWriter) async throws -> Void) async throws {
         let c = try await connection()
-        try await c.addToStoreNar(info, narFile: narFile, repair: repair, dontCheckSigs: dontCheckSigs)
+        try await c.addToStoreNar(info, repair: repair, dontCheckSigs: dontCheckSigs, body: body)
+    }
+
+    /// Adds several paths in one AddMultipleToStore request (protocol 1.32), in the order
+    /// given: references must come before their referrers. Below 1.32, one AddToStoreNar
+    /// each. A failure leaves the paths before the failing one added.
+    public func addMultipleToStore(_ paths: [PathWithNAR], repair: Bool = false, dontCheckSigs: Bool = false) async throws(StoreError) {
+        guard !paths.isEmpty else { return }
+        let c = try await connection()
+        if c.handshake.version.atLeast(32) {
+            _ = try await c.request(.addMultipleToStore(paths, repair: repair, dontCheckSigs: dontCheckSigs))
+        } else {
+            for p in paths { _ = try await c.request(.addToStoreNar(p, repair: repair, dontCheckSigs: dontCheckSigs)) }
+        }
     }
 
     public func setOptions(_ settings: ClientSettings) async throws(StoreError) {

@@ -21,13 +21,17 @@ public enum StoreError: Error, Sendable, CustomStringConvertible {
     case unexpectedResponse(peer: String, op: String)
     /// A request was made while another one streams its data on the same connection.
     case busy(peer: String)
+    /// We closed the connection in the middle of a streamed request (its data source failed),
+    /// so that the daemon registers nothing.
+    case aborted(peer: String, reason: String)
     /// The store URI cannot be opened by this version.
     case unsupportedStore(String, reason: String)
 
     public var peer: String {
         switch self {
         case let .daemon(p, _), let .protocolError(p, _), let .transport(p, _), let .closed(p),
-             let .closedDuringHandshake(p, _), let .sink(p, _), let .unexpectedResponse(p, _), let .busy(p):
+             let .closedDuringHandshake(p, _), let .sink(p, _), let .unexpectedResponse(p, _), let .busy(p),
+             let .aborted(p, _):
             return p
         case let .unsupportedStore(p, _): return p
         }
@@ -46,6 +50,7 @@ public enum StoreError: Error, Sendable, CustomStringConvertible {
         case let .sink(p, e): return "while receiving from '\(p)': \(e)"
         case let .unexpectedResponse(p, op): return "'\(p)' gave an unexpected reply to \(op)"
         case let .busy(p): return "connection to '\(p)' is busy streaming a NAR"
+        case let .aborted(p, why): return "connection to '\(p)' aborted mid-NAR: \(why)"
         case let .unsupportedStore(u, why): return "don't know how to open Nix store '\(u)': \(why)"
         }
     }
