@@ -36,7 +36,7 @@ struct BuildBench: ParsableCommand {
         let binary = try nixBridge ?? Self.siblingBinary()
         let half = prebuilt ?? layers / 2
         let count = layers * width
-        print("build: \(count) derivations (\(layers) layers of \(width)), \(half * width) pre-built on builder1; machines: \(bench.machines.count) x maxJobs \(maxJobs)")
+        print("build: \(count) derivations (\(layers) layers of \(width)), \(half * width) pre-built on builder1; machines: \(bench.fleet.builders.count) x maxJobs \(maxJobs)")
         print("build: load average at start: \(Self.loadAverage())")
         var ours: [Double] = [], nix: [Double] = [], nixSubs: [Double] = []
         for r in 0..<runs {

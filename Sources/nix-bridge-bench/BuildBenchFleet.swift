@@ -1,44 +1,27 @@
 import Foundation
 import TestSupport
 
-/// The `build` benchmark's world: two loopback builders that build in the sandbox (seeing the
-/// host's /bin/sh and coreutils) and sign with their own keys, a client configuration that
-/// trusts those keys and nothing else, and the generated derivation graphs.
+/// The `build` benchmark's world: TestSupport's `BuildFleet` with two builders (sandboxed
+/// like scripts/fleet's, each signing with its own key, no substituters), a client
+/// configuration that trusts those keys and nothing else, and the generated graphs.
 final class BuildBenchFleet: @unchecked Sendable {
-    let fleet: SSHFleet
-    let work: URL
-    let keys: [SigningKey]
-    let system: String
-    /// Machines-file lines, one per builder.
-    let machines: [String]
+    let build: BuildFleet
     let environment: [String: String]
+    var fleet: SSHFleet { build.fleet }
+    var work: URL { build.work }
+    var system: String { build.system }
+    /// Both machines, as a `--builders` value.
+    var machinesSpec: String { "@" + build.machinesFile }
 
     init(maxJobs: Int) throws {
-        work = try TestSupport.temporaryDirectory("nb-bench-build")
-        let paths = ["/bin", "/usr", "/lib", "/lib64"].filter { FileManager.default.fileExists(atPath: $0) }
-        // No substituters on the builders: Nix's default (cache.nixos.org) is unreachable here
-        // and each try costs seconds of retries.
-        fleet = try SSHFleet(count: 2, extraNixConf: ["sandbox-paths = \(paths.joined(separator: " "))", "substituters ="])
-        let work = work
-        keys = try (1...2).map { try SigningKey.generate(name: "builder\($0)-1", in: work) }
-        // Each builder signs what it builds with its own key (nix.conf is read per session).
-        for (b, key) in zip(fleet.builders, keys) {
-            let conf = URL(fileURLWithPath: b.nixConfDir).appendingPathComponent("nix.conf")
-            let handle = try FileHandle(forWritingTo: conf)
-            try handle.seekToEnd()
-            try handle.write(contentsOf: Data("secret-key-files = \(key.secretKeyFile.path)\n".utf8))
-            try handle.close()
-        }
-        system = try TestSupport.run(["nix-instantiate", "--eval", "--expr", "builtins.currentSystem"]).trimmed
-            .trimmingCharacters(in: CharacterSet(charactersIn: "\""))
-        let client = fleet.clientKey, system = system
-        machines = fleet.builders.map { "\($0.storeURI) \(system) \(client) \(maxJobs) 1 - - \($0.hostKeyBase64)" }
+        build = try BuildFleet(features: [[], []], maxJobs: maxJobs, label: "nb-bench-build")
+        let work = build.work
         let conf = work.appendingPathComponent("nixconf")
         try FileManager.default.createDirectory(at: conf, withIntermediateDirectories: true)
-        try Data("substituters =\ntrusted-public-keys = \(keys.map(\.publicKey).joined(separator: " "))\n".utf8)
+        try Data("substituters =\ntrusted-public-keys = \(build.trustedPublicKeys)\n".utf8)
             .write(to: conf.appendingPathComponent("nix.conf"))
         environment = [
-            "NIX_SSHOPTS": fleet.nixSSHOpts,
+            "NIX_SSHOPTS": build.fleet.nixSSHOpts,
             "NIX_CONF_DIR": conf.path,
             "NIX_USER_CONF_FILES": conf.appendingPathComponent("nix.conf").path,
             "XDG_CONFIG_HOME": work.appendingPathComponent("xdg-config").path,
@@ -47,13 +30,10 @@ final class BuildBenchFleet: @unchecked Sendable {
         ]
     }
 
-    /// `--builders` value naming both machines.
-    var machinesSpec: String { machines.joined(separator: " ; ") }
-
     func stop() {
-        fleet.stop()
-        try? FileManager.default.removeItem(at: fleet.directory)
-        try? FileManager.default.removeItem(at: work)
+        let dir = fleet.directory
+        build.stop()
+        try? FileManager.default.removeItem(at: dir)
     }
 
     /// Writes a graph of `layers` x `width` derivations: derivation (l, i) depends on (l-1, i)
@@ -114,14 +94,8 @@ final class BuildBenchFleet: @unchecked Sendable {
         return paths.count - out.text.split(separator: "\n").count
     }
 
-    /// Builds each builder has run so far: Nix keeps one log per build in the store.
-    func buildCounts() -> [Int] {
-        fleet.builders.map { b in
-            let logs = URL(fileURLWithPath: b.storeRoot).appendingPathComponent("nix/var/log/nix/drvs")
-            guard let e = FileManager.default.enumerator(at: logs, includingPropertiesForKeys: nil) else { return 0 }
-            return e.reduce(0) { n, item in n + (((item as? URL)?.pathExtension == "bz2") ? 1 : 0) }
-        }
-    }
+    /// Builds each builder has run so far (Nix keeps one log per build in the store).
+    func buildCounts() -> [Int] { (1...fleet.builders.count).map(build.buildCount) }
 
     /// Runs `command` in the client environment (killed after `timeout` seconds); its wall time.
     func time(_ command: [String], timeout: Int) throws -> (seconds: Double, output: TestSupport.Output) {

@@ -1,57 +1,39 @@
 import Foundation
 import TestSupport
 
-/// A one-builder real SSH fleet for `nix-bridge build`: the builder signs what it builds with
-/// its own key (trusted by the client), and every client command runs with an empty nix.conf
-/// and its own cache directory, so the host's /etc/nix and ~/.cache stay out of it.
+/// A one-builder fleet (TestSupport's `BuildFleet`: sandboxed, signing builder, maxJobs 1)
+/// and the environment `nix-bridge build` and real Nix run in as clients: an empty nix.conf
+/// but for the builder's key and `substituters =`, and cache and state (slot lock)
+/// directories of its own, so the host's /etc/nix and ~/.cache stay out of it.
 final class BuildCLIFleet: @unchecked Sendable {
-    let fleet: SSHFleet
-    let work: URL
-    let key: SigningKey
+    let build: BuildFleet
     let environment: [String: String]
-    /// The Nix system of this machine (`builtins.currentSystem`).
-    let system: String
+    var work: URL { build.work }
+    var system: String { build.system }
+    /// The one machine, as a `--builders` value.
+    var machines: String { "@" + build.machinesFile }
 
     init() throws {
-        work = try TestSupport.temporaryDirectory("nb-build-fleet")
-        key = try SigningKey.generate(name: "builder1-1", in: work)
-        fleet = try SSHFleet(count: 1, extraNixConf: Self.builderNixConf(key: key))
-        let conf = work.appendingPathComponent("nixconf")
+        build = try BuildFleet(features: [[]], maxJobs: 1, label: "nb-build-cli")
+        let conf = build.work.appendingPathComponent("nixconf")
         try FileManager.default.createDirectory(at: conf, withIntermediateDirectories: true)
-        try Data("substituters =\ntrusted-public-keys = \(key.publicKey)\n".utf8)
+        try Data("substituters =\ntrusted-public-keys = \(build.trustedPublicKeys)\n".utf8)
             .write(to: conf.appendingPathComponent("nix.conf"))
         environment = [
-            "NIX_SSHOPTS": fleet.nixSSHOpts,
+            "NIX_SSHOPTS": build.fleet.nixSSHOpts,
             "NIX_CONF_DIR": conf.path,
             "NIX_USER_CONF_FILES": conf.appendingPathComponent("nix.conf").path,
-            "XDG_CONFIG_HOME": work.appendingPathComponent("xdg-config").path,
-            "XDG_CACHE_HOME": work.appendingPathComponent("xdg-cache").path,
+            "XDG_CONFIG_HOME": build.work.appendingPathComponent("xdg-config").path,
+            "XDG_CACHE_HOME": build.work.appendingPathComponent("xdg-cache").path,
             // The slot locks (current-load) every client of this fleet shares.
-            "XDG_STATE_HOME": work.appendingPathComponent("xdg-state").path,
+            "XDG_STATE_HOME": build.work.appendingPathComponent("xdg-state").path,
         ]
-        system = try TestSupport.run(["nix-instantiate", "--eval", "--expr", "builtins.currentSystem"]).trimmed
-            .trimmingCharacters(in: CharacterSet(charactersIn: "\""))
     }
 
     deinit {
-        fleet.stop()
-        try? FileManager.default.removeItem(at: work)
-        try? FileManager.default.removeItem(at: fleet.directory)
-    }
-
-    /// A builder's nix.conf lines: sign with `key`; a chroot store always builds in the
-    /// sandbox, so let it see the host's /bin/sh and coreutils (as scripts/fleet does); no
-    /// substituters (the default one is unreachable here and costs seconds of retries).
-    static func builderNixConf(key: SigningKey) -> [String] {
-        let paths = ["/bin", "/usr", "/lib", "/lib64"].filter { FileManager.default.fileExists(atPath: $0) }
-        return ["secret-key-files = \(key.secretKeyFile.path)", "sandbox-paths = \(paths.joined(separator: " "))",
-                "substituters ="]
-    }
-
-    /// The one machine as a `--builders` value: `maxJobs` slots, no features, host key pinned.
-    func machines(maxJobs: Int) -> String {
-        let b = fleet.builders[0]
-        return "\(b.storeURI) \(system) \(fleet.clientKey) \(maxJobs) 1 - - \(b.hostKeyBase64)"
+        let dir = build.fleet.directory
+        build.stop()
+        try? FileManager.default.removeItem(at: dir)
     }
 
     /// A fresh chroot store for a client, as a store URI.

@@ -14,7 +14,7 @@ final class ConcurrentBuildTests {
         env = try BuildCLIFleet()
     }
 
-    /// Six derivations, each writing `date +%s.%N` when it starts and when it ends (0.3 s
+    /// Six derivations (PATH set: Nix sets none in a build), each writing `date +%s.%N` when it starts and when it ends (0.3 s
     /// apart), and one for a system no machine has.
     func expression() throws -> String {
         try env.write("concurrent.nix", """
@@ -37,7 +37,7 @@ final class ConcurrentBuildTests {
 
     @Test func sixConcurrentBuildsOnAOneSlotMachineNeverOverlap() throws {
         let file = try expression()
-        let machines = env.machines(maxJobs: 1)
+        let machines = env.machines
         let binary = try #require(CLI.binary)
         // Each client has its own local store: only the machine's slot is shared.
         let jobs = try (1...6).map { i -> (store: String, root: String, drv: String) in
@@ -71,7 +71,7 @@ final class ConcurrentBuildTests {
         let file = try expression()
         let store = env.newLocalStore("refusal")
         let drv = try env.instantiate(file, attribute: "exotic", store: store)
-        let machines = env.machines(maxJobs: 1)
+        let machines = env.machines
         let ours = try env.bridge(["build", "-j0", "--builders", machines, "--store", store, drv])
         let theirs = try env.nix(["nix-build", "-j0", "--no-out-link", "--builders", machines, "--store", store, drv])
         #expect(ours.status != 0)
