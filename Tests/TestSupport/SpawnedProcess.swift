@@ -54,13 +54,23 @@ public final class SpawnedProcess: @unchecked Sendable {
         }
     }
 
-    /// Sends `signal` and waits for the child to end.
-    public func stop(signal: Int32 = SIGTERM) {
+    /// Sends `signal` and waits for the child to end; after `grace` seconds it is killed.
+    /// (A nix-daemon blocked in accept() may never act on SIGTERM: its signal thread only
+    /// sets a flag. A test must not hang on that.)
+    public func stop(signal: Int32 = SIGTERM, grace: Double = 5) {
         lock.withLock {
             guard !reaped else { return }
             kill(pid, signal)
             var status: Int32 = 0
-            _ = waitpid(pid, &status, 0)
+            let deadline = Date().addingTimeInterval(grace)
+            while waitpid(pid, &status, WNOHANG) == 0 {
+                if Date() >= deadline {
+                    kill(pid, SIGKILL)
+                    _ = waitpid(pid, &status, 0)
+                    break
+                }
+                usleep(10_000)
+            }
             reaped = true
         }
     }
