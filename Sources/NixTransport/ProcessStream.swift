@@ -23,10 +23,6 @@ public final class ProcessStream: ByteStream {
         var exitWaiters: [CheckedContinuation<Void, Never>] = []
     }
 
-    /// `F_SETPIPE_SZ` (Linux's <fcntl.h>, only with _GNU_SOURCE, so not in Swift's Glibc).
-    static let setPipeSize: Int32 = 1031
-    static let stdinPipeSize = 1 << 20
-
     /// Starts `arguments[0]` (an absolute path, or a name looked up in PATH) with `environment`
     /// added to ours.
     public init(_ arguments: [String], environment: [String: String] = [:]) throws(TransportError) {
@@ -40,10 +36,6 @@ public final class ProcessStream: ByteStream {
         // All six close-on-exec, so a process spawned concurrently elsewhere cannot inherit
         // them; dup2 onto 0, 1 and 2 in the child clears the flag on those copies.
         for fd in stdin + stdout + stderr { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
-        // A NAR streamed to the child goes through its stdin: a 1 MiB pipe (instead of 64 KiB)
-        // lets our writes and its reads run with fewer wake-ups. Best effort: the size is
-        // capped by /proc/sys/fs/pipe-max-size for unprivileged users.
-        _ = fcntl(stdin[1], Self.setPipeSize, Int32(Self.stdinPipeSize))
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
