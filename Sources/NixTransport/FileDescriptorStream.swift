@@ -13,6 +13,8 @@ final class FileDescriptorStream: Sendable {
     private let readQueue: DispatchQueue
     private let writeQueue: DispatchQueue
     private let state = Mutex(State())
+    /// Largest single read.
+    static let readChunk = 128 << 10
 
     private struct State {
         var writeClosed = false
@@ -35,13 +37,16 @@ final class FileDescriptorStream: Sendable {
         let result: Result<[UInt8], TransportError> = await withCheckedContinuation { cont in
             readQueue.async { [self] in
                 if state.withLock({ $0.closed }) { return cont.resume(returning: .failure(.closed(peer: peer))) }
-                var buf = [UInt8](repeating: 0, count: min(maxLength, 1 << 20))
+                // Uninitialised and below glibc's mmap threshold (TransferMemory): no zeroing
+                // and no fresh pages to fault in for every read.
+                let capacity = min(maxLength, Self.readChunk)
                 while true {
-                    let n = buf.withUnsafeMutableBytes { Glibc.read(readFD, $0.baseAddress, $0.count) }
-                    if n >= 0 {
-                        buf.removeLast(buf.count - n)
-                        return cont.resume(returning: .success(buf))
+                    var n = 0
+                    let buf = [UInt8](unsafeUninitializedCapacity: capacity) { b, count in
+                        n = Glibc.read(readFD, b.baseAddress, capacity)
+                        count = max(n, 0)
                     }
+                    if n >= 0 { return cont.resume(returning: .success(buf)) }
                     if errno == EINTR { continue }
                     let e = errno
                     if state.withLock({ $0.closed }) { return cont.resume(returning: .failure(.closed(peer: peer))) }

@@ -130,8 +130,12 @@ struct SSHStreamState: ~Copyable {
     struct Writer { var bytes: [UInt8]; var continuation: CheckedContinuation<Void, Error> }
 
     var connectWaiter: CheckedContinuation<Void, Error>?
-    var buffer: [UInt8] = []
+    /// Data read ahead, in the chunks libssh2 filled: a reader asking for at least a whole
+    /// chunk gets that array itself, so a large transfer is not copied on its way through.
+    var chunks: [[UInt8]] = []
+    /// Bytes of `chunks[0]` already taken.
     var head = 0
+    var buffered = 0
     var readers: [Reader] = []
     var writes: [Writer] = []
     var eofReceived = false
@@ -145,8 +149,6 @@ struct SSHStreamState: ~Copyable {
     var cipher: String?
     var mac: String?
 
-    var buffered: Int { buffer.count - head }
-
     /// Data, EOF or the failure if a read can complete now (and no earlier reader waits).
     mutating func immediateRead(_ maxLength: Int) -> Result<[UInt8], SSHError>? {
         guard readers.isEmpty else { return nil }
@@ -156,17 +158,32 @@ struct SSHStreamState: ~Copyable {
         return nil
     }
 
+    mutating func append(_ chunk: [UInt8]) {
+        guard !chunk.isEmpty else { return }
+        chunks.append(chunk)
+        buffered += chunk.count
+    }
+
+    /// Up to `maxLength` bytes. A whole chunk that fits is returned alone, as it is: a large
+    /// transfer then passes through without a copy.
     mutating func take(_ maxLength: Int) -> [UInt8] {
-        let n = min(maxLength, buffered)
-        let out = Array(buffer[head..<head + n])
-        head += n
-        if head == buffer.count {
-            buffer.removeAll(keepingCapacity: true)
-            head = 0
-        } else if head > 1 << 20 && head > buffer.count / 2 {
-            buffer.removeFirst(head)
-            head = 0
+        if head == 0, let first = chunks.first, first.count <= maxLength {
+            chunks.removeFirst()
+            buffered -= first.count
+            return first
         }
+        var out: [UInt8] = []
+        out.reserveCapacity(min(maxLength, buffered))
+        while out.count < maxLength, !chunks.isEmpty {
+            let n = min(maxLength - out.count, chunks[0].count - head)
+            out += chunks[0][head..<head + n]
+            head += n
+            if head == chunks[0].count {
+                chunks.removeFirst()
+                head = 0
+            }
+        }
+        buffered -= out.count
         return out
     }
 }

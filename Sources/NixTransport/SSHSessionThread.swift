@@ -60,7 +60,7 @@ struct Pump {
     var dead = false
     var lastProgress = ContinuousClock.now
     var wasPending = false
-    var scratch = [UInt8](repeating: 0, count: 1 << 20)
+    var scratch = [UInt8](repeating: 0, count: 64 << 10)
 
     init(stream: SSHChannelStream, session: SSH2Session, channel: SSH2Channel, fd: Int32) {
         self.stream = stream
@@ -139,14 +139,25 @@ struct Pump {
         return progress
     }
 
+    /// Largest array libssh2 reads into: below glibc's mmap threshold (TransferMemory), so
+    /// the arrays of a large transfer come from the heap and are reused, not faulted in anew.
+    static let readChunk = 128 << 10
+
     mutating func pumpReads(space: Int) throws(SSHError) -> Bool {
         guard !eofReceived else { return false }
         var space = space, budget = 4 << 20, progress = false
         while space > 0 && budget > 0 {
-            let want = min(space, scratch.count)
-            let n = scratch.withUnsafeMutableBytes { channel.read(into: UnsafeMutableRawBufferPointer(rebasing: $0[..<want])) }
+            let want = min(space, Self.readChunk)
+            var n = 0
+            // Read straight into the array that goes to the reader; a short read is copied
+            // into an exact-size array so the read-ahead limit also bounds the memory held.
+            var chunk = [UInt8](unsafeUninitializedCapacity: want) { buf, count in
+                n = channel.read(into: UnsafeMutableRawBufferPointer(buf))
+                count = max(n, 0)
+            }
             if n > 0 {
-                deliver(Array(scratch[..<n]), eof: false)
+                if n < want / 2 { chunk = Array(chunk) }
+                deliver(chunk, eof: false)
                 space -= n
                 budget -= n
                 progress = true
@@ -187,7 +198,7 @@ struct Pump {
     func deliver(_ bytes: [UInt8], eof: Bool) {
         var done: [(CheckedContinuation<[UInt8], Error>, [UInt8])] = []
         stream.shared.withLock { s in
-            s.buffer += bytes
+            s.append(bytes)
             if eof { s.eofReceived = true }
             while !s.readers.isEmpty && (s.buffered > 0 || s.eofReceived) {
                 let r = s.readers.removeFirst()

@@ -18,6 +18,13 @@ public struct WireReader: Sendable {
 
     /// Appends bytes that just arrived.
     public mutating func feed<C: Collection>(_ bytes: C) where C.Element == UInt8 {
+        // Nothing left unread: keep an incoming array as it is (a NAR chunk then leaves
+        // through `takeAvailable` without having been copied).
+        if position == buffer.count, let whole = bytes as? [UInt8] {
+            buffer = whole
+            position = 0
+            return
+        }
         // Drop what was consumed once it dominates, so a long conversation stays small.
         if position > 0 && position >= buffer.count / 2 {
             buffer.removeFirst(position)
