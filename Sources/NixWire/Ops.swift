@@ -86,6 +86,9 @@ public enum WorkerRequest: Sendable, Hashable {
     /// then `FramedStream.end`), so a NAR of any size passes in bounded memory. 1.23+.
     case addToStoreNarStreaming(ValidPathInfo, repair: Bool, dontCheckSigs: Bool)
     case addMultipleToStore([PathWithNAR], repair: Bool, dontCheckSigs: Bool)
+    /// AddMultipleToStore's arguments only: its framed payload (count, then each path's info
+    /// and NAR) follows separately, in frames.
+    case addMultipleToStoreStreaming(repair: Bool, dontCheckSigs: Bool)
     case buildDerivation(drvPath: StorePath, WireBasicDerivation, BuildMode)
     case buildPathsWithResults([DerivedPath], BuildMode)
     case addSignatures(StorePath, Set<String>)
@@ -101,7 +104,7 @@ public enum WorkerRequest: Sendable, Hashable {
         case .queryPathFromHashPart: return .queryPathFromHashPart
         case .narFromPath: return .narFromPath
         case .addToStoreNar, .addToStoreNarStreaming: return .addToStoreNar
-        case .addMultipleToStore: return .addMultipleToStore
+        case .addMultipleToStore, .addMultipleToStoreStreaming: return .addMultipleToStore
         case .buildDerivation: return .buildDerivation
         case .buildPathsWithResults: return .buildPathsWithResults
         case .addSignatures: return .addSignatures
@@ -113,7 +116,7 @@ public enum WorkerRequest: Sendable, Hashable {
     /// The oldest protocol version that has this operation.
     public var minimumVersion: Int {
         switch self {
-        case .addMultipleToStore: return 32
+        case .addMultipleToStore, .addMultipleToStoreStreaming: return 32
         case .addToStoreNarStreaming: return 23
         case .buildPathsWithResults: return 34
         default: return 21

@@ -44,6 +44,9 @@ extension WorkerRequest {
             w.writeBool(repair)
             w.writeBool(dontCheckSigs)
             FramedStream.encode(WorkerRequest.multiplePayload(paths, ctx), into: &w)
+        case let .addMultipleToStoreStreaming(repair, dontCheckSigs):
+            w.writeBool(repair)
+            w.writeBool(dontCheckSigs)
         case let .buildDerivation(drvPath, drv, mode):
             w.writeStorePath(drvPath, ctx)
             drv.write(to: &w, ctx)

@@ -16,6 +16,13 @@ public struct WorkerServer: Sendable {
         case request(IncomingRequest)
         /// Close the connection once the writes before this action are sent.
         case close
+        /// A request of `streamedOps` whose framed data follows as `.data`, then `.dataEnd`;
+        /// answer it after `.dataEnd`.
+        case streamedRequest(IncomingRequest)
+        /// A piece of the framed data of the streamed request just emitted.
+        case data([UInt8])
+        /// The streamed request's framed data ended: answer it now.
+        case dataEnd
     }
 
     public let storeDir: StoreDirectory
@@ -24,14 +31,21 @@ public struct WorkerServer: Sendable {
     private var version: WorkerProtocolVersion?
     /// A request whose framed data is being skipped; emitted once the data has ended.
     private var skipping: (request: IncomingRequest, frames: FramedStreamDecoder)?
+    /// Operations whose framed data is handed over (`.request`, `.data`..., `.dataEnd`)
+    /// instead of skipped.
+    public let streamedOps: Set<ServerOp>
+    /// A streamed request's framed data being handed over.
+    private var streaming: FramedStreamDecoder?
     private var closed = false
 
     /// - Parameters:
     ///   - ours: the newest version we speak (and the features we offer at 1.38).
     ///   - info: what the handshake tells the client (Nix version, trusted flag).
     public init(ours: WorkerProtocolVersion = .latest, info: ClientHandshakeInfo,
-                storeDir: StoreDirectory = .default, limits: WireLimits = .default) {
+                storeDir: StoreDirectory = .default, limits: WireLimits = .default,
+                streamedOps: Set<ServerOp> = []) {
         self.storeDir = storeDir
+        self.streamedOps = streamedOps
         handshake = ServerHandshake(ours: ours, info: info, storeDir: storeDir)
         reader = WireReader(limits: limits)
     }
@@ -74,6 +88,21 @@ public struct WorkerServer: Sendable {
     private mutating func decodeRequests(into actions: inout [Action]) throws(WireError) {
         let ctx = context
         while !closed {
+            if var frames = streaming {
+                while let event = try frames.next(from: &reader) {
+                    switch event {
+                    case let .data(bytes): actions.append(.data(bytes))
+                    case .end: actions.append(.dataEnd)
+                    }
+                    if event == .end { break }
+                }
+                guard frames.finished else {
+                    streaming = frames
+                    return
+                }
+                streaming = nil
+                continue
+            }
             if var s = skipping {
                 while let event = try s.frames.next(from: &reader) {
                     if event == .end { break }
@@ -93,7 +122,10 @@ public struct WorkerServer: Sendable {
                 actions.append(.write(failure(DaemonError(message: message))))
                 actions.append(.close)
             case let .request(request):
-                if IncomingRequest.hasFramedData(request.op, ctx.version) {
+                if IncomingRequest.hasFramedData(request.op, ctx.version) && streamedOps.contains(request.op) {
+                    actions.append(.streamedRequest(request))
+                    streaming = FramedStreamDecoder()
+                } else if IncomingRequest.hasFramedData(request.op, ctx.version) {
                     skipping = (request, FramedStreamDecoder())
                 } else {
                     actions.append(.request(request))

@@ -42,8 +42,11 @@ enum StdioServer {
         var keys: [SecretKey] = []
         for file in config.settings.secretKeyFiles { keys.append(try KeyFiles.readSecretKey(file)) }
         let view = FleetView(lookup: lookup, signingKeys: keys)
-        // Writes are refused, so the client is told it is not trusted (as Nix's daemon tells
-        // a user outside 'trusted-users').
+        // 'bridge-write-store' takes added paths; without it writes are refused.
+        let writeURI = config.settings.bridgeWriteStore
+        let writeStore = writeURI.isEmpty ? nil : try config.opener.store(try StoreURI(parsing: writeURI))
+        // Writes are refused or checked by the write store, so the client is told it is not
+        // trusted (as Nix's daemon tells a user outside 'trusted-users').
         let info = ClientHandshakeInfo(daemonNixVersion: versionText, remoteTrustsUs: .notTrusted)
         let stream = DescriptorStream.standardIO()
         if let file = ProcessInfo.processInfo.environment["NIX_BRIDGE_STATS"] {
@@ -56,10 +59,11 @@ enum StdioServer {
                 }
             }
         }
-        let ending = await StoreServer.serve(stream, backend: FleetStoreBackend(view: view), info: info) { line in
+        let ending = await StoreServer.serve(stream, backend: FleetStoreBackend(view: view, writeStore: writeStore), info: info) { line in
             printError("nix-bridge: \(line)")
         }
         for store in lookup.stores { await store.close() }
+        await writeStore?.close()
         await stream.close()
         if case let .error(why) = ending { printError("nix-bridge: connection ended: \(why)") }
     }

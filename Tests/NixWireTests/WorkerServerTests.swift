@@ -31,6 +31,7 @@ struct WorkerServerTests {
                     case .handshakeCompleted: break
                     case let .request(r): requests.append(r)
                     case .close: closed = true
+                    case .streamedRequest, .data, .dataEnd: break
                     }
                 }
                 toServer = []

@@ -8,12 +8,41 @@ import NixWire
 /// Queries are answered as Nix's daemon answers them for a store that has those paths and
 /// no substituters (QuerySubstitutablePaths is empty, QueryMissing lists what the view
 /// lacks as unknown). Every operation that would change a store is refused with Nix's
-/// "you are not privileged to ..." wording: the view is read-only.
+/// "you are not privileged to ..." wording: the view is read-only. With a `writeStore`
+/// (`bridge-write-store`), added paths (AddToStoreNar, AddMultipleToStore) and signatures
+/// (AddSignatures) are forwarded to it as they stream in; that store checks them.
 public struct FleetStoreBackend: StoreServerBackend {
     public let view: FleetView
+    /// Where added paths and signatures go; nil refuses them.
+    public let writeStore: RemoteStore?
 
-    public init(view: FleetView) {
+    public init(view: FleetView, writeStore: RemoteStore? = nil) {
         self.view = view
+        self.writeStore = writeStore
+    }
+
+    public var streamedOps: Set<ServerOp> {
+        writeStore == nil ? [] : [.addToStoreNar, .addMultipleToStore]
+    }
+
+    /// Forwards an added path's NAR (or several paths' payload) to the write store frame by
+    /// frame. The client is told it is not trusted, so, as Nix's daemon does for such a
+    /// client, signatures are always checked (by the write store) and nothing is repaired.
+    public func answer(_ request: IncomingRequest, data: IncomingData, version: WorkerProtocolVersion) async throws -> ServerReply {
+        guard let writeStore else { throw Self.notPrivileged("add paths") }
+        let forward: @Sendable (DaemonConnection.FrameWriter) async throws -> Void = { w in
+            while let chunk = try await data.next() { try await w.write(chunk) }
+        }
+        switch request {
+        case var .worker(.addToStoreNarStreaming(info, _, _)):
+            info.info.ultimate = false
+            try await writeStore.addToStoreNar(info, repair: false, dontCheckSigs: false, body: forward)
+        case .worker(.addMultipleToStore):
+            try await writeStore.addMultipleToStore(repair: false, dontCheckSigs: false, body: forward)
+        default:
+            throw Self.notPrivileged("add paths")
+        }
+        return .nothing
     }
 
     /// Why the view refuses a write, in Nix's words for an untrusted client, with why.
@@ -71,9 +100,11 @@ public struct FleetStoreBackend: StoreServerBackend {
             return .missing(try await missing(paths))
         case .setOptions:
             return .nothing
-        case .addSignatures:
-            throw DaemonError(message: "you are not privileged to add signatures")
-        case .addToStoreNar, .addToStoreNarStreaming, .addMultipleToStore:
+        case let .addSignatures(path, sigs):
+            guard let writeStore else { throw DaemonError(message: "you are not privileged to add signatures") }
+            try await writeStore.addSignatures(path, sigs)
+            return .number(1)
+        case .addToStoreNar, .addToStoreNarStreaming, .addMultipleToStore, .addMultipleToStoreStreaming:
             throw Self.notPrivileged("add paths")
         case .buildDerivation:
             throw Self.notPrivileged("build derivations")

@@ -139,6 +139,8 @@ enum SettingCatalog {
         .init("use-sqlite-wal", .bool),
         .init("user-agent-suffix", .string),
         .init("warn-dirty", .bool),
+        // nix-bridge's own (Nix does not know it; set where only nix-bridge reads it).
+        .init("bridge-write-store", .string),
     ]
 
     /// Names and aliases to definitions.

@@ -33,6 +33,9 @@ public struct Settings: Hashable, Sendable {
     public var connectTimeout: UInt64
     /// `trusted-users` (default `root`).
     public var trustedUsers: [String]
+    /// `bridge-write-store`, nix-bridge's own: the store URI `nix-bridge --stdio` forwards
+    /// added paths and signatures to; empty (the default) refuses writes.
+    public var bridgeWriteStore: String
 
     /// Reads the typed view of a configuration.
     public init(_ config: NixConfig) {
@@ -72,5 +75,6 @@ public struct Settings: Hashable, Sendable {
         store = string("store")
         connectTimeout = number("connect-timeout")
         trustedUsers = list("trusted-users")
+        bridgeWriteStore = string("bridge-write-store")
     }
 }

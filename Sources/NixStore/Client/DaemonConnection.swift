@@ -228,7 +228,21 @@ public actor DaemonConnection {
     /// either, and `body`'s error is rethrown.
     public func addToStoreNar(_ info: ValidPathInfo, repair: Bool = false, dontCheckSigs: Bool = false,
                               body: @Sendable (FrameWriter) async throws -> Void) async throws {
-        let id = try send(.addToStoreNarStreaming(info, repair: repair, dontCheckSigs: dontCheckSigs))
+        try await streamed(.addToStoreNarStreaming(info, repair: repair, dontCheckSigs: dontCheckSigs), body: body)
+    }
+
+    /// AddMultipleToStore (1.32+) whose framed payload (the path count, then each path's
+    /// info and NAR, as Nix writes it) `body` writes in frames, in bounded memory; the
+    /// daemon checks each path as it does for AddToStoreNar. A throwing `body` closes the
+    /// connection (paths already complete may stay added).
+    public func addMultipleToStore(repair: Bool = false, dontCheckSigs: Bool = false,
+                                   body: @Sendable (FrameWriter) async throws -> Void) async throws {
+        try await streamed(.addMultipleToStoreStreaming(repair: repair, dontCheckSigs: dontCheckSigs), body: body)
+    }
+
+    /// Sends a request whose framed data `body` writes, then waits for its reply.
+    private func streamed(_ request: WorkerRequest, body: @Sendable (FrameWriter) async throws -> Void) async throws {
+        let id = try send(request)
         streaming = true
         defer { streaming = false }
         do {

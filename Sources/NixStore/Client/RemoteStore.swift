@@ -164,6 +164,14 @@ public actor RemoteStore {
         try await c.addToStoreNar(info, repair: repair, dontCheckSigs: dontCheckSigs, body: body)
     }
 
+    /// AddMultipleToStore whose framed payload `body` writes, in bounded memory (see
+    /// `DaemonConnection.addMultipleToStore(repair:dontCheckSigs:body:)`). Needs 1.32.
+    public func addMultipleToStore(repair: Bool = false, dontCheckSigs: Bool = false,
+                                   body: @Sendable (DaemonConnection.FrameWriter) async throws -> Void) async throws {
+        let c = try await connection()
+        try await c.addMultipleToStore(repair: repair, dontCheckSigs: dontCheckSigs, body: body)
+    }
+
     /// Adds several paths in one AddMultipleToStore request (protocol 1.32), in the order
     /// given: references must come before their referrers. Below 1.32, one AddToStoreNar
     /// each. A failure leaves the paths before the failing one added.

@@ -13,6 +13,23 @@ public protocol StoreServerBackend: Sendable {
     /// and the connection goes on; after it, the connection ends (a NAR cannot be taken
     /// back: the client sees it cut short).
     func narFromPath(_ path: StorePath, into send: @escaping @Sendable ([UInt8]) async throws -> Void) async throws
+
+    /// Operations whose framed data (AddToStoreNar from 1.23, AddMultipleToStore) the backend
+    /// reads as it arrives, through `answer(_:data:version:)`; the data of others is skipped
+    /// and the request goes to `answer(_:version:)`. Default: none.
+    var streamedOps: Set<ServerOp> { get }
+
+    /// The reply to a request of `streamedOps`, reading its framed data from `data` as it
+    /// arrives. The reply is sent once the client's data has ended, whenever this returns.
+    func answer(_ request: IncomingRequest, data: IncomingData, version: WorkerProtocolVersion) async throws -> ServerReply
+}
+
+extension StoreServerBackend {
+    public var streamedOps: Set<ServerOp> { [] }
+
+    public func answer(_ request: IncomingRequest, data: IncomingData, version: WorkerProtocolVersion) async throws -> ServerReply {
+        throw DaemonError(message: "\(request.op) is not supported here")
+    }
 }
 
 /// Serves the worker protocol on a byte stream (stdin/stdout for `--stdio`, a socket),
@@ -43,8 +60,16 @@ public enum StoreServer {
     private static func serveUntilDone(_ stream: any ByteStream, backend: some StoreServerBackend,
                                        info: ClientHandshakeInfo, version: WorkerProtocolVersion,
                                        storeDir: StoreDirectory, log: @escaping @Sendable (String) -> Void) async -> Ending {
-        var server = WorkerServer(ours: version, info: info, storeDir: storeDir)
+        var server = WorkerServer(ours: version, info: info, storeDir: storeDir, streamedOps: backend.streamedOps)
         var out: [UInt8] = []
+        // The streamed request being received: its data and the backend working on it.
+        var upload: (data: IncomingData, answer: Task<ServerReply, any Error>)?
+        defer {
+            if let upload {
+                let data = upload.data
+                Task { await data.cutShort() }
+            }
+        }
         do {
             while true {
                 let chunk = try await stream.read(maxLength: 256 << 10)
@@ -58,6 +83,26 @@ public enum StoreServer {
                         out += bytes
                     case .handshakeCompleted:
                         break
+                    case let .streamedRequest(request):
+                        try await flush(&out, stream)
+                        let data = IncomingData()
+                        let version = server.negotiated ?? version
+                        upload = (data, Task {
+                            defer { Task { await data.abandon() } }
+                            return try await backend.answer(request, data: data, version: version)
+                        })
+                    case let .data(bytes):
+                        await upload?.data.send(bytes)
+                    case .dataEnd:
+                        guard let (data, answer) = upload else { continue }
+                        upload = nil
+                        await data.finish()
+                        do {
+                            out += try server.reply(try await answer.value)
+                        } catch {
+                            out += server.failure(daemonError(error))
+                        }
+                        try await flush(&out, stream)
                     case .close:
                         try await flush(&out, stream)
                         return .error("closed after a fatal protocol error")
