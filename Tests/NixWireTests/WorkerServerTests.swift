@@ -12,6 +12,10 @@ struct WorkerServerTests {
         var requests: [IncomingRequest] = []
         var clientEvents: [WorkerConnection.Event] = []
         var closed = false
+        /// Streamed requests (`streamedOps`), each with the framed data handed over, and how
+        /// many `.dataEnd` came.
+        var streamed: [(request: IncomingRequest, data: [UInt8])] = []
+        var dataEnds = 0
         /// Bytes the server sent, for byte-level checks.
         var serverBytes: [UInt8] = []
 
@@ -31,7 +35,9 @@ struct WorkerServerTests {
                     case .handshakeCompleted: break
                     case let .request(r): requests.append(r)
                     case .close: closed = true
-                    case .streamedRequest, .data, .dataEnd: break
+                    case let .streamedRequest(r): streamed.append((r, []))
+                    case let .data(b): streamed[streamed.count - 1].data += b
+                    case .dataEnd: dataEnds += 1
                     }
                 }
                 toServer = []
@@ -254,5 +260,30 @@ struct WorkerServerTests {
             Issue.record("expected a failure, got \(pair.clientEvents)")
         }
         if case let .response(_, r) = pair.clientEvents.last { #expect(r == .valid(false)) } else { Issue.record("no reply") }
+    }
+
+    /// With `streamedOps`, AddToStoreNar's and AddMultipleToStore's framed data is handed over
+    /// as it arrives (here one byte at a time), and the requests after them still decode.
+    @Test(arguments: [32, 34, 38]) func streamedOpsHandOverTheirData(minor: Int) throws {
+        var pair = Pair(minor: minor)
+        pair.server = WorkerServer(info: ClientHandshakeInfo(daemonNixVersion: "nix-bridge test", remoteTrustsUs: .notTrusted),
+                                   streamedOps: [.addToStoreNar, .addMultipleToStore])
+        try pair.handshake()
+        let v = WorkerProtocolVersion(minor: minor)
+        let path = PathWithNAR(info: ValidPathInfo(path: Samples.a, info: Samples.info(WorkerProtocolVersion(minor: 16))),
+                               nar: Samples.nar)
+        let (_, add) = try pair.client.send(.addToStoreNar(path, repair: false, dontCheckSigs: true))
+        let (_, multi) = try pair.client.send(.addMultipleToStore([path], repair: true, dontCheckSigs: false))
+        let (_, valid) = try pair.client.send(.isValidPath(Samples.b))
+        for byte in add + multi + valid { try pair.pump([byte]) }
+        #expect(pair.streamed.map(\.request) == [
+            .worker(.addToStoreNarStreaming(path.info, repair: false, dontCheckSigs: true)),
+            .worker(.addMultipleToStore([], repair: true, dontCheckSigs: false)),
+        ])
+        #expect(pair.streamed.first?.data == Samples.nar)
+        #expect(pair.streamed.last?.data == WorkerRequest.multiplePayload([path], WireContext(version: v, storeDir: .default)))
+        #expect(pair.dataEnds == 2)
+        #expect(pair.requests == [.worker(.isValidPath(Samples.b))])
+        #expect(!pair.closed)
     }
 }
