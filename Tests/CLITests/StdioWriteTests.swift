@@ -76,10 +76,12 @@ final class StdioWriteTests {
     /// signatures a client adds (`nix store sign`) are forwarded to it.
     @Test func writtenPathIsServedAndSignaturesAreForwarded() throws {
         let program = try Self.script(in: f.env.work, name: "bridge-writing-serving", """
-            exec '\(f.wrapper)' --option bridge-write-store '\(writeStore)' --option extra-substituters '\(writeStore)' \\
-              --option narinfo-cache-negative-ttl 0 "$@"
+            exec '\(f.wrapper)' --option bridge-write-store '\(writeStore)' --option extra-substituters '\(writeStore)' "$@"
             """)
         let (src, p) = try source(seed: 74, signWith: f.key1)
+        // Not there yet: cached as missing (for an hour by default), forgotten once written.
+        let before = try f.env.nix(["path-info", "--store", f.localURI(program), p], check: false)
+        #expect(before.status == 1)
         let copy = try f.env.nix(["copy", "--from", src, "--to", f.localURI(program), p], check: false)
         #expect(copy.status == 0, "\(copy.stderr)")
         let served = try f.env.nix(["path-info", "--store", f.localURI(program), p], check: false)

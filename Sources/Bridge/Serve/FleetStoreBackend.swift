@@ -42,7 +42,17 @@ public struct FleetStoreBackend: StoreServerBackend {
         default:
             throw Self.notPrivileged("add paths")
         }
+        forgetMissing()
         return .nothing
+    }
+
+    /// Nix asks whether a path is there before it copies it, so a written path is cached as
+    /// missing: when the write store is also a fleet store, forget what is cached as missing
+    /// so the path is served at once, not after `narinfo-cache-negative-ttl`.
+    private func forgetMissing() {
+        guard let writeStore, let cache = view.lookup.cache,
+              view.lookup.stores.contains(where: { $0.uri.description == writeStore.uri.description }) else { return }
+        try? cache.clear(negativeOnly: true)
     }
 
     /// Why the view refuses a write, in Nix's words for an untrusted client, with why.
