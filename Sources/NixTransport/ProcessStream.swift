@@ -23,15 +23,35 @@ public final class ProcessStream: ByteStream {
         var exitWaiters: [CheckedContinuation<Void, Never>] = []
     }
 
+    /// Held from making a child's pipes to spawning it. Until fcntl() the pipes are
+    /// inheritable: a child spawned by another thread meanwhile would keep them open after
+    /// this child exits, so a read of its stdout would never see EOF and close() would wait
+    /// for it forever (`nix-bridge build` hung so). Glibc does not export pipe2 to Swift.
+    private static let spawning = Mutex(())
+
     /// Starts `arguments[0]` (an absolute path, or a name looked up in PATH) with `environment`
     /// added to ours.
     public init(_ arguments: [String], environment: [String: String] = [:]) throws(TransportError) {
         _ = Posix.ignoreSIGPIPE
         self.arguments = arguments
+        let (pid, stdinW, stdoutR, stderrR) = try Self.spawning.withLock { _ throws(TransportError) in
+            try Self.spawn(arguments, environment: environment)
+        }
+        self.pid = pid
+        io = FileDescriptorStream(readFD: stdoutR, writeFD: stdinW, peer: "process \(pid) (\(arguments[0]))")
+        startStderrReader(stderrR)
+        startReaper()
+    }
+
+    /// Spawns the child; returns its PID and our ends of its stdin, stdout and stderr.
+    private static func spawn(_ arguments: [String], environment: [String: String]) throws(TransportError)
+        -> (pid_t, Int32, Int32, Int32) {
         let command = arguments.joined(separator: " ")
         var stdin: [Int32] = [-1, -1], stdout: [Int32] = [-1, -1], stderr: [Int32] = [-1, -1]
         guard pipe(&stdin) == 0, pipe(&stdout) == 0, pipe(&stderr) == 0 else {
-            throw .spawnFailed(command: command, message: Posix.errorText())
+            let message = Posix.errorText()
+            for fd in stdin + stdout + stderr where fd >= 0 { Glibc.close(fd) }
+            throw .spawnFailed(command: command, message: message)
         }
         // All six close-on-exec, so a process spawned concurrently elsewhere cannot inherit
         // them; dup2 onto 0, 1 and 2 in the child clears the flag on those copies.
@@ -64,10 +84,7 @@ public final class ProcessStream: ByteStream {
             for fd in [stdin[1], stdout[0], stderr[0]] { Glibc.close(fd) }
             throw .spawnFailed(command: command, message: Posix.errorText(rc))
         }
-        self.pid = pid
-        io = FileDescriptorStream(readFD: stdout[0], writeFD: stdin[1], peer: "process \(pid) (\(arguments[0]))")
-        startStderrReader(stderr[0])
-        startReaper()
+        return (pid, stdin[1], stdout[0], stderr[0])
     }
 
     private func startStderrReader(_ fd: Int32) {

@@ -122,7 +122,7 @@ struct BuildRun: Sendable {
             inputs = try await job.inputClosure(in: local.store, read: b.readDerivation)
             await pool.giveBack(local)
         } catch {
-            await local.store.close()
+            await pool.discard(local)
             throw error
         }
         let needs: BuildNeeds

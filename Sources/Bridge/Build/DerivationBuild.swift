@@ -88,28 +88,20 @@ struct DerivationBuild: Sendable {
             throw MachineUnreachable(machine: uriText, reason: "not a worker-protocol store")
         }
         let remote = try await pool.take(uri)
-        let local: PooledStore
-        do { local = try await pool.take(destinationURI) } catch {
-            await pool.giveBack(remote)
-            throw error
-        }
         remote.routeLogs(to: logHandler(activities: true))
         do {
             try await withTaskCancellationHandler {
-                try await buildRemotely(uriText: uriText, remote: remote.store, local: local.store, inputs: inputs)
+                try await buildRemotely(uriText: uriText, remote: remote.store, inputs: inputs)
             } onCancel: {
                 Task { await remote.store.close() }
             }
             await pool.giveBack(remote)
-            await pool.giveBack(local)
         } catch let e as BuildFailure {
-            // The build failed; both connections are fine.
+            // The build failed; the connection is fine.
             await pool.giveBack(remote)
-            await pool.giveBack(local)
             throw e
         } catch let e as StoreError {
-            await remote.store.close()
-            await local.store.close()
+            await pool.discard(remote)
             try Task.checkCancellation()
             // Only the builder's connection failing is the machine's fault (not the destination's).
             switch e {
@@ -121,14 +113,35 @@ struct DerivationBuild: Sendable {
                                    message: "build of '\(printedDrv)' on '\(uriText)' failed: \(e)")
             }
         } catch {
-            await remote.store.close()
-            await local.store.close()
+            await pool.discard(remote)
             try Task.checkCancellation()
             throw error
         }
     }
 
-    private func buildRemotely(uriText: String, remote: RemoteStore, local: RemoteStore,
+    /// Runs `body` on a destination connection taken from the pool only for that long (the
+    /// pool bounds them; a remote build must not hold one while the machine builds). A
+    /// connection that failed under `body` is discarded, a cancelled one closed.
+    private func withLocal<T: Sendable>(_ body: (RemoteStore) async throws -> T) async throws -> T {
+        let local = try await pool.take(destinationURI)
+        do {
+            let result = try await withTaskCancellationHandler {
+                try await body(local.store)
+            } onCancel: {
+                Task { await local.store.close() }
+            }
+            await pool.giveBack(local)
+            return result
+        } catch let e as BuildFailure {
+            await pool.giveBack(local)
+            throw e
+        } catch {
+            await pool.discard(local)
+            throw error
+        }
+    }
+
+    private func buildRemotely(uriText: String, remote: RemoteStore,
                                inputs: [StorePath: UnkeyedValidPathInfo]) async throws {
         _ = try await remote.handshake()
         // Nix's order: the build is announced on the machine, then its inputs are copied.
@@ -140,8 +153,13 @@ struct DerivationBuild: Sendable {
         let copier = PathCopy(temporaryDirectory: temporaryDirectory)
         let events = self.events
         events(.copyingPaths(missing.count, drv: node.drvPath))
-        try await copier.copy(inputs.filter { missing.contains($0.key) }, from: local, to: remote) { path, size in
-            events(.uploading(path, to: uriText, narSize: size))
+        let toUpload = inputs.filter { missing.contains($0.key) }
+        if !toUpload.isEmpty {
+            try await withLocal { local in
+                try await copier.copy(toUpload, from: local, to: remote) { path, size in
+                    events(.uploading(path, to: uriText, narSize: size))
+                }
+            }
         }
         let result = try await remote.buildDerivation(node.drvPath, try wireDerivation(inputs: Set(inputs.keys)))
         guard result.status.isSuccess else {
@@ -149,22 +167,25 @@ struct DerivationBuild: Sendable {
                                message: "build of '\(printedDrv)' on '\(uriText)' failed: \(DaemonError.stripANSI(result.errorMsg))")
         }
         let outputs = node.allOutputPaths
-        let have = try await local.queryValidPaths(Set(outputs))
-        let infos = try await remote.queryPathInfos(outputs.filter { !have.contains($0) })
-        var fetched: [StorePath: UnkeyedValidPathInfo] = [:]
-        for (path, info) in infos {
-            guard let info else {
-                throw BuildFailure(drvPath: printedDrv, kind: .other,
-                                   message: "build of '\(printedDrv)' on '\(uriText)' failed: output '\(storeDir.print(path))' is not valid there")
+        let fetched = try await withLocal { local in
+            let have = try await local.queryValidPaths(Set(outputs))
+            let infos = try await remote.queryPathInfos(outputs.filter { !have.contains($0) })
+            var fetched: [StorePath: UnkeyedValidPathInfo] = [:]
+            for (path, info) in infos {
+                guard let info else {
+                    throw BuildFailure(drvPath: printedDrv, kind: .other,
+                                       message: "build of '\(printedDrv)' on '\(uriText)' failed: output '\(storeDir.print(path))' is not valid there")
+                }
+                fetched[path] = info
             }
-            fetched[path] = info
+            if !fetched.isEmpty { events(.copyingPaths(fetched.count, drv: node.drvPath)) }
+            for path in Closure.dependenciesFirst(fetched) {
+                events(.copyingOutput(path, from: uriText, narSize: fetched[path]!.narSize))
+                try await copier.copy(path, fetched[path]!, from: remote, to: local)
+            }
+            try await finish(outputs: outputs, in: local)
+            return fetched
         }
-        if !fetched.isEmpty { events(.copyingPaths(fetched.count, drv: node.drvPath)) }
-        for path in Closure.dependenciesFirst(fetched) {
-            events(.copyingOutput(path, from: uriText, narSize: fetched[path]!.narSize))
-            try await copier.copy(path, fetched[path]!, from: remote, to: local)
-        }
-        try await finish(outputs: outputs, in: local)
         record(fetched, on: FleetConfig.lookupURI(uriText)?.description ?? uriText)
         events(.built(node.drvPath, machine: uriText))
     }
@@ -182,7 +203,7 @@ struct DerivationBuild: Sendable {
                 Task { await local.store.close() }
             }
         } catch {
-            await local.store.close()
+            await pool.discard(local)
             try Task.checkCancellation()
             throw BuildFailure(drvPath: printedDrv, kind: .other, message: "\(error)")
         }
@@ -193,7 +214,7 @@ struct DerivationBuild: Sendable {
         do {
             try await finish(outputs: node.allOutputPaths, in: local.store)
         } catch {
-            await local.store.close()
+            await pool.discard(local)
             throw error
         }
         await pool.giveBack(local)

@@ -12,6 +12,10 @@ import NixStore
 /// store when `maxJobs` > 0, and fails with the scheduler's "Failed to find a machine"
 /// text otherwise.
 public struct FleetBuilder: Sendable {
+    /// Destination connections a run may open beyond `max-jobs` (for copying to and from
+    /// the machines).
+    static let destinationConnections = 4
+
     public struct Options: Sendable {
         /// `max-jobs`: 0 forbids local builds.
         public var maxJobs: UInt32
@@ -130,7 +134,9 @@ public struct FleetBuilder: Sendable {
                 if !failedFetch { break }
             }
         }
-        let pool = StorePool(opener: opener)
+        // Local builds hold a destination connection each (up to max-jobs); remote builds
+        // take one only to copy inputs and outputs. More would only queue in its daemon.
+        let pool = StorePool(opener: opener, limits: [destinationURI: Int(options.maxJobs) + Self.destinationConnections])
         do {
             try await BuildRun(builder: self, pool: pool, plan: plan, targets: drvTargets.map(\.0), events: events).run()
             await pool.closeAll()

@@ -38,29 +38,77 @@ final class LogBox: Sendable {
 
 /// Keeps idle connections between builds of one run, per store URI: opening an ssh-ng
 /// connection costs a handshake (≈0.2 s), more than a small build. A connection that failed
-/// is closed, never returned.
+/// is discarded (closed), never given back. Stores with a limit (the destination) never
+/// have more connections open at once: a taker waits for one to come back.
 actor StorePool {
     private let opener: StoreOpener
+    private let limits: [String: Int]
     private var idle: [String: [PooledStore]] = [:]
+    /// Connections open per URI: idle or lent.
+    private var open: [String: Int] = [:]
+    private var waiters: [String: [CheckedContinuation<Void, Never>]] = [:]
+    private var all: [PooledStore] = []
 
-    init(opener: StoreOpener) { self.opener = opener }
+    /// - Parameter limits: the most connections open at once, by store URI.
+    init(opener: StoreOpener, limits: [StoreURI: Int] = [:]) {
+        self.opener = opener
+        self.limits = Dictionary(limits.map { ($0.key.description, max(1, $0.value)) }, uniquingKeysWith: min)
+    }
 
-    func take(_ uri: StoreURI) throws(StoreError) -> PooledStore {
-        if var list = idle[uri.description], let s = list.popLast() {
-            idle[uri.description] = list
-            return s.again()
+    func take(_ uri: StoreURI) async throws(StoreError) -> PooledStore {
+        let key = uri.description
+        while true {
+            if var list = idle[key], let s = list.popLast() {
+                idle[key] = list
+                return s.again()
+            }
+            if let limit = limits[key], open[key, default: 0] >= limit {
+                await withCheckedContinuation { waiters[key, default: []].append($0) }
+                continue
+            }
+            open[key, default: 0] += 1
+            do {
+                let s = try PooledStore.make(opener: opener, uri: uri)
+                all.append(s)
+                return s
+            } catch {
+                released(key)
+                throw error
+            }
         }
-        return try PooledStore.make(opener: opener, uri: uri)
     }
 
     func giveBack(_ s: PooledStore) {
         s.routeLogs(to: nil)
         idle[s.key, default: []].append(s)
+        wakeOne(s.key)
     }
 
+    /// Closes a connection that failed or was cancelled; its place is free again.
+    func discard(_ s: PooledStore) async {
+        if let i = all.firstIndex(where: { $0.store === s.store }) {
+            all.remove(at: i)
+            released(s.key)
+        }
+        await s.store.close()
+    }
+
+    private func released(_ key: String) {
+        open[key, default: 1] -= 1
+        wakeOne(key)
+    }
+
+    private func wakeOne(_ key: String) {
+        guard var list = waiters[key], !list.isEmpty else { return }
+        list.removeFirst().resume()
+        waiters[key] = list
+    }
+
+    /// Closes every connection the pool opened, idle or still lent.
     func closeAll() async {
-        let all = idle.values.flatMap { $0 }
+        let stores = all
+        all = []
         idle = [:]
-        for s in all { await s.store.close() }
+        for s in stores { await s.store.close() }
     }
 }
