@@ -28,10 +28,7 @@ struct BuildCommand: AsyncParsableCommand {
     var maxJobs: String?
     @Option(help: "The store to build into (default: the local daemon if it runs, else the local store).")
     var store: String?
-    @Option(help: "Worker-protocol stores to fetch from besides the machines (space-separated URIs).")
-    var substituters: String?
-    @Option(help: "The narinfo cache file.")
-    var narinfoCache: String?
+    @OptionGroup var sources: LookupSourceOptions
     @Option(help: "Where machines' slot locks are kept, shared by concurrent runs (default: $NIX_BRIDGE_STATE_DIR/current-load, else ~/.local/state/nix-bridge/current-load).")
     var stateDir: String?
     @Flag(help: "Print JSON: [{\"drvPath\", \"outputs\": {name: path}}].")
@@ -48,8 +45,8 @@ struct BuildCommand: AsyncParsableCommand {
             let storeText = store ?? SubstituteCommand.defaultStore
             let storeURI = try StoreURI(parsing: storeText)
             let derived = try resolveTargets(storeURI: store)
-            let cache = try config.narInfoCache(path: narinfoCache)
-            let lookup = try config.lookup(extraSubstituters: substituters, cache: cache)
+            let cache = try sources.cache(config)
+            let lookup = try sources.lookup(config, cache: cache)
             var options = FleetBuilder.Options(maxJobs: config.settings.maxJobs,
                                                buildersUseSubstitutes: config.settings.buildersUseSubstitutes)
             options.signingKeys = try config.settings.secretKeyFiles.map { try KeyFiles.readSecretKey($0) }

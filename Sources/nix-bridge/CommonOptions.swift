@@ -1,6 +1,7 @@
 import ArgumentParser
 import Bridge
 import NixCore
+import NarInfoCache
 
 /// Options every command that reads Nix's configuration takes, as the nix CLI spells them.
 struct NixOptions: ParsableArguments {
@@ -54,5 +55,29 @@ extension NixOptions {
             }
         }
         return out
+    }
+}
+
+/// Where answers come from besides the machines, and where they are cached: the options of
+/// every command that looks paths up on the fleet (lookup, substitute, build, serve).
+struct LookupSourceOptions: ParsableArguments {
+    @Option(help: "Worker-protocol stores to ask besides the machines (space-separated URIs).")
+    var substituters: String?
+    @Option(help: "The narinfo cache file (default: ~/.cache/nix-bridge/narinfo-cache-v1.sqlite).")
+    var narinfoCache: String?
+
+    /// The lookup across the machines and `--substituters`, answered from the cache first
+    /// (none when `noCache`); nil when there is no store to ask.
+    func lookup(_ config: FleetConfig, sigsNeeded: Int = 1, noCache: Bool = false) throws -> Lookup? {
+        try lookup(config, sigsNeeded: sigsNeeded, cache: noCache ? nil : try cache(config))
+    }
+
+    func lookup(_ config: FleetConfig, sigsNeeded: Int = 1, cache: NarInfoCache?) throws -> Lookup? {
+        try config.lookup(extraSubstituters: substituters, sigsNeeded: sigsNeeded, cache: cache)
+    }
+
+    /// The narinfo cache (`--narinfo-cache`, else the default file).
+    func cache(_ config: FleetConfig) throws -> NarInfoCache {
+        try config.narInfoCache(path: narinfoCache)
     }
 }

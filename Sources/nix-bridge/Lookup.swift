@@ -22,12 +22,9 @@ struct LookupCommand: AsyncParsableCommand {
     var paths: [String]
     @Flag(help: "Print JSON.")
     var json = false
-    @Option(help: "Worker-protocol stores to ask besides the machines (space-separated URIs).")
-    var substituters: String?
     @Option(help: "How many valid signatures a path needs.")
     var sigsNeeded: Int = 1
-    @Option(help: "The narinfo cache file (default: ~/.cache/nix-bridge/narinfo-cache-v1.sqlite).")
-    var narinfoCache: String?
+    @OptionGroup var sources: LookupSourceOptions
     @Flag(help: "Ignore the narinfo cache.")
     var noCache = false
     @OptionGroup var nix: NixOptions
@@ -36,8 +33,7 @@ struct LookupCommand: AsyncParsableCommand {
         do {
             let config = try nix.load()
             let targets = try Targets.resolve(paths)
-            let cache = noCache ? nil : try config.narInfoCache(path: narinfoCache)
-            guard let lookup = try config.lookup(extraSubstituters: substituters, sigsNeeded: sigsNeeded, cache: cache) else {
+            guard let lookup = try sources.lookup(config, sigsNeeded: sigsNeeded, noCache: noCache) else {
                 throw CLIError.noStores
             }
             let stores = lookup.stores

@@ -31,10 +31,7 @@ struct ServeCommand: ParsableCommand {
     var sigsNeeded = 1
     @Option(help: "Seconds a served narinfo is kept in memory before the fleet is asked again.")
     var narinfoTtl = 60
-    @Option(help: "Worker-protocol stores to serve from besides the machines (space-separated URIs).")
-    var substituters: String?
-    @Option(help: "The narinfo cache file.")
-    var narinfoCache: String?
+    @OptionGroup var sources: LookupSourceOptions
     @OptionGroup var nix: NixOptions
 
     /// Synchronous, so that nothing has run on Swift's global executor yet when NIO's event
@@ -57,8 +54,7 @@ struct ServeCommand: ParsableCommand {
         do {
             let (host, port) = try Self.parseAddress(http)
             let config = try nix.load()
-            guard let lookup = try config.lookup(extraSubstituters: substituters, sigsNeeded: sigsNeeded,
-                                                 cache: try config.narInfoCache(path: narinfoCache)) else {
+            guard let lookup = try sources.lookup(config, sigsNeeded: sigsNeeded) else {
                 throw CLIError.noStores
             }
             let keys = try config.settings.secretKeyFiles.map { try KeyFiles.readSecretKey($0) }

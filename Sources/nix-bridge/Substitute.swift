@@ -22,10 +22,7 @@ struct SubstituteCommand: AsyncParsableCommand {
     var paths: [String]
     @Option(help: "The destination store (default: the local daemon if it runs, else the local store).")
     var store: String?
-    @Option(help: "Worker-protocol stores to fetch from besides the machines (space-separated URIs).")
-    var substituters: String?
-    @Option(help: "The narinfo cache file.")
-    var narinfoCache: String?
+    @OptionGroup var sources: LookupSourceOptions
     @Flag(help: "Print the paths fetched as JSON: [{\"path\", \"from\", \"narSize\"}].")
     var json = false
     @OptionGroup var nix: NixOptions
@@ -34,8 +31,7 @@ struct SubstituteCommand: AsyncParsableCommand {
         do {
             let config = try nix.load()
             let targets = try Targets.resolve(paths)
-            guard let lookup = try config.lookup(extraSubstituters: substituters,
-                                                 cache: try config.narInfoCache(path: narinfoCache)) else {
+            guard let lookup = try sources.lookup(config) else {
                 throw CLIError.noStores
             }
             let sources = lookup.stores
