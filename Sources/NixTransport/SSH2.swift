@@ -11,6 +11,13 @@ enum SSH2 {
     static let initialized: Bool = libssh2_init(0) == 0
 
     static let eagain = Int32(LIBSSH2_ERROR_EAGAIN)
+
+    /// The loaded library's version ("1.10.0"): the one found at run time, not at build time.
+    static var version: String { libssh2_version(0).map { String(cString: $0) } ?? "unknown" }
+
+    /// libssh2 ≥ 1.11 signs RSA user keys with rsa-sha2-256/512 (it reads the server's
+    /// server-sig-algs); 1.10 signs only with SHA-1 ssh-rsa, which OpenSSH ≥ 8.8 refuses.
+    static var signsRSAWithSHA2: Bool { libssh2_version(0x010b00) != nil }
     static let channelClosed = Int32(LIBSSH2_ERROR_CHANNEL_CLOSED)
     static let eofSent = Int32(LIBSSH2_ERROR_CHANNEL_EOF_SENT)
 
@@ -97,6 +104,22 @@ final class SSH2Session {
     }
 
     func disconnect(_ why: String) -> Int32 { nb_ssh2_session_disconnect(raw, why) }
+
+    /// Opens a direct-tcpip channel (what `ssh -W host:port` asks for) through this session.
+    func openDirectTCPIP(host: String, port: Int) -> SSH2Channel? {
+        libssh2_channel_direct_tcpip_ex(raw, host, Int32(port), "127.0.0.1", 22).map { SSH2Channel($0, session: self) }
+    }
+
+    /// Keepalive messages (OpenSSH's ServerAliveInterval) every `interval` seconds of quiet.
+    func configureKeepalive(interval: Int) {
+        libssh2_keepalive_config(raw, 1, UInt32(clamping: interval))
+    }
+
+    /// Sends a keepalive if one is due; returns the seconds until the next one.
+    func sendKeepalive() -> Int? {
+        var next: Int32 = 0
+        return libssh2_keepalive_send(raw, &next) == 0 ? Int(next) : nil
+    }
 }
 
 /// An exec channel. Freed before its session (the owner keeps that order).

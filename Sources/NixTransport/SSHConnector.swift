@@ -13,29 +13,37 @@ struct SSHConnector {
     let wake: WakePipe
     let deadline: ContinuousClock.Instant
 
-    init(target: SSHTarget, command: String, wake: WakePipe) {
+    init(target: SSHTarget, command: String, wake: WakePipe, deadline: ContinuousClock.Instant? = nil) {
         self.target = target
         self.command = command
         self.wake = wake
-        deadline = .now + target.connectTimeout
+        self.deadline = deadline ?? .now + target.connectTimeout
     }
 
     func error(_ reason: SSHError.Reason) -> SSHError { SSHError(peer: target.peerDescription, reason: reason) }
 
     var timeoutSeconds: Double { target.connectTimeout.seconds }
 
-    /// Connects and starts the command; the caller owns the returned socket.
-    func establish() throws(SSHError) -> (SSH2Session, SSH2Channel, Int32) {
-        let fd: Int32
-        switch Posix.connectTCP(host: target.host, port: target.port, deadline: deadline, wakeFD: wake.readFD) {
-        case let .success(s): fd = s
-        case .failure(.refused): throw error(.connectionRefused)
-        case .failure(.timeout): throw error(.connectTimeout(seconds: timeoutSeconds, phase: "TCP connect"))
-        case let .failure(.unresolvable(why)): throw error(.unresolvable(why))
-        case let .failure(.other(why)): throw error(.socket(why))
-        case .failure(.cancelled): throw error(.closed)
+    /// Connects and starts the command; the caller owns the returned link.
+    func establish() throws(SSHError) -> (SSH2Session, SSH2Channel, SSHLink) {
+        let (session, link) = try login()
+        do throws(SSHError) {
+            let fd = link.fd
+            let channel = try openChannel(session, fd)
+            let exec = try retry(session, fd, "exec") { channel.exec(command) }
+            if exec != 0 { throw error(.execFailed(command: command, message: session.lastErrorMessage)) }
+            if target.serverAliveInterval > 0 { session.configureKeepalive(interval: target.serverAliveInterval) }
+            return (session, channel, link)
+        } catch {
+            link.close()
+            throw error
         }
-        Posix.setNoDelay(fd)
+    }
+
+    /// The link, handshake, host key check and authentication.
+    func login() throws(SSHError) -> (SSH2Session, SSHLink) {
+        let link = try openLink()
+        let fd = link.fd
         do throws(SSHError) {
             guard let session = SSH2Session() else { throw error(.internalError("libssh2 session init failed")) }
             let pinned = try pinnedKey()
@@ -47,13 +55,66 @@ struct SSHConnector {
             if rc != 0 { throw error(.handshake(session.lastErrorMessage)) }
             try verifyHostKey(session, pinned: pinned)
             try authenticate(session, fd)
-            let channel = try openChannel(session, fd)
-            let exec = try retry(session, fd, "exec") { channel.exec(command) }
-            if exec != 0 { throw error(.execFailed(command: command, message: session.lastErrorMessage)) }
-            return (session, channel, fd)
+            return (session, link)
         } catch {
-            close(fd)
+            let proxyErr = link.proxyStderr()
+            link.close()
+            if let via = link.via, case .command = target.proxy {
+                throw self.error(.proxy(hop: via, message: error.description + (proxyErr.isEmpty ? "" : "; it said: \(proxyErr)")))
+            }
             throw error
+        }
+    }
+
+    /// A TCP connection, a ProxyCommand's socket pair, or a channel through the jump host.
+    func openLink() throws(SSHError) -> SSHLink {
+        switch target.proxy {
+        case nil:
+            switch Posix.connectTCP(host: target.host, port: target.port, deadline: deadline, wakeFD: wake.readFD) {
+            case let .success(fd):
+                Posix.setNoDelay(fd)
+                return SSHLink(fd: fd)
+            case .failure(.refused): throw error(.connectionRefused)
+            case .failure(.timeout): throw error(.connectTimeout(seconds: timeoutSeconds, phase: "TCP connect"))
+            case let .failure(.unresolvable(why)): throw error(.unresolvable(why))
+            case let .failure(.other(why)): throw error(.socket(why))
+            case .failure(.cancelled): throw error(.closed)
+            }
+        case let .command(command)?:
+            switch SSHLink.proxyCommand(command) {
+            case let .success(link): return link
+            case let .failure(why): throw error(.proxy(hop: "ProxyCommand '\(command)'", message: "\(why)"))
+            }
+        case let .jump(hop)?:
+            let jump = SSHConnector(target: hop, command: "", wake: wake, deadline: deadline)
+            let hopName = "ProxyJump host \(hop.peerDescription)"
+            let session: SSH2Session, jumpLink: SSHLink
+            do { (session, jumpLink) = try jump.login() } catch {
+                throw self.error(.proxy(hop: hopName, message: error.description))
+            }
+            var channel: SSH2Channel?
+            while channel == nil {
+                channel = session.openDirectTCPIP(host: target.host, port: target.port)
+                if channel != nil { break }
+                guard session.lastErrno == SSH2.eagain else {
+                    let why = session.lastErrorMessage
+                    jumpLink.close()
+                    throw error(.proxy(hop: hopName, message: "cannot forward to \(target.host):\(target.port): \(why)"))
+                }
+                do { try jump.waitSocket(session, jumpLink.fd, "forwarding channel") } catch {
+                    jumpLink.close()
+                    throw self.error(.proxy(hop: hopName, message: error.description))
+                }
+            }
+            guard let pair = SSHLink.socketPair() else {
+                jumpLink.close()
+                throw error(.socket("socketpair: \(Posix.errorText())"))
+            }
+            SSHJumpPump.start(session: session, channel: channel!, link: jumpLink, pairFD: pair.1,
+                              keepalive: hop.serverAliveInterval, name: "ssh jump \(hop.peerDescription)")
+            // The pump reads and writes its end without waiting, polling when stuck.
+            Posix.setNonBlocking(pair.1)
+            return SSHLink(fd: pair.0, via: hopName)
         }
     }
 

@@ -30,6 +30,8 @@ public struct SSHError: Error, Sendable, CustomStringConvertible {
         /// The stream was closed locally.
         case closed
         case internalError(String)
+        /// A ProxyJump hop or the ProxyCommand failed; `hop` names it.
+        case proxy(hop: String, message: String)
     }
 
     public var description: String {
@@ -51,6 +53,7 @@ public struct SSHError: Error, Sendable, CustomStringConvertible {
         case let .ioTimeout(s): "ssh \(peer): no progress for \(s) s"
         case .closed: "ssh \(peer): stream closed"
         case let .internalError(why): "ssh \(peer): \(why)"
+        case let .proxy(hop, message): "ssh \(peer): via \(hop): \(message)"
         }
     }
 }
