@@ -37,14 +37,15 @@ extension SSHConfig {
     public func resolve(host: String, user: String? = nil, port: Int? = nil,
                         localUser: String = SSHConfig.localUser, home: String = SSHConfig.home,
                         runExec: @escaping (String) -> Bool = { SSHConfig.runMatchExec($0) }) -> SSHOptions {
-        resolve(host: host, user: user, port: port, preset: [], localUser: localUser, home: home, runExec: runExec, depth: 0)
+        resolve(host: host, user: user, port: port, origin: "store URI", preset: [], localUser: localUser, home: home,
+                runExec: runExec, depth: 0)
     }
 
-    func resolve(host: String, user: String?, port: Int?, preset: [SSHSetting], localUser: String, home: String,
+    func resolve(host: String, user: String?, port: Int?, origin given: String, preset: [SSHSetting], localUser: String, home: String,
                  runExec: @escaping (String) -> Bool, depth: Int) -> SSHOptions {
         var walk = SSHConfigWalk(localUser: localUser, home: home, runExec: runExec)
-        if let user { walk.set(SSHSetting(keyword: "user", arguments: [user], file: "store URI", line: 0)) }
-        if let port { walk.set(SSHSetting(keyword: "port", arguments: [String(port)], file: "store URI", line: 0)) }
+        if let user { walk.set(SSHSetting(keyword: "user", arguments: [user], file: given, line: 0)) }
+        if let port { walk.set(SSHSetting(keyword: "port", arguments: [String(port)], file: given, line: 0)) }
         preset.forEach { walk.set($0) }
         var active = true
         walk.run(items, hostArg: host, originalHost: host, finalPass: false, active: &active, neverMatch: false)
@@ -56,7 +57,6 @@ extension SSHConfig {
             let origin = walk.first["hostname"]
             walk.first["hostname"] = SSHSetting(keyword: "hostname", arguments: [hostName],
                                                 file: origin?.file ?? "host name", line: origin?.line ?? 0)
-            if origin == nil { walk.order.append("hostname") }
             active = true
             walk.run(items, hostArg: hostName, originalHost: host, finalPass: true, active: &active, neverMatch: false)
         }
@@ -71,7 +71,8 @@ extension SSHConfig {
                 let before = hops.dropLast().map { $0.description }.joined(separator: ",")
                 let jumpPreset = before.isEmpty ? [] : [SSHSetting(keyword: "proxyjump", arguments: [before],
                                                                    file: "ProxyJump of \(host)", line: 0)]
-                options.jumpHost = [resolve(host: last.host, user: last.user, port: last.port, preset: jumpPreset,
+                options.jumpHost = [resolve(host: last.host, user: last.user, port: last.port, origin: "ProxyJump of \(host)",
+                                            preset: jumpPreset,
                                             localUser: localUser, home: home, runExec: runExec, depth: depth + 1)]
             }
         }
