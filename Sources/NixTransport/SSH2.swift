@@ -168,53 +168,6 @@ final class SSH2Channel {
     }
 }
 
-/// known_hosts files through libssh2's parser (plain and hashed host names).
-final class SSH2KnownHosts {
-    enum Check { case match, mismatch, notFound, failure }
-    let raw: OpaquePointer
-    let session: SSH2Session
-
-    init?(session: SSH2Session) {
-        guard let kh = libssh2_knownhost_init(session.raw) else { return nil }
-        raw = kh
-        self.session = session
-    }
-    deinit { libssh2_knownhost_free(raw) }
-
-    /// Number of entries read, or nil when the file cannot be read or parsed.
-    func read(file: String) -> Int? {
-        let n = libssh2_knownhost_readfile(raw, file, LIBSSH2_KNOWNHOST_FILE_OPENSSH)
-        return n >= 0 ? Int(n) : nil
-    }
-
-    /// `port` -1 checks the name alone (OpenSSH does so for HostKeyAlias).
-    func check(host: String, port: Int32, key: [UInt8], hostKeyType: Int32) -> Check {
-        // libssh2 knownhost key codes: rsa 2, dss 3, ecdsa 4-6, ed25519 7, shifted by 18.
-        let keyCode: Int32 = switch hostKeyType {
-        case LIBSSH2_HOSTKEY_TYPE_RSA: 2
-        case LIBSSH2_HOSTKEY_TYPE_DSS: 3
-        case LIBSSH2_HOSTKEY_TYPE_ECDSA_256: 4
-        case LIBSSH2_HOSTKEY_TYPE_ECDSA_384: 5
-        case LIBSSH2_HOSTKEY_TYPE_ECDSA_521: 6
-        case LIBSSH2_HOSTKEY_TYPE_ED25519: 7
-        default: 15
-        }
-        let typemask = LIBSSH2_KNOWNHOST_TYPE_PLAIN | (1 << 16) | (keyCode << 18)
-        var found: UnsafeMutablePointer<libssh2_knownhost>?
-        let rc = key.withUnsafeBufferPointer { buf in
-            buf.withMemoryRebound(to: CChar.self) {
-                libssh2_knownhost_checkp(raw, host, port, $0.baseAddress, $0.count, typemask, &found)
-            }
-        }
-        switch rc {
-        case LIBSSH2_KNOWNHOST_CHECK_MATCH: return .match
-        case LIBSSH2_KNOWNHOST_CHECK_MISMATCH: return .mismatch
-        case LIBSSH2_KNOWNHOST_CHECK_NOTFOUND: return .notFound
-        default: return .failure
-        }
-    }
-}
-
 /// An ssh-agent connection (blocking Unix-socket calls; userauth may return EAGAIN).
 final class SSH2Agent {
     struct Identity { let comment: String; let blob: [UInt8]; let raw: UnsafeMutablePointer<libssh2_agent_publickey> }

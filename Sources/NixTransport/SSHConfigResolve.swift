@@ -211,7 +211,7 @@ struct SSHConfigWalk {
         if let c = value("proxycommand"), c.lowercased() != "none" { command = SSHConfig.percentExpand(c, tokens) }
         func yes(_ k: String) -> Bool { ["yes", "true"].contains(value(k)?.lowercased() ?? "") }
         let settings = order.compactMap { first[$0] } + identityFiles
-        return SSHOptions(
+        var options = SSHOptions(
             host: host, hostName: hostName, user: user, port: port,
             identityFiles: ids, identityFilesConfigured: configured, identitiesOnly: yes("identitiesonly"),
             userKnownHostsFiles: first["userknownhostsfile"].map { $0.arguments.map(expand) }
@@ -224,5 +224,7 @@ struct SSHConfigWalk {
             serverAliveInterval: value("serveraliveinterval").flatMap(SSHConfig.parseTime) ?? 0,
             serverAliveCountMax: value("serveralivecountmax").flatMap { Int($0) } ?? 3,
             proxyJump: jump, proxyCommand: command, settings: settings)
+        options.hashKnownHosts = yes("hashknownhosts")
+        return options
     }
 }

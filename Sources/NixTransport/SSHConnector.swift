@@ -149,67 +149,61 @@ struct SSHConnector {
         }
     }
 
-    /// Key types recorded for this host in plain (unhashed) known_hosts lines.
+    var knownHostsFiles: [String] { target.knownHostsFiles.isEmpty ? SSHConfig.defaultKnownHostsFiles() : target.knownHostsFiles }
+    var knownHostsName: String { SSHKnownHosts.lookupName(host: target.host, port: target.port, alias: target.hostKeyAlias) }
+
+    /// Key types recorded for this host in known_hosts.
     func knownKeyTypes() -> [String] {
-        let name = target.hostKeyAlias ?? target.host
-        let names: Set<String> = target.hostKeyAlias != nil || target.port == 22 ? [name] : ["[\(name)]:\(target.port)"]
-        var types: [String] = []
-        let files = target.knownHostsFiles.isEmpty ? SSHConfig.defaultKnownHostsFiles() : target.knownHostsFiles
-        for file in files {
-            guard let text = try? String(contentsOfFile: file, encoding: .utf8), text.utf8.count < 16 << 20 else { continue }
-            for line in text.split(separator: "\n") {
-                let f = line.split(separator: " ", maxSplits: 2)
-                guard f.count >= 2, !f[0].hasPrefix("#"), !f[0].hasPrefix("@") else { continue }
-                if f[0].split(separator: ",").contains(where: { names.contains(String($0)) }), !types.contains(String(f[1])) {
-                    types.append(String(f[1]))
-                }
-            }
-        }
-        return types
+        SSHKnownHosts.read(files: knownHostsFiles).knownTypes(for: knownHostsName)
     }
 
     /// A pinned key alone decides; otherwise known_hosts and StrictHostKeyChecking.
     /// Runs before any channel is opened or any key is offered.
     func verifyHostKey(_ session: SSH2Session, pinned: SSHPublicKey?) throws(SSHError) {
-        guard let (blob, type) = session.hostKey else { throw error(.handshake("server sent no host key")) }
-        let got = SSHPublicKey.fingerprint(blob)
+        guard let (blob, _) = session.hostKey else { throw error(.handshake("server sent no host key")) }
+        let offered = SSHPublicKey(blob: blob)
+        let got = offered.fingerprint
         if let pinned {
             if pinned.blob != blob {
                 throw error(.hostKeyMismatch(expected: pinned.fingerprint, got: got, source: "pinned in machines file"))
             }
             return
         }
-        guard let kh = SSH2KnownHosts(session: session) else { throw error(.internalError("knownhost init failed")) }
-        let files = target.knownHostsFiles.isEmpty ? SSHConfig.defaultKnownHostsFiles() : target.knownHostsFiles
-        for file in files where FileManager.default.fileExists(atPath: file) { _ = kh.read(file: file) }
-        let name = target.hostKeyAlias ?? target.host
-        let port: Int32 = target.hostKeyAlias != nil ? -1 : Int32(target.port)
-        switch kh.check(host: name, port: port, key: blob, hostKeyType: type) {
-        case .match: return
-        case .mismatch:
-            throw error(.hostKeyMismatch(expected: "the key in \(files.joined(separator: ", "))", got: got,
-                                         source: "known_hosts entry for '\(name)'"))
-        case .notFound, .failure:
+        let files = knownHostsFiles
+        let known = SSHKnownHosts.read(files: files)
+        let name = knownHostsName
+        func refuse(_ reason: SSHError.Reason) -> SSHError {
+            var e = error(reason)
+            e.notes = known.problems.prefix(5).map { "known_hosts line skipped: \($0)" }
+            return e
+        }
+        var verdict = known.check(name: name, key: offered)
+        if verdict == .unknown {
             switch target.strictHostKeyChecking {
-            case .yes: throw error(.unknownHost(name: name, fingerprint: got, knownHostsFiles: files))
+            case .yes: throw refuse(.unknownHost(name: name, fingerprint: got, knownHostsFiles: files))
             case .no: return
             case .acceptNew:
-                let entry = port < 0 || port == 22 ? name : "[\(name)]:\(port)"
-                if let file = files.first {
-                    appendLine("\(entry) \(SSHPublicKey(blob: blob).openSSHLine)\n", to: file)
+                guard let file = files.first else { return }
+                // Another connection may have recorded the host meanwhile: its verdict counts.
+                if case let .success(now) = SSHKnownHosts.record(name: name, key: offered, in: file, hashed: target.hashKnownHosts) {
+                    verdict = now
                 }
+                if verdict == .unknown { return }
             }
         }
-    }
-
-    func appendLine(_ line: String, to file: String) {
-        let url = URL(fileURLWithPath: file)
-        try? FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
-        if !FileManager.default.fileExists(atPath: file) { _ = FileManager.default.createFile(atPath: file, contents: nil) }
-        guard let h = try? FileHandle(forWritingTo: url) else { return }
-        defer { try? h.close() }
-        _ = try? h.seekToEnd()
-        try? h.write(contentsOf: Data(line.utf8))
+        switch verdict {
+        case .match, .unknown: return
+        case let .revoked(e):
+            throw refuse(.hostKeyRefused(name: name, why: "its key \(got) is marked @revoked at \(e.origin)"))
+        case let .mismatch(entries):
+            throw refuse(.hostKeyMismatch(expected: entries.map(\.key.fingerprint).joined(separator: " or "), got: got,
+                                          source: "known_hosts entry for '\(name)' at \(entries.map(\.origin).joined(separator: ", "))"))
+        case let .otherTypes(entries):
+            let types = Set(entries.map(\.key.type)).sorted().joined(separator: ", ")
+            throw refuse(.hostKeyRefused(name: name, why: "the server offered a \(offered.type) key (\(got)), but \(entries.map(\.origin).joined(separator: ", ")) record this host with \(types) keys only; a known host's key of another type is not accepted (if the host really changed, remove the old entries with ssh-keygen -R '\(name)')"))
+        case let .certAuthorityOnly(entries):
+            throw refuse(.hostKeyRefused(name: name, why: "known_hosts names it only in @cert-authority lines (\(entries.map(\.origin).joined(separator: ", "))); host certificates need the OpenSSH client, the libssh2 transport cannot check them"))
+        }
     }
 
     /// Agent keys (unless IdentitiesOnly), then key files, as OpenSSH orders them.

@@ -19,6 +19,7 @@ public struct SSHOptions: Sendable, Equatable {
     public var serverAliveInterval: Int
     /// Keepalives left unanswered before the connection is given up.
     public var serverAliveCountMax: Int
+    public var hashKnownHosts = false
     /// The ProxyJump hops, first to last; nil for none.
     public var proxyJump: [SSHJumpSpec]?
     /// ProxyCommand with its tokens expanded; nil for none.
@@ -34,7 +35,7 @@ public struct SSHOptions: Sendable, Equatable {
     public static let honouredKeywords: Set<String> = [
         "hostname", "user", "port", "identityfile", "identitiesonly", "userknownhostsfile",
         "globalknownhostsfile", "hostkeyalias", "stricthostkeychecking", "connecttimeout", "batchmode",
-        "serveraliveinterval", "serveralivecountmax", "proxyjump", "proxycommand", "canonicalizehostname",
+        "serveraliveinterval", "serveralivecountmax", "proxyjump", "proxycommand", "canonicalizehostname", "hashknownhosts",
     ]
 
     /// The connection target, optionally with a machines-file host key pinned.
@@ -47,6 +48,7 @@ public struct SSHOptions: Sendable, Equatable {
                           ioTimeout: ioTimeout, alias: host)
         t.serverAliveInterval = serverAliveInterval
         t.serverAliveCountMax = serverAliveCountMax
+        t.hashKnownHosts = hashKnownHosts
         if let jump = jumpHost.first {
             t.proxy = .jump(jump.target())
         } else if let proxyCommand {

@@ -48,6 +48,8 @@ public struct SSHTarget: Sendable, Equatable {
     /// Seconds between keepalives when the server is quiet; 0 sends none.
     public var serverAliveInterval = 0
     public var serverAliveCountMax = 3
+    /// Hosts recorded under accept-new are written hashed (OpenSSH's HashKnownHosts).
+    public var hashKnownHosts = false
 
     public init(host: String, port: Int = 22, user: String, identityFiles: [String] = [],
                 identitiesOnly: Bool = false, agentSocket: String? = nil, pinnedHostKey: String? = nil,
