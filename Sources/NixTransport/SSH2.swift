@@ -25,7 +25,14 @@ enum SSH2 {
     /// Docs and real-nix notes: ≈500 MiB/s on loopback with the default window).
     static let ciphers = "aes128-ctr,aes192-ctr,aes256-ctr,aes256-cbc,aes128-cbc"
     static let macs = "hmac-sha2-256,hmac-sha2-512,hmac-sha1"
-    static let hostKeyTypes = "ssh-ed25519,ecdsa-sha2-nistp256,ecdsa-sha2-nistp384,ecdsa-sha2-nistp521,ssh-rsa"
+    static var hostKeyTypes: String {
+        "ssh-ed25519,ecdsa-sha2-nistp256,ecdsa-sha2-nistp384,ecdsa-sha2-nistp521," + (signsRSAWithSHA2 ? "rsa-sha2-512,rsa-sha2-256,ssh-rsa" : "ssh-rsa")
+    }
+
+    /// The host key algorithms that verify a key of `type` as known_hosts records it.
+    static func hostKeyAlgorithms(forKeyType type: String) -> [String] {
+        type == "ssh-rsa" && signsRSAWithSHA2 ? ["rsa-sha2-512", "rsa-sha2-256", "ssh-rsa"] : [type]
+    }
 }
 
 /// One libssh2 session (non-blocking mode) on a connected socket.
@@ -43,6 +50,10 @@ final class SSH2Session {
     /// Sets the method preferences; `hostKeyTypes` first so a pinned key's type is negotiated.
     func preferMethods(hostKeyTypes: String) {
         libssh2_session_method_pref(raw, LIBSSH2_METHOD_HOSTKEY, hostKeyTypes)
+        if SSH2.signsRSAWithSHA2 {
+            // LIBSSH2_METHOD_SIGN_ALGO, new in 1.11 (not in the 1.10 headers built against).
+            libssh2_session_method_pref(raw, 10, "rsa-sha2-512,rsa-sha2-256,ssh-rsa")
+        }
         for m in [LIBSSH2_METHOD_CRYPT_CS, LIBSSH2_METHOD_CRYPT_SC] {
             libssh2_session_method_pref(raw, m, SSH2.ciphers)
         }

@@ -49,7 +49,7 @@ struct SSHConnector {
             let pinned = try pinnedKey()
             // Ask for the key type we can verify, as OpenSSH does: libssh2 would otherwise pick
             // its own first choice and a known host would look unknown.
-            let known = pinned.map { [$0.type] } ?? knownKeyTypes()
+            let known = (pinned.map { [$0.type] } ?? knownKeyTypes()).flatMap(SSH2.hostKeyAlgorithms(forKeyType:))
             session.preferMethods(hostKeyTypes: (known + [SSH2.hostKeyTypes]).joined(separator: ","))
             let rc = try retry(session, fd, "SSH handshake") { session.handshake(socket: fd) }
             if rc != 0 { throw error(.handshake(session.lastErrorMessage)) }
@@ -245,8 +245,8 @@ struct SSHConnector {
             }
             if rc == 0 { return }
         }
-        let note = sawRSA
-            ? "RSA keys do not work with libssh2 1.10 against OpenSSH >= 8.8 (it signs with ssh-rsa/SHA-1, which the server refuses); use an ed25519 or ECDSA key"
+        let note = sawRSA && !SSH2.signsRSAWithSHA2
+            ? "libssh2 \(SSH2.version) can sign RSA keys only with SHA-1, which OpenSSH >= 8.8 refuses; use an ed25519 key or libssh2 >= 1.11"
             : nil
         throw error(.authenticationFailed(user: user, tried: tried, note: note))
     }

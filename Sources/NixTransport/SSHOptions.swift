@@ -38,6 +38,11 @@ public struct SSHOptions: Sendable, Equatable {
         "serveraliveinterval", "serveralivecountmax", "proxyjump", "proxycommand", "canonicalizehostname", "hashknownhosts",
     ]
 
+    /// known_hosts lines that cannot be read ("file:line: why"), in the files this host uses.
+    public var knownHostsProblems: [String] {
+        SSHKnownHosts.read(files: userKnownHostsFiles + globalKnownHostsFiles).problems
+    }
+
     /// The connection target, optionally with a machines-file host key pinned.
     public func target(pinnedHostKey: String? = nil, ioTimeout: Duration? = nil) -> SSHTarget {
         var t = SSHTarget(host: hostName, port: port, user: user, identityFiles: identityFiles,

@@ -108,6 +108,7 @@ struct SSHSettingLine {
         var lines: [SSHSettingLine] = []
         var options: SSHOptions? = opener.sshOptions(uri)
         var hop = 0
+        lines.append(SSHSettingLine(hop: 0, text: "transport libssh2 \(SSHLibrary.version)", origin: "loaded library"))
         if let key = uri[parameter: "ssh-key"] ?? opener.identityFiles[uri.authority] {
             lines.append(SSHSettingLine(hop: 0, text: "identityfile \(key) (only this key)", origin: "machines file"))
         }
@@ -121,7 +122,9 @@ struct SSHSettingLine {
                 let ignored = SSHOptions.honouredKeywords.contains(s.keyword) ? "" : " (no effect with libssh2)"
                 lines.append(SSHSettingLine(hop: hop, text: "\(s.keyword) \(s.arguments.joined(separator: " "))\(ignored)", origin: s.origin))
             }
-            for w in o.warnings { lines.append(SSHSettingLine(hop: hop, text: "warning: \(w)", origin: "")) }
+            for w in o.warnings + o.knownHostsProblems.map({ "known_hosts line skipped: \($0)" }) {
+                lines.append(SSHSettingLine(hop: hop, text: "warning: \(w)", origin: ""))
+            }
             options = o.jumpHost.first
             hop += 1
         }
