@@ -27,7 +27,7 @@ final class SSHLink {
         var out: [UInt8] = []
         var buf = [UInt8](repeating: 0, count: 4096)
         while out.count < 4096 {
-            let n = read(stderrFD, &buf, buf.count)
+            let n = system_read(stderrFD, &buf, buf.count)
             if n <= 0 { break }
             out += buf[..<n]
         }
@@ -138,21 +138,21 @@ struct SSHJumpPump {
                 }
             }
             if !toPair.isEmpty {
-                let n = toPair.withUnsafeBytes { write(pairFD, $0.baseAddress, $0.count) }
+                let n = toPair.withUnsafeBytes { system_write(pairFD, $0.baseAddress, $0.count) }
                 if n > 0 {
                     toPair.removeFirst(n)
                     progress = true
-                } else if n < 0 && errno != EAGAIN && errno != EINTR {
+                } else if n < 0 && errno != EAGAIN {
                     return
                 }
             }
             // Pair to channel.
             if toChannel.isEmpty {
-                let n = buffer.withUnsafeMutableBytes { read(pairFD, $0.baseAddress, $0.count) }
+                let n = buffer.withUnsafeMutableBytes { system_read(pairFD, $0.baseAddress, $0.count) }
                 if n > 0 {
                     toChannel = Array(buffer[..<n])
                     progress = true
-                } else if n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR) {
+                } else if n == 0 || (n < 0 && errno != EAGAIN) {
                     // The inner session closed its end: nothing more to carry.
                     return
                 }
@@ -178,7 +178,7 @@ struct SSHJumpPump {
             if !toPair.isEmpty { pairEvents |= Int16(POLLOUT) }
             var fds = [pollfd(fd: link.fd, events: sessionEvents, revents: 0),
                        pollfd(fd: pairFD, events: pairEvents, revents: 0)]
-            _ = poll(&fds, 2, timeout)
+            _ = system_poll(&fds, until: .now + .milliseconds(Int(timeout)))
             if fds[0].revents & Int16(POLLHUP | POLLERR | POLLNVAL) != 0 && fds[0].revents & Int16(POLLIN) == 0 { return }
         }
     }
