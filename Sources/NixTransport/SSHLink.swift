@@ -99,15 +99,19 @@ struct SSHJumpPump {
     let pairFD: Int32
     let keepalive: Int
 
+    /// Starts the pump; the returned semaphore is signalled once it has torn everything down.
     static func start(session: SSH2Session, channel: SSH2Channel, link: SSHLink, pairFD: Int32,
-                      keepalive: Int, name: String) {
+                      keepalive: Int, name: String) -> DispatchSemaphore {
+        let done = DispatchSemaphore(value: 0)
         let box = UncheckedBox(SSHJumpPump(session: session, channel: channel, link: link, pairFD: pairFD, keepalive: keepalive))
         let thread = Thread {
             Posix.blockSignalsOnThisThread()
             box.value.run()
+            done.signal()
         }
         thread.name = name
         thread.start()
+        return done
     }
 
     func run() {
