@@ -33,7 +33,7 @@ public struct LookupAnswer: Sendable {
 /// store directory, so any change to those makes the paths be verified again) and a compact
 /// record of its fields (`LookupRecord`), so a warm lookup neither parses nor verifies.
 ///
-/// Sources are ranked the way the issue asks for "fewest hops, then machine speed factor":
+/// Sources are ranked "fewest hops, then machine speed factor":
 /// every store is reached directly (one hop), so the rank is the machine's speed factor,
 /// higher first; stores without one (substituters that are not machines) come after every
 /// machine; ties keep the order the stores were given (machines file order).

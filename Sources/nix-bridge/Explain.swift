@@ -36,7 +36,7 @@ struct ExplainCommand: ParsableCommand {
             let assessments = try reportingErrors { try scheduler.assess(needs) }
             reports.append(ExplainReport(drvPath: named.path, needs: needs, assessments: assessments))
         }
-        let storeDir = StoreDirectory.default
+        let storeDir = config.storeDir
         if json {
             print(ExplainReport.json(reports, storeDir: storeDir))
         } else {

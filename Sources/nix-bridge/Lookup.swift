@@ -47,9 +47,9 @@ struct LookupCommand: AsyncParsableCommand {
             for s in stores { await s.close() }
             for f in result.failures { printError("warning: cannot query '\(f.store)': \(f.error)") }
             if json {
-                print(LookupJSON.render(result))
+                print(LookupJSON.render(result, storeDir: lookup.storeDir))
             } else {
-                for a in result.answers { LookupText.print(a) }
+                for a in result.answers { LookupText.print(a, storeDir: lookup.storeDir) }
             }
             if result.answers.contains(where: { $0.best == nil }) { throw ExitCode.failure }
         } catch let e as ExitCode {
@@ -69,8 +69,7 @@ final class StoreCount: @unchecked Sendable {
 }
 
 enum LookupText {
-    static func print(_ a: LookupAnswer) {
-        let dir = StoreDirectory.default
+    static func print(_ a: LookupAnswer, storeDir dir: StoreDirectory) {
         let path = dir.print(a.path)
         Swift.print(path)
         if a.locations.isEmpty {
@@ -85,15 +84,14 @@ enum LookupText {
                 Swift.print("  \(l.store): \(how), trusted\(cached)")
             } else {
                 Swift.print("  \(l.store): not trusted\(cached)")
-                printError("warning: ignoring substitute for '\(path)' from '\(l.store)', as it's not signed by any of the keys in 'trusted-public-keys'")
+                printError(NixMessages.ignoringSubstitute(path, from: l.store))
             }
         }
     }
 }
 
 enum LookupJSON {
-    static func render(_ r: Lookup.Result) -> String {
-        let dir = StoreDirectory.default
+    static func render(_ r: Lookup.Result, storeDir dir: StoreDirectory) -> String {
         let objects: [[String: Any]] = r.answers.map { a in
             var o: [String: Any] = ["path": dir.print(a.path)]
             o["locations"] = a.locations.map { l -> [String: Any] in

@@ -57,8 +57,7 @@ struct ServeCommand: ParsableCommand {
             guard let lookup = try sources.lookup(config, sigsNeeded: sigsNeeded) else {
                 throw CLIError.noStores
             }
-            let keys = try config.settings.secretKeyFiles.map { try KeyFiles.readSecretKey($0) }
-            let fleet = FleetView(lookup: lookup, signingKeys: keys)
+            let fleet = FleetView(lookup: lookup, signingKeys: try config.signingKeys())
             var logger = Logger(label: "nix-bridge.http")
             logger.logLevel = .warning
             let cache = HTTPBinaryCache(

@@ -216,7 +216,7 @@ public actor FleetView {
         }
     }
 
-    // MARK: Helpers
+    // MARK: Signing what is served
 
     /// The info we serve for a trusted copy: its signatures, plus ours.
     private func served(_ info: PathInfo) -> PathInfo {
