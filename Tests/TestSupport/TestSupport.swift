@@ -4,15 +4,7 @@ import Foundation
 /// What the test targets share beyond `PeerFixtures` (which this module re-exports): where
 /// the upstream vectors are, and short names for running real programs.
 public enum TestSupport {
-    /// The project's root (the folder holding Package.swift).
-    public static let projectRoot: URL = {
-        var url = URL(fileURLWithPath: #filePath)
-        while url.path != "/" {
-            url.deleteLastPathComponent()
-            if FileManager.default.fileExists(atPath: url.appendingPathComponent("Package.swift").path) { return url }
-        }
-        return URL(fileURLWithPath: FileManager.default.currentDirectoryPath)
-    }()
+    public static var projectRoot: URL { PeerFixtures.projectRoot }
 
     /// `../shared/vectors/nix-upstream` relative to the project root, if present.
     public static var upstreamVectors: URL? {
