@@ -16,6 +16,25 @@ public enum TestSupport {
         return candidates.first { FileManager.default.fileExists(atPath: $0.path) }
     }
 
+    /// Whether the golden-vector suites run: when the vectors are there, and always under CI
+    /// (`CI=true`), where missing vectors must fail rather than skip.
+    public static var vectorSuitesRun: Bool {
+        upstreamVectors != nil || ProcessInfo.processInfo.environment["CI"] == "true"
+    }
+
+    /// A folder under the upstream vectors, or an error saying they are missing.
+    public static func requireVectors(_ subpath: String) throws -> URL {
+        guard let root = upstreamVectors else { throw VectorsMissing(subpath: subpath) }
+        return root.appendingPathComponent(subpath)
+    }
+
+    public struct VectorsMissing: Error, CustomStringConvertible {
+        public var subpath: String
+        public var description: String {
+            "the upstream vectors (../shared/vectors/nix-upstream) are missing, so '\(subpath)' cannot be read"
+        }
+    }
+
     public typealias Output = PeerFixtures.Output
     public typealias CommandFailed = PeerFixtures.CommandFailed
     public static func which(_ name: String) -> String? { PeerFixtures.which(name) }
