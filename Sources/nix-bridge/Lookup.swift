@@ -30,34 +30,27 @@ struct LookupCommand: AsyncParsableCommand {
     @OptionGroup var nix: NixOptions
 
     func run() async throws {
-        do {
-            let config = try nix.load()
-            let targets = try Targets.resolve(paths)
-            guard let lookup = try sources.lookup(config, sigsNeeded: sigsNeeded, noCache: noCache) else {
-                throw CLIError.noStores
-            }
-            let stores = lookup.stores
-            let line = StatusLine()
-            let answered = StoreCount()
-            let storeCount = stores.count, pathCount = targets.count
-            let status: @Sendable (Int) -> String = { n in "[\(n)/\(storeCount) stores] querying \(pathCount) paths" }
-            line.update(status(0))
-            let result = await lookup.lookup(targets) { _ in line.update(status(answered.increment())) }
-            line.finish()
-            for s in stores { await s.close() }
-            for f in result.failures { printError("warning: cannot query '\(f.store)': \(f.error)") }
-            if json {
-                print(LookupJSON.render(result, storeDir: lookup.storeDir))
-            } else {
-                for a in result.answers { LookupText.print(a, storeDir: lookup.storeDir) }
-            }
-            if result.answers.contains(where: { $0.best == nil }) { throw ExitCode.failure }
-        } catch let e as ExitCode {
-            throw e
-        } catch {
-            printError("error: \(error)")
-            throw ExitCode.failure
+        let config = try nix.load()
+        let targets = try Targets.resolve(paths)
+        guard let lookup = try sources.lookup(config, sigsNeeded: sigsNeeded, noCache: noCache) else {
+            throw CLIError.noStores
         }
+        let stores = lookup.stores
+        let line = StatusLine()
+        let answered = StoreCount()
+        let storeCount = stores.count, pathCount = targets.count
+        let status: @Sendable (Int) -> String = { n in "[\(n)/\(storeCount) stores] querying \(pathCount) paths" }
+        line.update(status(0))
+        let result = await lookup.lookup(targets) { _ in line.update(status(answered.increment())) }
+        line.finish()
+        for s in stores { await s.close() }
+        for f in result.failures { printError("warning: cannot query '\(f.store)': \(f.error)") }
+        if json {
+            print(LookupJSON.render(result, storeDir: lookup.storeDir))
+        } else {
+            for a in result.answers { LookupText.print(a, storeDir: lookup.storeDir) }
+        }
+        if result.answers.contains(where: { $0.best == nil }) { throw ExitCode.failure }
     }
 }
 

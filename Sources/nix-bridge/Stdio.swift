@@ -5,21 +5,22 @@ import NixStore
 import NixTransport
 
 /// `nix-bridge --stdio [--option NAME VALUE] [--builders B] [--store X]`: the options Nix
-/// passes (`--store 'X'` with `remote-store`, ignored) and the fleet's settings.
+/// passes (`--store 'X'` with `remote-store`, ignored) and the fleet's settings. The root
+/// command's default, so Nix's command line needs no subcommand name; without `--stdio`
+/// it shows the root's help.
 struct StdioCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "nix-bridge")
+    static let configuration = CommandConfiguration(
+        commandName: "stdio",
+        abstract: "Serve the fleet's trusted paths as a Nix store on stdin/stdout (nix-bridge --stdio).",
+        discussion: "The worker protocol, for ssh-ng://HOST?remote-program=nix-bridge; also takes --option and --builders.")
 
     @Flag(help: "Serve on stdin/stdout.") var stdio = false
     @Option(help: "Ignored: what Nix appends to the remote program with 'remote-store'.") var store: String?
     @OptionGroup var nix: NixOptions
 
     func run() async throws {
-        do {
-            try await StdioServer.run(nix: nix)
-        } catch {
-            printError("error: \(error)")
-            throw ExitCode.failure
-        }
+        guard stdio else { throw CleanExit.helpRequest(NixBridge.self) }
+        try await StdioServer.run(nix: nix)
     }
 }
 

@@ -28,41 +28,34 @@ struct SubstituteCommand: AsyncParsableCommand {
     @OptionGroup var nix: NixOptions
 
     func run() async throws {
+        let config = try nix.load()
+        let targets = try Targets.resolve(paths)
+        guard let lookup = try sources.lookup(config) else {
+            throw CLIError.noStores
+        }
+        let sources = lookup.stores
+        let destination = try config.opener.store(try config.destinationStoreURI(store))
+        let substituter = Substituter(lookup: lookup, destination: destination)
+        let line = StatusLine()
+        let progress = SubstituteProgress()
+        let record = FetchRecord()
+        line.update("querying \(targets.count) paths on \(sources.count) stores")
+        let result: Result<[StorePath], any Error>
         do {
-            let config = try nix.load()
-            let targets = try Targets.resolve(paths)
-            guard let lookup = try sources.lookup(config) else {
-                throw CLIError.noStores
-            }
-            let sources = lookup.stores
-            let destination = try config.opener.store(try config.destinationStoreURI(store))
-            let substituter = Substituter(lookup: lookup, destination: destination)
-            let line = StatusLine()
-            let progress = SubstituteProgress()
-            let record = FetchRecord()
-            line.update("querying \(targets.count) paths on \(sources.count) stores")
-            let result: Result<[StorePath], any Error>
-            do {
-                result = .success(try await substituter.substitute(targets) { event in
-                    Self.report(event, storeDir: config.storeDir, line: line, progress: progress, record: record)
-                })
-            } catch {
-                result = .failure(error)
-            }
-            line.finish()
-            for s in sources { await s.close() }
-            await destination.close()
-            _ = try result.get()
-            if json {
-                print(record.json)
-            } else {
-                for t in targets { print(config.storeDir.print(t)) }
-            }
-        } catch let e as ExitCode {
-            throw e
+            result = .success(try await substituter.substitute(targets) { event in
+                Self.report(event, storeDir: config.storeDir, line: line, progress: progress, record: record)
+            })
         } catch {
-            printError("error: \(error)")
-            throw ExitCode.failure
+            result = .failure(error)
+        }
+        line.finish()
+        for s in sources { await s.close() }
+        await destination.close()
+        _ = try result.get()
+        if json {
+            print(record.json)
+        } else {
+            for t in targets { print(config.storeDir.print(t)) }
         }
     }
 
