@@ -1,12 +1,13 @@
 import Foundation
 import NixCore
 
-/// Checks a NAR against the narHash and narSize its trusted path info promises, as its bytes
-/// pass by. Bytes beyond narSize fail at once, so a lying peer cannot make us forward (or
-/// hold) more than it signed for.
+/// Checks a NAR against the narHash and narSize its trusted path info promises, and against
+/// its content address when it claims one, as its bytes pass by. Bytes beyond narSize fail
+/// at once, so a lying peer cannot make us forward (or hold) more than it signed for.
 final class NARCheck: @unchecked Sendable {
     let expected: PathInfo
     private let hash = NARHashSink()
+    private let contentAddress: ContentAddressVerifier?
     private let lock = NSLock()
 
     struct Mismatch: Error, CustomStringConvertible {
@@ -17,6 +18,7 @@ final class NARCheck: @unchecked Sendable {
 
     init(expected: PathInfo) {
         self.expected = expected
+        contentAddress = ContentAddressVerifier(expected)
     }
 
     private var printedPath: String { StoreDirectory.default.print(expected.path) }
@@ -29,7 +31,10 @@ final class NARCheck: @unchecked Sendable {
             if before + UInt64(bytes.count) > expected.narSize {
                 throw Mismatch(path: printedPath, what: "more than the \(expected.narSize) bytes of its narSize")
             }
-            bytes.withUnsafeBytes { hash.update($0) }
+            bytes.withUnsafeBytes {
+                hash.update($0)
+                contentAddress?.update($0)
+            }
             return (before, before + UInt64(bytes.count))
         }
     }
@@ -44,6 +49,7 @@ final class NARCheck: @unchecked Sendable {
             guard narHash == expected.narHash else {
                 throw Mismatch(path: printedPath, what: "narHash \(narHash), expected \(expected.narHash)")
             }
+            do { try contentAddress?.finish() } catch { throw Mismatch(path: printedPath, what: "\(error)") }
         }
     }
 }

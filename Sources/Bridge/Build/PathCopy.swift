@@ -20,37 +20,38 @@ struct PathCopy: Sendable {
         }
     }
 
+    /// - Parameter contentAddress: what the path must hold whatever its source says (a
+    ///   fixed-output derivation's own `outputHash`); it is also what the destination records.
     func copy(_ path: StorePath, _ info: UnkeyedValidPathInfo, from source: RemoteStore,
-              to destination: RemoteStore) async throws {
-        let staged = try StagedCopy(directory: temporaryDirectory, path: source.storeDir.print(path), info: info)
+              to destination: RemoteStore, contentAddress: ContentAddress? = nil) async throws {
+        var unkeyed = info
+        if let contentAddress { unkeyed.ca = contentAddress }
+        let staged = try StagedCopy(directory: temporaryDirectory, path: path, printed: source.storeDir.print(path),
+                                    info: unkeyed)
         defer { staged.remove() }
         try await source.narFromPath(path) { bytes in try staged.write(bytes) }
         try staged.finish()
-        var unkeyed = info
         unkeyed.registrationTime = 0
         unkeyed.ultimate = false
-        let file = staged.file
         try await destination.addToStoreNar(ValidPathInfo(path: path, info: unkeyed), dontCheckSigs: true) { frames in
             // The checked NAR, streamed from its file in bounded memory.
-            guard let handle = FileHandle(forReadingAtPath: file) else {
-                throw CocoaError(.fileReadNoSuchFile, userInfo: [NSFilePathErrorKey: file])
-            }
-            defer { try? handle.close() }
-            while let chunk = try handle.read(upToCount: 1 << 20), !chunk.isEmpty {
-                try await frames.write([UInt8](chunk))
+            while let chunk = try staged.read(upTo: 1 << 20) {
+                try await frames.write(chunk)
             }
         }
     }
 }
 
 /// A NAR received into a temporary file, checked against the narHash and narSize its
-/// source announced. More bytes than narSize fail at once; the file is removed in any case.
+/// source announced, and against its content address when it has one. More bytes than
+/// narSize fail at once. The file is unlinked as soon as it is open, so nothing is left in
+/// the directory however the process ends.
 final class StagedCopy: @unchecked Sendable {
-    let file: String
     private let path: String
     private let info: UnkeyedValidPathInfo
     private let handle: FileHandle
     private let hash = NARHashSink()
+    private let contentAddress: ContentAddressVerifier?
     private let lock = NSLock()
 
     struct Mismatch: Error, CustomStringConvertible {
@@ -59,15 +60,18 @@ final class StagedCopy: @unchecked Sendable {
         var description: String { "NAR for '\(path)' does not match its path info: \(what)" }
     }
 
-    init(directory: String, path: String, info: UnkeyedValidPathInfo) throws {
-        self.path = path
+    init(directory: String, path storePath: StorePath, printed: String, info: UnkeyedValidPathInfo) throws {
+        self.path = printed
         self.info = info
-        file = directory + "/nix-bridge-copy-\(UUID().uuidString.prefix(12))"
-        guard FileManager.default.createFile(atPath: file, contents: nil, attributes: [.posixPermissions: 0o600]),
-              let h = FileHandle(forWritingAtPath: file) else {
-            throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: file])
+        contentAddress = info.ca.map { ContentAddressVerifier(path: storePath, contentAddress: $0) }
+        let file = directory + "/nix-bridge-copy-\(UUID().uuidString.prefix(12))"
+        let fd = open(file, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+        guard fd >= 0 else {
+            throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: file,
+                                                            NSUnderlyingErrorKey: POSIXError(.init(rawValue: errno) ?? .EIO)])
         }
-        handle = h
+        unlink(file)
+        handle = FileHandle(fileDescriptor: fd, closeOnDealloc: true)
     }
 
     func write(_ bytes: [UInt8]) throws {
@@ -75,22 +79,34 @@ final class StagedCopy: @unchecked Sendable {
             guard hash.narSize + UInt64(bytes.count) <= info.narSize else {
                 throw Mismatch(path: path, what: "more than the \(info.narSize) bytes of its narSize")
             }
-            bytes.withUnsafeBytes { hash.update($0) }
+            bytes.withUnsafeBytes {
+                hash.update($0)
+                contentAddress?.update($0)
+            }
             try handle.write(contentsOf: bytes)
         }
     }
 
+    /// Checks the whole NAR, then rewinds the file for `read`.
     func finish() throws {
         try lock.withLock {
-            try handle.close()
             let (narHash, narSize) = hash.finalize()
             guard narSize == info.narSize else { throw Mismatch(path: path, what: "narSize \(narSize), expected \(info.narSize)") }
             guard narHash == info.narHash else { throw Mismatch(path: path, what: "narHash \(narHash), expected \(info.narHash)") }
+            do { try contentAddress?.finish() } catch { throw Mismatch(path: path, what: "\(error)") }
+            try handle.seek(toOffset: 0)
+        }
+    }
+
+    /// The next checked bytes, or nil at the end.
+    func read(upTo count: Int) throws -> [UInt8]? {
+        try lock.withLock {
+            guard let chunk = try handle.read(upToCount: count), !chunk.isEmpty else { return nil }
+            return [UInt8](chunk)
         }
     }
 
     func remove() {
         try? handle.close()
-        try? FileManager.default.removeItem(atPath: file)
     }
 }
