@@ -19,7 +19,7 @@ func fuzzerSplit(_ input: [UInt8]) -> (payload: [UInt8], pieces: [ArraySlice<UIn
     guard let n = input.first else { return ([], []) }
     let cuts = Int(n % 16)
     guard input.count > 1 + cuts else { return (Array(input.dropFirst()), [input.dropFirst()]) }
-    let lengths = input[1...cuts].map { max(1, Int($0)) }
+    let lengths = input[1..<(1 + cuts)].map { max(1, Int($0)) }
     let payload = Array(input[(1 + cuts)...])
     var pieces: [ArraySlice<UInt8>] = []
     var start = 0

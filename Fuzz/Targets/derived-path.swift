@@ -4,7 +4,7 @@ import NixCore
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzDerivedPath(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
     let text = String(decoding: fuzzInput(data, size), as: UTF8.self)
-    for sep in [DerivedPathSeparator.caret, .bang] {
+    for sep in [DerivedPathSeparator.caret, .legacy] {
         if let p = try? DerivedPath(parsing: text, in: .default, separator: sep) {
             let r = p.render(in: .default, separator: sep)
             if (try? DerivedPath(parsing: r, in: .default, separator: sep)) != p { violated("render does not read back: \(r)") }
