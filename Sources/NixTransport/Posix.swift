@@ -1,4 +1,4 @@
-// Small POSIX helpers shared by the transports (sockets, poll, a wake-up pipe).
+// Small POSIX pieces shared by the transports (sockets, poll, a wake-up pipe).
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
@@ -67,13 +67,9 @@ enum Posix {
                 continue
             }
             var fds = [pollfd(fd: fd, events: Int16(POLLOUT), revents: 0), pollfd(fd: wakeFD, events: Int16(POLLIN), revents: 0)]
-            while true {
-                let n = poll(&fds, 2, pollTimeout(until: deadline))
-                if n < 0 && errno == EINTR { continue }
-                if n == 0 { close(fd); return .failure(.timeout) }
-                if fds[1].revents != 0 { close(fd); return .failure(.cancelled) }
-                break
-            }
+            let n = system_poll(&fds, until: deadline)
+            if n == 0 { close(fd); return .failure(.timeout) }
+            if fds[1].revents != 0 { close(fd); return .failure(.cancelled) }
             var err: Int32 = 0
             var len = socklen_t(MemoryLayout<Int32>.size)
             getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len)

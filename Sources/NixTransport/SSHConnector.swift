@@ -72,13 +72,9 @@ struct SSHConnector {
         if dirs.inbound || !dirs.outbound { events |= Int16(POLLIN) }
         if dirs.outbound { events |= Int16(POLLOUT) }
         var fds = [pollfd(fd: fd, events: events, revents: 0), pollfd(fd: wake.readFD, events: Int16(POLLIN), revents: 0)]
-        while true {
-            let n = poll(&fds, 2, Posix.pollTimeout(until: deadline))
-            if n < 0 && errno == EINTR { continue }
-            if n == 0 { throw error(.connectTimeout(seconds: timeoutSeconds, phase: phase)) }
-            if fds[1].revents != 0 { throw error(.closed) }
-            return
-        }
+        let n = system_poll(&fds, until: deadline)
+        if n == 0 { throw error(.connectTimeout(seconds: timeoutSeconds, phase: phase)) }
+        if fds[1].revents != 0 { throw error(.closed) }
     }
 
     func pinnedKey() throws(SSHError) -> SSHPublicKey? {

@@ -87,7 +87,7 @@ struct TrustHolesTests {
         }
     }
 
-    @Test func aStagedNARLeavesNothingInItsDirectory() throws {
+    @Test func aStagedNARLeavesNothingInItsDirectory() async throws {
         let dir = try TestSupport.temporaryDirectory("nb-staged")
         defer { try? FileManager.default.removeItem(at: dir) }
         let nar = try NARWriter.collect { try $0.file(executable: false, contents: Array("staged\n".utf8)) }
@@ -95,8 +95,8 @@ struct TrustHolesTests {
         let staged = try StagedCopy(directory: dir.path, path: Self.info(1).path, printed: "p", info: info)
         // Unlinked once open: a process killed now leaves nothing behind.
         #expect(try FileManager.default.contentsOfDirectory(atPath: dir.path).isEmpty)
-        try staged.write(nar)
-        try staged.finish()
+        try await staged.write(nar)
+        try await staged.finish()
         var back: [UInt8] = []
         while let chunk = try staged.read(upTo: 5) { back += chunk }
         #expect(back == nar)
@@ -106,7 +106,7 @@ struct TrustHolesTests {
 
     /// A fixed-output derivation's output copied back from a builder is checked against the
     /// derivation's own hash, whatever CA (or none) the builder reports.
-    @Test func aFixedOutputCopyIsCheckedAgainstTheDerivationsHash() throws {
+    @Test func aFixedOutputCopyIsCheckedAgainstTheDerivationsHash() async throws {
         let dir = try TestSupport.temporaryDirectory("nb-staged-fod")
         defer { try? FileManager.default.removeItem(at: dir) }
         let expected = "the fetched file\n"
@@ -118,11 +118,11 @@ struct TrustHolesTests {
             var info = UnkeyedValidPathInfo(narHash: HashSink.hash(.sha256, nar), narSize: UInt64(nar.count))
             info.ca = .fixed(.flat, hash) // what PathCopy sets from the derivation
             let staged = try StagedCopy(directory: dir.path, path: path, printed: StoreDirectory.default.print(path), info: info)
-            try staged.write(nar)
+            try await staged.write(nar)
             if ok {
-                #expect(throws: Never.self) { try staged.finish() }
+                await #expect(throws: Never.self) { try await staged.finish() }
             } else {
-                #expect { try staged.finish() } throws: { "\($0)".contains("ca hash mismatch importing path") }
+                await #expect { try await staged.finish() } throws: { "\($0)".contains("ca hash mismatch importing path") }
             }
             staged.remove()
         }

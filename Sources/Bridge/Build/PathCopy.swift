@@ -29,8 +29,8 @@ struct PathCopy: Sendable {
         let staged = try StagedCopy(directory: temporaryDirectory, path: path, printed: source.storeDir.print(path),
                                     info: unkeyed)
         defer { staged.remove() }
-        try await source.narFromPath(path) { bytes in try staged.write(bytes) }
-        try staged.finish()
+        try await source.narFromPath(path) { bytes in try await staged.write(bytes) }
+        try await staged.finish()
         unkeyed.registrationTime = 0
         unkeyed.ultimate = false
         try await destination.addToStoreNar(ValidPathInfo(path: path, info: unkeyed), dontCheckSigs: true) { frames in
@@ -42,28 +42,14 @@ struct PathCopy: Sendable {
     }
 }
 
-/// A NAR received into a temporary file, checked against the narHash and narSize its
-/// source announced, and against its content address when it has one. More bytes than
-/// narSize fail at once. The file is unlinked as soon as it is open, so nothing is left in
-/// the directory however the process ends.
+/// A NAR received into a temporary file, checked (`VerifiedNARStream`) against the narHash,
+/// narSize and content address its source announced. The file is unlinked as soon as it is
+/// open, so nothing is left in the directory however the process ends.
 final class StagedCopy: @unchecked Sendable {
-    private let path: String
-    private let info: UnkeyedValidPathInfo
     private let handle: FileHandle
-    private let hash = NARHashSink()
-    private let contentAddress: ContentAddressVerifier?
-    private let lock = NSLock()
-
-    struct Mismatch: Error, CustomStringConvertible {
-        var path: String
-        var what: String
-        var description: String { "NAR for '\(path)' does not match its path info: \(what)" }
-    }
+    private let nar: VerifiedNARStream
 
     init(directory: String, path storePath: StorePath, printed: String, info: UnkeyedValidPathInfo) throws {
-        self.path = printed
-        self.info = info
-        contentAddress = info.ca.map { ContentAddressVerifier(path: storePath, contentAddress: $0) }
         let file = directory + "/nix-bridge-copy-\(UUID().uuidString.prefix(12))"
         let fd = open(file, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
         guard fd >= 0 else {
@@ -71,39 +57,28 @@ final class StagedCopy: @unchecked Sendable {
                                                             NSUnderlyingErrorKey: POSIXError(.init(rawValue: errno) ?? .EIO)])
         }
         unlink(file)
-        handle = FileHandle(fileDescriptor: fd, closeOnDealloc: true)
+        let h = FileHandle(fileDescriptor: fd, closeOnDealloc: true)
+        handle = h
+        nar = VerifiedNARStream(path: printed, narHash: info.narHash, narSize: info.narSize,
+                                contentAddress: info.ca.map { ContentAddressVerifier(path: storePath, contentAddress: $0) }) { [h] in
+            try h.write(contentsOf: $0)
+        }
     }
 
-    func write(_ bytes: [UInt8]) throws {
-        try lock.withLock {
-            guard hash.narSize + UInt64(bytes.count) <= info.narSize else {
-                throw Mismatch(path: path, what: "more than the \(info.narSize) bytes of its narSize")
-            }
-            bytes.withUnsafeBytes {
-                hash.update($0)
-                contentAddress?.update($0)
-            }
-            try handle.write(contentsOf: bytes)
-        }
+    func write(_ bytes: [UInt8]) async throws {
+        try await nar.receive(bytes)
     }
 
     /// Checks the whole NAR, then rewinds the file for `read`.
-    func finish() throws {
-        try lock.withLock {
-            let (narHash, narSize) = hash.finalize()
-            guard narSize == info.narSize else { throw Mismatch(path: path, what: "narSize \(narSize), expected \(info.narSize)") }
-            guard narHash == info.narHash else { throw Mismatch(path: path, what: "narHash \(narHash), expected \(info.narHash)") }
-            do { try contentAddress?.finish() } catch { throw Mismatch(path: path, what: "\(error)") }
-            try handle.seek(toOffset: 0)
-        }
+    func finish() async throws {
+        try await nar.finish()
+        try handle.seek(toOffset: 0)
     }
 
-    /// The next checked bytes, or nil at the end.
+    /// The next checked bytes, or nil at the end (after `finish`).
     func read(upTo count: Int) throws -> [UInt8]? {
-        try lock.withLock {
-            guard let chunk = try handle.read(upToCount: count), !chunk.isEmpty else { return nil }
-            return [UInt8](chunk)
-        }
+        guard let chunk = try handle.read(upToCount: count), !chunk.isEmpty else { return nil }
+        return [UInt8](chunk)
     }
 
     func remove() {
