@@ -14,7 +14,9 @@ public struct PathLocation: Sendable {
     public var verification: PathVerification
     /// The answer came from the SQLite cache, not from the store.
     public var fromCache: Bool
-    public var isTrusted: Bool { verification.isTrusted }
+    /// The copy may be used: signed, or content-addressed (a NAR that does not match its
+    /// address is refused as it streams in).
+    public var isTrusted: Bool { verification.isTrustedOnceNARMatches }
 }
 
 /// Where one path is across the fleet.
@@ -172,7 +174,9 @@ public struct Lookup: Sendable {
         }
         guard !unknown.isEmpty else { return answer }
         do {
-            let valid = try await store.queryValidPaths(Set(unknown.map { paths[$0] }))
+            let asked = Set(unknown.map { paths[$0] })
+            // Only what was asked: a peer's extra paths are not looked at.
+            let valid = try await store.queryValidPaths(asked).intersection(asked)
             // The store's misses are written while its path infos are on the way.
             async let infosAsync = store.queryPathInfos(Array(valid))
             if let cache {
@@ -188,7 +192,9 @@ public struct Lookup: Sendable {
             byPath.reserveCapacity(infos.count)
             for (path, wire) in infos {
                 guard let wire else { continue }
-                let info = wire.pathInfo(path)
+                guard asked.contains(path) else { continue }
+                // Malformed signatures never verify; they are not kept, cached or served.
+                let info = wire.pathInfo(path).withWellFormedSignatures
                 let v = verdicts.verify(info, memo: memo)
                 byPath[path] = Found(info: info, verification: v, fromCache: false)
                 if cache != nil {
@@ -211,7 +217,7 @@ extension Lookup {
     /// A cached answer's PathInfo: from its compact record when it has one, else parsed from
     /// its text (answers cached before records were, or by other writers).
     static func info(of hit: NarInfoCache.Hit, storeDir: StoreDirectory) -> PathInfo? {
-        if let record = hit.record, let info = NarInfoRecord.decode(record) { return info }
+        if let record = hit.record, let info = NarInfoRecord.decode(record) { return info.withWellFormedSignatures }
         guard let text = hit.narInfoText else { return nil }
         return try? NarInfo(parsing: text, whence: "narinfo cache", storeDir: storeDir).pathInfo
     }

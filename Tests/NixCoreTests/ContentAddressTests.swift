@@ -16,8 +16,20 @@ struct ContentAddressTests {
             #expect(ca.description == caText)
             kinds.insert(String(caText.prefix(while: { $0 != ":" })) + (caText.contains(":r:") ? ":r" : ""))
             let info = try SigningFixtures.pathInfo(path)
-            #expect(info.contentAddressCheck() == .valid, "\(path) with \(caText)")
-            #expect(info.isContentAddressed())
+            // Only `fixed:r:sha256` is proved by the info alone (its hash is the NAR hash);
+            // the others need the NAR, which Nix hashes on import as the verifier does.
+            if caText.hasPrefix("fixed:r:sha256:") {
+                #expect(info.contentAddressCheck() == .valid, "\(path) with \(caText)")
+                #expect(info.isContentAddressed())
+            } else {
+                #expect(info.contentAddressCheck() == .needsContent, "\(path) with \(caText)")
+            }
+            let nar = try TestSupport.run(["nix-store", "--dump", path]).stdout
+            #expect(throws: Never.self) { try ContentAddressVerifier.check([UInt8](nar), of: info.path, against: ca) }
+            // One byte of the contents changed (the NAR keeps its shape): refused.
+            var tampered = [UInt8](nar)
+            tampered[tampered.count - 24] ^= 1
+            #expect(throws: ContentAddressMismatch.self) { try ContentAddressVerifier.check(tampered, of: info.path, against: ca) }
         }
         #expect(kinds == ["fixed:r", "fixed", "text"])
         // The text path refers to the first: references are part of its address.
@@ -48,6 +60,12 @@ struct ContentAddressTests {
         var flatWithRef = try SigningFixtures.pathInfo(paths[1])
         flatWithRef.references = [try StoreDirectory.default.parse(paths[0])]
         #expect(flatWithRef.contentAddressCheck() == .mismatch(computed: nil))
+
+        // `fixed:r:sha256:H` names the NAR hash: a NAR with another hash cannot be the path's.
+        var otherNAR = try SigningFixtures.pathInfo(paths[0])
+        otherNAR.narHash = HashSink.hash(.sha256, string: "another NAR")
+        #expect(otherNAR.contentAddressCheck() == .hashMismatch(specified: otherNAR.ca!.hash, narHash: otherNAR.narHash))
+        #expect(!otherNAR.isContentAddressed())
 
         let built = try SigningFixtures.pathInfo(try SigningFixtures.inputAddressedPath.get())
         #expect(built.contentAddressCheck() == .notContentAddressed)

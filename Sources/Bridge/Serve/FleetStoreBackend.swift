@@ -9,8 +9,9 @@ import NixWire
 /// no substituters (QuerySubstitutablePaths is empty, QueryMissing lists what the view
 /// lacks as unknown). Every operation that would change a store is refused with Nix's
 /// "you are not privileged to ..." wording: the view is read-only. With a `writeStore`
-/// (`bridge-write-store`), added paths (AddToStoreNar, AddMultipleToStore) and signatures
-/// (AddSignatures) are forwarded to it as they stream in; that store checks them.
+/// (`bridge-write-store`), added paths (AddToStoreNar, AddMultipleToStore) are forwarded to
+/// it as they stream in, with their signatures checked there, as Nix's daemon does for an
+/// untrusted client; AddSignatures, which Nix refuses to such a client, is refused.
 public struct FleetStoreBackend: StoreServerBackend {
     public let view: FleetView
     /// Where added paths and signatures go; nil refuses them.
@@ -110,10 +111,11 @@ public struct FleetStoreBackend: StoreServerBackend {
             return .missing(try await missing(paths))
         case .setOptions:
             return .nothing
-        case let .addSignatures(path, sigs):
-            guard let writeStore else { throw DaemonError(message: "you are not privileged to add signatures") }
-            try await writeStore.addSignatures(path, sigs)
-            return .number(1)
+        case .addSignatures:
+            // Nix's daemon refuses this to a client outside 'trusted-users', and every client
+            // is told it is not trusted: signatures reach the write store only with a path,
+            // where that store checks them.
+            throw DaemonError(message: "you are not privileged to add signatures")
         case .addToStoreNar, .addToStoreNarStreaming, .addMultipleToStore, .addMultipleToStoreStreaming:
             throw Self.notPrivileged("add paths")
         case .buildDerivation:
