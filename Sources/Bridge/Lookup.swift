@@ -186,9 +186,8 @@ public struct Lookup: Sendable {
             fresh.reserveCapacity(infos.count)
             var byPath: [StorePath: Found] = [:]
             byPath.reserveCapacity(infos.count)
-            for (path, wire) in infos {
-                guard let wire else { continue }
-                let info = wire.pathInfo(path)
+            for (path, info) in infos {
+                guard let info else { continue }
                 let v = verdicts.verify(info, memo: memo)
                 byPath[path] = Found(info: info, verification: v, fromCache: false)
                 if cache != nil {

@@ -160,7 +160,7 @@ public struct Substituter: Sendable {
         let held = HeldChunk()
         // We checked the signatures against our trusted-public-keys; the destination's own
         // list may not have the builders' keys, as with Nix's substituters.
-        try await destination.addToStoreNar(Self.wireInfo(info), dontCheckSigs: true) { frames in
+        try await destination.addToStoreNar(info.copied, dontCheckSigs: true) { frames in
             try await source.narFromPath(info.path) { bytes in
                 let (before, after) = try check.update(bytes)
                 if let ready = held.swap(bytes) { try await frames.write(ready) }
@@ -169,11 +169,5 @@ public struct Substituter: Sendable {
             try check.finish()
             if let last = held.take() { try await frames.write(last) }
         }
-    }
-
-    static func wireInfo(_ info: PathInfo) -> ValidPathInfo {
-        ValidPathInfo(path: info.path, info: UnkeyedValidPathInfo(
-            deriver: info.deriver, narHash: info.narHash, references: info.references,
-            registrationTime: 0, narSize: info.narSize, ultimate: false, signatures: info.sigs, ca: info.ca))
     }
 }

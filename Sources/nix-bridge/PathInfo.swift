@@ -55,7 +55,7 @@ struct PathInfoCommand: AsyncParsableCommand {
 
     /// What Nix 2.8's `nix path-info` prints: one line per path (with `--sigs`, padded, then
     /// `ultimate`, `ca:...` and the signatures), or a JSON array.
-    private func render(_ infos: [StorePath: UnkeyedValidPathInfo], dir: StoreDirectory) -> String {
+    private func render(_ infos: [StorePath: PathInfo], dir: StoreDirectory) -> String {
         let ordered = Closure.dependenciesFirst(infos)
         if json { return PathInfoJSON.render(ordered.map { ($0, infos[$0]!) }, dir: dir) + "\n" }
         let width = ordered.map { dir.print($0).count }.max() ?? 0
@@ -67,7 +67,7 @@ struct PathInfoCommand: AsyncParsableCommand {
                 var fields: [String] = []
                 if info.ultimate { fields.append("ultimate") }
                 if let ca = info.ca { fields.append("ca:\(ca)") }
-                fields += info.signatures.sorted()
+                fields += info.sigs.sorted()
                 out += String(repeating: " ", count: width - s.count) + "\t" + fields.joined(separator: " ")
             }
             out += "\n"
@@ -77,7 +77,7 @@ struct PathInfoCommand: AsyncParsableCommand {
 }
 
 enum PathInfoJSON {
-    static func render(_ infos: [(StorePath, UnkeyedValidPathInfo)], dir: StoreDirectory) -> String {
+    static func render(_ infos: [(StorePath, PathInfo)], dir: StoreDirectory) -> String {
         let objects: [[String: Any]] = infos.map { path, info in
             var o: [String: Any] = [
                 "path": dir.print(path),
@@ -89,7 +89,7 @@ enum PathInfoJSON {
             ]
             if let d = info.deriver { o["deriver"] = dir.print(d) }
             if info.ultimate { o["ultimate"] = true }
-            if !info.signatures.isEmpty { o["signatures"] = info.signatures.sorted() }
+            if !info.sigs.isEmpty { o["signatures"] = info.sigs.sorted() }
             if let ca = info.ca { o["ca"] = "\(ca)" }
             return o
         }

@@ -20,16 +20,12 @@ struct StoreServerTests {
 
     /// Holds path `a` (NAR `nar`); `b` is "broken": its NAR fails after the first chunk.
     struct Backend: StoreServerBackend {
-        func answer(_ request: IncomingRequest, version: WorkerProtocolVersion) async throws -> ServerReply {
-            switch request {
-            case let .worker(.isValidPath(p)): return .bool(p == StoreServerTests.a)
-            case .worker(.setOptions): return .nothing
-            case let .worker(.queryPathInfo(p)):
-                guard p == StoreServerTests.a else { return .pathInfo(nil) }
-                return .pathInfo(UnkeyedValidPathInfo(narHash: HashSink.hash(.sha256, StoreServerTests.nar),
-                                                      narSize: UInt64(StoreServerTests.nar.count)))
-            default: throw DaemonError(message: "you are not privileged to do that")
-            }
+        func isValidPath(_ path: StorePath) async throws -> Bool { path == StoreServerTests.a }
+
+        func queryPathInfo(_ path: StorePath) async throws -> PathInfo? {
+            guard path == StoreServerTests.a else { return nil }
+            return PathInfo(path: path, narHash: HashSink.hash(.sha256, StoreServerTests.nar),
+                            narSize: UInt64(StoreServerTests.nar.count))
         }
 
         func narFromPath(_ path: StorePath, into send: @escaping @Sendable ([UInt8]) async throws -> Void) async throws {

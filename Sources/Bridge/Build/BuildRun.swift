@@ -117,7 +117,7 @@ struct BuildRun: Sendable {
                                   signingKeys: b.options.signingKeys, cache: b.cache,
                                   temporaryDirectory: b.options.temporaryDirectory, events: events)
         let local = try await pool.take(b.destinationURI)
-        let inputs: [StorePath: UnkeyedValidPathInfo]
+        let inputs: [StorePath: PathInfo]
         do {
             inputs = try await job.inputClosure(in: local.store, read: b.readDerivation)
             await pool.giveBack(local)

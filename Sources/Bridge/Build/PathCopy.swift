@@ -12,7 +12,7 @@ struct PathCopy: Sendable {
     var temporaryDirectory: String
 
     /// Copies `infos`' paths in dependency order.
-    func copy(_ infos: [StorePath: UnkeyedValidPathInfo], from source: RemoteStore, to destination: RemoteStore,
+    func copy(_ infos: [StorePath: PathInfo], from source: RemoteStore, to destination: RemoteStore,
               copied: @Sendable (StorePath, UInt64) -> Void = { _, _ in }) async throws {
         for path in Closure.dependenciesFirst(infos) {
             try await copy(path, infos[path]!, from: source, to: destination)
@@ -20,17 +20,14 @@ struct PathCopy: Sendable {
         }
     }
 
-    func copy(_ path: StorePath, _ info: UnkeyedValidPathInfo, from source: RemoteStore,
+    func copy(_ path: StorePath, _ info: PathInfo, from source: RemoteStore,
               to destination: RemoteStore) async throws {
         let staged = try StagedCopy(directory: temporaryDirectory, path: source.storeDir.print(path), info: info)
         defer { staged.remove() }
         try await source.narFromPath(path) { bytes in try staged.write(bytes) }
         try staged.finish()
-        var unkeyed = info
-        unkeyed.registrationTime = 0
-        unkeyed.ultimate = false
         let file = staged.file
-        try await destination.addToStoreNar(ValidPathInfo(path: path, info: unkeyed), dontCheckSigs: true) { frames in
+        try await destination.addToStoreNar(info.copied, dontCheckSigs: true) { frames in
             // The checked NAR, streamed from its file in bounded memory.
             guard let handle = FileHandle(forReadingAtPath: file) else {
                 throw CocoaError(.fileReadNoSuchFile, userInfo: [NSFilePathErrorKey: file])
@@ -48,7 +45,7 @@ struct PathCopy: Sendable {
 final class StagedCopy: @unchecked Sendable {
     let file: String
     private let path: String
-    private let info: UnkeyedValidPathInfo
+    private let info: PathInfo
     private let handle: FileHandle
     private let hash = NARHashSink()
     private let lock = NSLock()
@@ -59,7 +56,7 @@ final class StagedCopy: @unchecked Sendable {
         var description: String { "NAR for '\(path)' does not match its path info: \(what)" }
     }
 
-    init(directory: String, path: String, info: UnkeyedValidPathInfo) throws {
+    init(directory: String, path: String, info: PathInfo) throws {
         self.path = path
         self.info = info
         file = directory + "/nix-bridge-copy-\(UUID().uuidString.prefix(12))"
