@@ -9,8 +9,8 @@ final class FleetCLI: @unchecked Sendable {
     let work: URL
     let environment: [String: String]
 
-    init(builders: Int = 2) throws {
-        fleet = try SSHFleet(count: builders)
+    init(builders: Int = 2, roots: [String?] = []) throws {
+        fleet = try SSHFleet(count: builders, roots: roots)
         work = try TestSupport.temporaryDirectory("nb-cli-fleet")
         let conf = work.appendingPathComponent("nixconf")
         try FileManager.default.createDirectory(at: conf, withIntermediateDirectories: true)

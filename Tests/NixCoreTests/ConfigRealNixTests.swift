@@ -40,7 +40,10 @@ struct ConfigRealNixTests {
 
     /// `nix show-config --json` under `env`, plus its stderr.
     static func showConfig(_ env: [String: String], _ args: [String] = []) throws -> (json: [String: SettingInfo]?, stderr: String) {
-        let out = try TestSupport.run(["nix", "--extra-experimental-features", "nix-command", "show-config", "--json"] + args,
+        // The environment is the test's whole configuration: a NIX_USER_CONF_FILES inherited
+        // from the runner would replace the XDG files under test.
+        let out = try TestSupport.run(["env", "-u", "NIX_USER_CONF_FILES",
+                                       "nix", "--extra-experimental-features", "nix-command", "show-config", "--json"] + args,
                                       environment: env, check: false)
         let json = out.status == 0 ? try JSONDecoder().decode([String: SettingInfo].self, from: out.stdout) : nil
         return (json, out.stderr)

@@ -26,8 +26,9 @@ public final class BuildFleet: @unchecked Sendable {
     public var trustedPublicKeys: String { publicKeys.joined(separator: " ") }
 
     /// - Parameter features: each builder's `system-features` (the fleet has as many builders).
-    public init(features: [[String]], maxJobs: Int = 1, label: String = "nb-build") throws {
-        fleet = try SSHFleet(count: features.count)
+    /// - Parameter roots: see `SSHFleet.init` (builders served from another Debian root's Nix).
+    public init(features: [[String]], maxJobs: Int = 1, label: String = "nb-build", roots: [String?] = []) throws {
+        fleet = try SSHFleet(count: features.count, roots: roots)
         work = try TestSupport.temporaryDirectory(label)
         clientRoot = work.appendingPathComponent("client").path
         system = BuildFleet.hostSystem()

@@ -52,7 +52,10 @@ public final class SSHFleet: @unchecked Sendable {
 
     /// Starts `count` builders. `extraNixConf` lines go into every builder's nix.conf;
     /// `extraHostKeyTypes` (e.g. ["ecdsa"]) gives each sshd more host keys besides ed25519.
-    public init(count: Int, extraNixConf: [String] = [], extraHostKeyTypes: [String] = []) throws {
+    /// `roots[i]`, when given, is a Debian root (`NixVersions.nix226Root`) whose own sshd
+    /// and Nix serve builder i+1, through scripts/in-root with the builder's folder bound in.
+    public init(count: Int, extraNixConf: [String] = [], extraHostKeyTypes: [String] = [],
+                roots: [String?] = []) throws {
         directory = try TestSupport.temporaryDirectory("nb-fleet")
         let dir = directory.path
         try FileManager.default.createDirectory(atPath: "/run/sshd", withIntermediateDirectories: true)
@@ -88,7 +91,7 @@ public final class SSHFleet: @unchecked Sendable {
                 .joined(separator: "\n").appending("\n")
                 .write(toFile: "\(b)/nixconf/nix.conf", atomically: true, encoding: .utf8)
             let hostKeys = ["\(b)/host_ed25519"] + extraHostKeyTypes.map { "\(b)/host_\($0)" }
-            let (sshd, port) = try Self.startSSHD(dir: b, hostKeys: hostKeys)
+            let (sshd, port) = try Self.startSSHD(dir: b, hostKeys: hostKeys, root: i <= roots.count ? roots[i - 1] : nil)
             processes.append(sshd)
             knownLines += "\(name) \(hostLine)\n"
             configText += """
@@ -117,7 +120,7 @@ public final class SSHFleet: @unchecked Sendable {
 
     /// Starts sshd for builder directory `b` on a free port, trying other ports when another
     /// process takes the chosen one first. Returns once it accepts connections.
-    static func startSSHD(dir b: String, hostKeys: [String]) throws -> (SpawnedProcess, Int) {
+    static func startSSHD(dir b: String, hostKeys: [String], root: String? = nil) throws -> (SpawnedProcess, Int) {
         for _ in 0..<8 {
             let port = try freeLoopbackPort()
             try """
@@ -140,8 +143,9 @@ public final class SSHFleet: @unchecked Sendable {
 
             """.write(toFile: "\(b)/sshd_config", atomically: true, encoding: .utf8)
             // sshd needs an absolute path to re-execute itself.
-            let sshd = try SpawnedProcess([TestSupport.which("sshd") ?? "/usr/sbin/sshd",
-                                           "-D", "-f", "\(b)/sshd_config", "-E", "\(b)/sshd.log"])
+            let command = ["-D", "-f", "\(b)/sshd_config", "-E", "\(b)/sshd.log"]
+            let sshd = try SpawnedProcess(root.map { NixVersions.inRoot($0, binds: [b], ["/usr/sbin/sshd"] + command) }
+                                          ?? [TestSupport.which("sshd") ?? "/usr/sbin/sshd"] + command)
             if waitListening(port: port, timeout: 10, while: { sshd.isRunning }), sshd.isRunning { return (sshd, port) }
             sshd.stop()
         }
@@ -156,6 +160,12 @@ public final class SSHFleet: @unchecked Sendable {
     public func stop() {
         let ps = lock.withLock { defer { processes = [] }; return processes }
         for p in ps { p.stop() }
+    }
+
+    /// Ends builder n's sshd only (by PID): the builder vanishes, the others stay.
+    public func stop(builder n: Int) {
+        let p: SpawnedProcess? = lock.withLock { n - 1 < processes.count ? processes[n - 1] : nil }
+        p?.stop()
     }
 
     deinit { stop() }
