@@ -3,7 +3,6 @@ import NarInfoCache
 import NixCore
 import NixSigning
 import NixStore
-import NixWire
 
 /// One store that holds a path, with what we know of the copy there.
 public struct PathLocation: Sendable {

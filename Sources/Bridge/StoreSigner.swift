@@ -1,7 +1,6 @@
 import NixCore
 import NixSigning
 import NixStore
-import NixWire
 
 /// Why signing paths in a store failed, naming the store.
 public enum StoreSignError: Error, Sendable, CustomStringConvertible {

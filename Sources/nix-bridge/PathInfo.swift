@@ -3,7 +3,6 @@ import Bridge
 import Foundation
 import NixCore
 import NixStore
-import NixWire
 
 /// `nix-bridge path-info`: like `nix path-info`, with every query pipelined.
 struct PathInfoCommand: AsyncParsableCommand {
@@ -57,7 +56,7 @@ struct PathInfoCommand: AsyncParsableCommand {
     /// `ultimate`, `ca:...` and the signatures), or a JSON array.
     private func render(_ infos: [StorePath: PathInfo], dir: StoreDirectory) -> String {
         let ordered = Closure.dependenciesFirst(infos)
-        if json { return PathInfoJSON.render(ordered.map { ($0, infos[$0]!) }, dir: dir) + "\n" }
+        if json { return PathInfoJSON.render(ordered.map { infos[$0]! }, dir: dir) + "\n" }
         let width = ordered.map { dir.print($0).count }.max() ?? 0
         var out = ""
         for p in ordered {
@@ -77,10 +76,10 @@ struct PathInfoCommand: AsyncParsableCommand {
 }
 
 enum PathInfoJSON {
-    static func render(_ infos: [(StorePath, PathInfo)], dir: StoreDirectory) -> String {
-        let objects: [[String: Any]] = infos.map { path, info in
+    static func render(_ infos: [PathInfo], dir: StoreDirectory) -> String {
+        let objects: [[String: Any]] = infos.map { info in
             var o: [String: Any] = [
-                "path": dir.print(path),
+                "path": dir.print(info.path),
                 // Nix 2.8 prints SRI here (`sha256-<base64>`), unlike narinfo files.
                 "narHash": info.narHash.string(.sri),
                 "narSize": info.narSize,
@@ -93,7 +92,6 @@ enum PathInfoJSON {
             if let ca = info.ca { o["ca"] = "\(ca)" }
             return o
         }
-        let data = (try? JSONSerialization.data(withJSONObject: objects, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data()
-        return String(decoding: data, as: UTF8.self)
+        return JSONOutput.array(objects)
     }
 }

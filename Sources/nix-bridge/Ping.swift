@@ -68,7 +68,6 @@ enum PingJSON {
             if let h = r.hint { o["hint"] = h }
             return o
         }
-        let data = (try? JSONSerialization.data(withJSONObject: objects, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data("[]".utf8)
-        return String(decoding: data, as: UTF8.self)
+        return JSONOutput.array(objects)
     }
 }

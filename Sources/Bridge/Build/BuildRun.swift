@@ -1,6 +1,5 @@
 import NixCore
 import NixStore
-import NixWire
 
 /// Runs a plan's builds in dependency order, independent ones in parallel (the scheduler
 /// makes them wait for free slots). Like Nix without `--keep-going`, the first failure
