@@ -76,6 +76,31 @@ struct StoreServerTests {
         #expect(await serving.value == .clientClosed)
     }
 
+    /// What the backend does not implement is refused in Nix's words (the protocol's
+    /// defaults), SetOptions is accepted, and the connection goes on; our own client sends
+    /// the operations only daemons receive from Nix's clients.
+    @Test func unimplementedOperationsAreRefused() async throws {
+        let (c, serving) = try await Self.connect()
+        #expect(try await c.request(.setOptions(ClientSettings())) == .done)
+        let refused: [(WorkerRequest, String)] = [
+            (.addTempRoot(Self.a), "you are not privileged to create temporary roots"),
+            (.findRoots, "you are not privileged to find roots"),
+            (.verifyStore(checkContents: false, repair: true), "you are not privileged to repair paths"),
+            (.collectGarbage(action: 0, pathsToDelete: [], ignoreLiveness: false, maxFreed: 0), "you are not privileged to collect garbage"),
+        ]
+        for (request, message) in refused {
+            do {
+                _ = try await c.request(request)
+                Issue.record("\(request.op) was not refused")
+            } catch {
+                #expect("\(error)".contains(message), "\(error)")
+            }
+        }
+        #expect(try await c.request(.isValidPath(Self.a)) == .valid(true))
+        await c.close()
+        #expect(await serving.value == .clientClosed)
+    }
+
     /// A NAR that fails midway cannot be taken back: the server hangs up, the client sees a
     /// cut-short NAR, never a complete one.
     @Test func narFailingMidwayEndsTheConnection() async throws {
