@@ -1,10 +1,9 @@
 // swift-tools-version:6.0
 import PackageDescription
 
-// Layers (see Docs/Architecture.md): each target depends only on the ones below it.
-//   nix-bridge (CLI) -> Bridge -> NixStore -> NixWire, NixTransport -> NixCore
-//   Bridge -> NixSigning, NarInfoCache -> NixCore
-// C libraries are reached only through the C* system-library targets.
+// Layers: each target depends only on the ones below it. The table of what each target may
+// import is in Docs/Architecture.md; `scripts/check-layers` checks this file and every import
+// against it. C libraries are reached only through the C* system-library targets.
 let package = Package(
     name: "nix-bridge",
     products: [
@@ -44,7 +43,7 @@ let package = Package(
             "NixCore", "NixWire", "NixTransport", .product(name: "Logging", package: "swift-log"),
         ]),
         .target(name: "Bridge", dependencies: [
-            "NixCore", "NixSigning", "NarInfoCache", "NixStore",
+            "NixCore", "NixWire", "NixSigning", "NarInfoCache", "NixTransport", "NixStore",
             .product(name: "Logging", package: "swift-log"),
         ]),
         // The HTTP binary cache (`serve --http`); its own target so the rest builds without hummingbird.
@@ -56,19 +55,21 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ]),
         .executableTarget(name: "nix-bridge", dependencies: [
-            "Bridge", "BridgeHTTP", "NixCore", "NixSigning",
+            "Bridge", "BridgeHTTP", "NixCore", "NixWire", "NixSigning", "NarInfoCache", "NixTransport", "NixStore",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),
         // Benchmarks: numbers beside real Nix's, measured in the same run.
         .executableTarget(name: "nix-bridge-bench", dependencies: [
-            "Bridge", "BridgeHTTP", "NixCore", "NixSigning", "NixStore", "NixTransport", "NixWire", "NarInfoCache", "CSodium", "CCrypto", "TestSupport",
+            "Bridge", "BridgeHTTP", "NixCore", "NixSigning", "NixStore", "NixTransport", "NixWire", "NarInfoCache", "CSodium", "CCrypto", "PeerFixtures",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),
 
-        // Test helpers: real nix CLI, temp dirs, vectors location.
-        .target(name: "TestSupport", dependencies: ["NixCore"], path: "Tests/TestSupport"),
+        // Real peers on loopback (nix CLI, sshd fleets, fixture stores), for tests and benchmarks.
+        .target(name: "PeerFixtures", dependencies: ["NixCore"]),
+        // What only the tests share: vectors location, parsing and scheduling fixtures.
+        .target(name: "TestSupport", dependencies: ["NixCore", "PeerFixtures"], path: "Tests/TestSupport"),
         .testTarget(name: "NixCoreTests", dependencies: ["NixCore", "TestSupport"]),
         .testTarget(name: "NixSigningTests", dependencies: ["NixSigning", "NixCore", "TestSupport"]),
         .testTarget(name: "NixWireTests", dependencies: ["NixWire", "NixCore", "TestSupport"]),
@@ -76,11 +77,11 @@ let package = Package(
         .testTarget(name: "NarInfoCacheTests", dependencies: ["NarInfoCache", "NixCore", "TestSupport"]),
         .testTarget(name: "NixStoreTests", dependencies: ["NixStore", "NixWire", "NixTransport", "NixCore", "TestSupport"]),
         .testTarget(name: "BridgeTests", dependencies: [
-            "Bridge", "NixStore", "NixSigning", "NarInfoCache", "NixTransport", "NixCore", "TestSupport",
+            "Bridge", "NixStore", "NixWire", "NixSigning", "NarInfoCache", "NixTransport", "NixCore", "TestSupport",
         ]),
         .testTarget(name: "BridgeHTTPTests", dependencies: [
             "BridgeHTTP", "Bridge", "NixStore", "NixSigning", "NixTransport", "NixCore", "TestSupport",
-            .product(name: "Logging", package: "swift-log"),
+            .product(name: "NIOCore", package: "swift-nio"), .product(name: "Logging", package: "swift-log"),
         ]),
         .testTarget(name: "CLITests", dependencies: ["NixCore", "TestSupport"]),
     ],

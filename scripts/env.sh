@@ -18,3 +18,8 @@ substituters =
 NIXCONF
 # Nix reads these instead of ~/.config/nix/nix.conf when set.
 export NIX_USER_CONF_FILES="$NIX_CONF_DIR/nix.conf"
+# `phase NAME` prints the seconds since NIX_BRIDGE_PHASE_START (set by scripts/fresh-root;
+# else since this script began), so that a log shows how long each phase took.
+: "${NIX_BRIDGE_PHASE_START:=$(date +%s)}"
+export NIX_BRIDGE_PHASE_START
+phase() { echo "== phase: $* done at $(( $(date +%s) - NIX_BRIDGE_PHASE_START )) s"; }

@@ -156,18 +156,16 @@ public struct Substituter: Sendable {
     /// daemon cannot have finished the NAR and registers nothing.
     func stream(_ info: PathInfo, from source: RemoteStore,
                 received: @escaping @Sendable (UInt64) -> Void = { _ in }) async throws {
-        let check = NARCheck(expected: info)
-        let held = HeldChunk()
+        let storeDir = lookup.storeDir
         // We checked the signatures against our trusted-public-keys; the destination's own
         // list may not have the builders' keys, as with Nix's substituters.
         try await destination.addToStoreNar(info.copied, dontCheckSigs: true) { frames in
+            let nar = VerifiedNARStream(info, storeDir: storeDir) { try await frames.write($0) }
             try await source.narFromPath(info.path) { bytes in
-                let (before, after) = try check.update(bytes)
-                if let ready = held.swap(bytes) { try await frames.write(ready) }
+                let (before, after) = try await nar.receive(bytes)
                 if after / Self.progressStep != before / Self.progressStep { received(after) }
             }
-            try check.finish()
-            if let last = held.take() { try await frames.write(last) }
+            try await nar.finish()
         }
     }
 }

@@ -1,3 +1,4 @@
+import Foundation
 import NixCore
 import NixStore
 import NixWire
@@ -85,6 +86,7 @@ struct SubstitutionRun {
     func fetchWhole(_ answer: LookupAnswer) -> Task<Result<Fetched, Failed>, Never> {
         let events = self.events
         let stores = substituter.lookup.stores
+        let storeDir = substituter.lookup.storeDir
         return Task {
             guard let location = answer.best else { return .failure(Failed(store: "?", error: "no trusted source")) }
             guard let source = stores.first(where: { $0.uri.description == location.store }) else {
@@ -92,14 +94,12 @@ struct SubstitutionRun {
             }
             let info = location.info
             events(.copying(answer.path, from: location.store, narSize: info.narSize))
-            let check = NARCheck(expected: info)
             let buffer = NARBuffer(capacity: info.narSize)
+            // Kept only when the whole NAR matched.
+            let nar = VerifiedNARStream(info, storeDir: storeDir) { buffer.append($0) }
             do {
-                try await source.narFromPath(info.path) { bytes in
-                    try check.update(bytes)
-                    buffer.append(bytes)
-                }
-                try check.finish()
+                try await source.narFromPath(info.path) { try await nar.receive($0) }
+                try await nar.finish()
             } catch {
                 return .failure(Failed(store: location.store, error: "\(error)"))
             }
@@ -151,4 +151,15 @@ struct SubstitutionRun {
             }
         }
     }
+}
+
+/// Collects a small NAR in memory while it is checked.
+final class NARBuffer: @unchecked Sendable {
+    private let lock = NSLock()
+    private var data: [UInt8] = []
+
+    init(capacity: UInt64) { data.reserveCapacity(Int(capacity)) }
+
+    func append(_ bytes: [UInt8]) { lock.withLock { data += bytes } }
+    var bytes: [UInt8] { lock.withLock { data } }
 }

@@ -30,8 +30,7 @@ public enum KeyFiles {
         var buf = [UInt8](repeating: 0, count: maxSize + 1)
         var n = 0
         while n < buf.count {
-            let r = buf.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress! + n, $0.count - n) }
-            if r < 0 && errno == EINTR { continue }
+            let r = buf.withUnsafeMutableBytes { system_read(fd, $0.baseAddress! + n, $0.count - n) }
             guard r >= 0 else { throw KeyError(kind: kind, source: path, reason: .io(errnoText())) }
             if r == 0 { break }
             n += r
@@ -70,8 +69,7 @@ public enum KeyFiles {
         let bytes = Array(text.utf8)
         var off = 0
         while off < bytes.count {
-            let r = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress! + off, $0.count - off) }
-            if r < 0 && errno == EINTR { continue }
+            let r = bytes.withUnsafeBytes { system_write(fd, $0.baseAddress! + off, $0.count - off) }
             guard r > 0 else { return false }
             off += r
         }

@@ -40,7 +40,7 @@ extension ByteStream {
     }
 }
 
-/// Errors of the stream helpers themselves (not of a transport).
+/// Errors of the stream adapters themselves (not of a transport).
 public enum StreamError: Error, Sendable, Equatable, CustomStringConvertible {
     case prematureEOF(expected: Int, got: Int)
     case tooLong(limit: Int)

@@ -40,18 +40,15 @@ final class FileDescriptorStream: Sendable {
                 // Uninitialised and below glibc's mmap threshold (TransferMemory): no zeroing
                 // and no fresh pages to fault in for every read.
                 let capacity = min(maxLength, Self.readChunk)
-                while true {
-                    var n = 0
-                    let buf = [UInt8](unsafeUninitializedCapacity: capacity) { b, count in
-                        n = Glibc.read(readFD, b.baseAddress, capacity)
-                        count = max(n, 0)
-                    }
-                    if n >= 0 { return cont.resume(returning: .success(buf)) }
-                    if errno == EINTR { continue }
-                    let e = errno
-                    if state.withLock({ $0.closed }) { return cont.resume(returning: .failure(.closed(peer: peer))) }
-                    return cont.resume(returning: .failure(.io(peer: peer, operation: "read", message: Posix.errorText(e))))
+                var n = 0
+                let buf = [UInt8](unsafeUninitializedCapacity: capacity) { b, count in
+                    n = system_read(readFD, b.baseAddress, capacity)
+                    count = max(n, 0)
                 }
+                if n >= 0 { return cont.resume(returning: .success(buf)) }
+                let e = errno
+                if state.withLock({ $0.closed }) { return cont.resume(returning: .failure(.closed(peer: peer))) }
+                cont.resume(returning: .failure(.io(peer: peer, operation: "read", message: Posix.errorText(e))))
             }
         }
         return try result.get()
@@ -63,9 +60,8 @@ final class FileDescriptorStream: Sendable {
                 if state.withLock({ $0.closed || $0.writeClosed }) { return cont.resume(returning: .failure(.closed(peer: peer))) }
                 var offset = 0
                 while offset < bytes.count {
-                    let n = bytes.withUnsafeBytes { Glibc.write(writeFD, $0.baseAddress! + offset, $0.count - offset) }
+                    let n = bytes.withUnsafeBytes { system_write(writeFD, $0.baseAddress! + offset, $0.count - offset) }
                     if n > 0 { offset += n; continue }
-                    if n < 0 && errno == EINTR { continue }
                     let e = errno
                     let reason: TransportError = e == EPIPE || e == ECONNRESET
                         ? .peerClosed(peer: peer, message: Posix.errorText(e))

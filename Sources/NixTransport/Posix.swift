@@ -1,4 +1,4 @@
-// Small POSIX helpers shared by the transports (sockets, poll, a wake-up pipe).
+// Small POSIX pieces shared by the transports (sockets, poll, a wake-up pipe).
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
@@ -67,13 +67,9 @@ enum Posix {
                 continue
             }
             var fds = [pollfd(fd: fd, events: Int16(POLLOUT), revents: 0), pollfd(fd: wakeFD, events: Int16(POLLIN), revents: 0)]
-            while true {
-                let n = poll(&fds, 2, pollTimeout(until: deadline))
-                if n < 0 && errno == EINTR { continue }
-                if n == 0 { close(fd); return .failure(.timeout) }
-                if fds[1].revents != 0 { close(fd); return .failure(.cancelled) }
-                break
-            }
+            let n = system_poll(&fds, until: deadline)
+            if n == 0 { close(fd); return .failure(.timeout) }
+            if fds[1].revents != 0 { close(fd); return .failure(.cancelled) }
             var err: Int32 = 0
             var len = socklen_t(MemoryLayout<Int32>.size)
             getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len)
@@ -83,6 +79,57 @@ enum Posix {
         }
         return .failure(lastFailure)
     }
+}
+
+extension Posix {
+    /// Spawns `arguments` (looked up in PATH) with `redirect` mapping our descriptors onto the
+    /// child's (e.g. [(devnull, 0)]); other descriptors are not inherited when close-on-exec.
+    /// The child gets an empty signal mask and default handlers.
+    static func spawn(_ arguments: [String], redirect: [(from: Int32, to: Int32)]) -> Result<pid_t, ConnectFailure> {
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        for (from, to) in redirect { posix_spawn_file_actions_adddup2(&actions, from, to) }
+        var attr = posix_spawnattr_t()
+        posix_spawnattr_init(&attr)
+        defer { posix_spawnattr_destroy(&attr) }
+        var empty = sigset_t(), all = sigset_t()
+        sigemptyset(&empty)
+        sigfillset(&all)
+        posix_spawnattr_setsigmask(&attr, &empty)
+        posix_spawnattr_setsigdefault(&attr, &all)
+        posix_spawnattr_setflags(&attr, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
+        var argv: [UnsafeMutablePointer<CChar>?] = arguments.map { strdup($0) } + [nil]
+        defer { argv.forEach { free($0) } }
+        var pid: pid_t = 0
+        let rc = posix_spawnp(&pid, arguments[0], &actions, &attr, &argv, environ)
+        return rc == 0 ? .success(pid) : .failure(.other("cannot run \(arguments[0]): \(errorText(rc))"))
+    }
+
+    /// The exit status of a finished child: 0-255, or 128 + signal.
+    static func exitCode(_ status: Int32) -> Int32 {
+        // WIFEXITED and friends are macros Swift cannot import.
+        let sig = status & 0x7f
+        return sig == 0 ? (status >> 8) & 0xff : 128 + sig
+    }
+
+    /// Ends a child: SIGTERM, then SIGKILL if it is still there after `grace`; reaps it.
+    static func terminate(_ pid: pid_t, grace: Duration = .seconds(2)) {
+        var status: Int32 = 0
+        if waitpid(pid, &status, WNOHANG) == pid { return }
+        kill(pid, SIGTERM)
+        let deadline = ContinuousClock.now + grace
+        while ContinuousClock.now < deadline {
+            let r = waitpid(pid, &status, WNOHANG)
+            if r == pid || (r < 0 && errno != EINTR) { return }
+            usleep(2000)
+        }
+        kill(pid, SIGKILL)
+        _ = waitpid(pid, &status, 0)
+    }
+
+    /// The value of an environment variable.
+    static func environment(_ name: String) -> String? { getenv(name).map { String(cString: $0) } }
 }
 
 /// A self-pipe that wakes a thread blocked in poll().

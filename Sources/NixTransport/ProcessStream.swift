@@ -91,8 +91,7 @@ public final class ProcessStream: ByteStream {
         DispatchQueue(label: "stderr \(pid)").async { [self] in
             var buf = [UInt8](repeating: 0, count: 65536)
             while true {
-                let n = buf.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
-                if n < 0 && errno == EINTR { continue }
+                let n = buf.withUnsafeMutableBytes { system_read(fd, $0.baseAddress, $0.count) }
                 if n <= 0 { break }
                 state.withLock { s in
                     s.stderr += buf[..<n]
@@ -108,7 +107,7 @@ public final class ProcessStream: ByteStream {
     private func startReaper() {
         DispatchQueue(label: "reap \(pid)").async { [self] in
             var info = siginfo_t()
-            while waitid(P_PID, id_t(pid), &info, WEXITED | WNOWAIT) != 0 && errno == EINTR {}
+            _ = system_waitid(P_PID, id_t(pid), &info, WEXITED | WNOWAIT)
             let waiters = state.withLock { s in
                 var status: Int32 = 0
                 _ = waitpid(pid, &status, 0)

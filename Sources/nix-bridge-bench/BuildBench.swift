@@ -1,6 +1,6 @@
 import ArgumentParser
 import Foundation
-import TestSupport
+import PeerFixtures
 
 /// `nix-bridge-bench build`: `nix-bridge build -j0` beside real `nix-build -j0 --builders`
 /// on a 2-builder loopback fleet, for a layered graph of cheap `/bin/sh` derivations (each

@@ -1,7 +1,7 @@
 import Foundation
-import TestSupport
+import PeerFixtures
 
-/// The `build` benchmark's world: TestSupport's `BuildFleet` with two builders (sandboxed
+/// The `build` benchmark's world: PeerFixtures' `BuildFleet` with two builders (sandboxed
 /// like scripts/fleet's, each signing with its own key, no substituters), a client
 /// configuration that trusts those keys and nothing else, and the generated graphs.
 final class BuildBenchFleet: @unchecked Sendable {
@@ -75,21 +75,21 @@ final class BuildBenchFleet: @unchecked Sendable {
     /// Instantiates `attribute` into `store` (and into this machine's /nix/store, where
     /// nix-bridge reads derivations); returns the .drv paths.
     func instantiate(_ graph: String, attribute: String, store: String) throws -> [String] {
-        try TestSupport.run(["nix-instantiate", graph, "-A", "all"], environment: environment)
-        return try TestSupport.run(["nix-instantiate", "--store", store, graph, "-A", attribute], environment: environment)
+        try PeerFixtures.run(["nix-instantiate", graph, "-A", "all"], environment: environment)
+        return try PeerFixtures.run(["nix-instantiate", "--store", store, graph, "-A", attribute], environment: environment)
             .text.split(separator: "\n").map(String.init)
     }
 
     /// Every output path of the graph.
     func outputs(_ graph: String, store: String) throws -> [String] {
         let drvs = try instantiate(graph, attribute: "all", store: store)
-        return try TestSupport.run(["nix-store", "--store", store, "-q", "--outputs"] + drvs, environment: environment)
+        return try PeerFixtures.run(["nix-store", "--store", store, "-q", "--outputs"] + drvs, environment: environment)
             .text.split(separator: "\n").map(String.init)
     }
 
     /// How many of `paths` are valid in `store`.
     func validCount(_ paths: [String], store: String) throws -> Int {
-        let out = try TestSupport.run(["nix-store", "--store", store, "--check-validity", "--print-invalid"] + paths,
+        let out = try PeerFixtures.run(["nix-store", "--store", store, "--check-validity", "--print-invalid"] + paths,
                                       environment: environment)
         return paths.count - out.text.split(separator: "\n").count
     }
@@ -98,9 +98,9 @@ final class BuildBenchFleet: @unchecked Sendable {
     func buildCounts() -> [Int] { (1...fleet.builders.count).map(build.buildCount) }
 
     /// Runs `command` in the client environment (killed after `timeout` seconds); its wall time.
-    func time(_ command: [String], timeout: Int) throws -> (seconds: Double, output: TestSupport.Output) {
+    func time(_ command: [String], timeout: Int) throws -> (seconds: Double, output: PeerFixtures.Output) {
         let start = ContinuousClock.now
-        let out = try TestSupport.run(["timeout", "\(timeout)"] + command, environment: environment, check: false)
+        let out = try PeerFixtures.run(["timeout", "\(timeout)"] + command, environment: environment, check: false)
         let seconds = Bench.seconds(ContinuousClock.now - start)
         if out.status == 124 { throw BenchFailure("timed out after \(timeout) s: \(command.prefix(4).joined(separator: " ")) ...") }
         guard out.status == 0 else {

@@ -3,7 +3,7 @@ import Foundation
 import NixCore
 import NixStore
 import NixTransport
-import TestSupport
+import PeerFixtures
 
 /// What the `lookup` and `substitute` benchmarks share: a loopback fleet with signing keys,
 /// real Nix run against it with a time limit, timing and the results table.
@@ -15,7 +15,7 @@ final class BenchFleet: @unchecked Sendable {
 
     init(builders: Int) throws {
         fleet = try SSHFleet(count: builders)
-        let work = try TestSupport.temporaryDirectory("nb-bench")
+        let work = try PeerFixtures.temporaryDirectory("nb-bench")
         self.work = work
         keys = try (1...builders).map { try SigningKey.generate(name: "builder\($0)-1", in: work) }
         opener.sshConfig = try SSHConfig.load(path: fleet.sshConfig)
@@ -52,9 +52,9 @@ final class BenchFleet: @unchecked Sendable {
     }
 
     /// Runs a real Nix command (killed after `timeout` seconds); returns its wall time.
-    func timeNix(_ command: [String], sshConfig: String? = nil, timeout: Int = 120) throws -> (seconds: Double, output: TestSupport.Output) {
+    func timeNix(_ command: [String], sshConfig: String? = nil, timeout: Int = 120) throws -> (seconds: Double, output: PeerFixtures.Output) {
         let start = ContinuousClock.now
-        let out = try TestSupport.run(["timeout", "\(timeout)"] + command, environment: nixEnvironment(sshConfig: sshConfig), check: false)
+        let out = try PeerFixtures.run(["timeout", "\(timeout)"] + command, environment: nixEnvironment(sshConfig: sshConfig), check: false)
         let seconds = Bench.seconds(ContinuousClock.now - start)
         if out.status == 124 { throw BenchFailure("timed out after \(timeout) s: \(command.prefix(6).joined(separator: " ")) ...") }
         if out.status != 0 {

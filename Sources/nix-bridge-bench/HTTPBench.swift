@@ -6,7 +6,7 @@ import Logging
 import NixCore
 import NixSigning
 import NixStore
-import TestSupport
+import PeerFixtures
 
 /// `nix-bridge-bench http`: warm narinfo requests to `nix-bridge serve --http` (our
 /// `HTTPBinaryCache` over a 2-builder loopback fleet, every narinfo already looked up) beside
@@ -48,10 +48,10 @@ struct HTTPBench: ParsableCommand {
     }
 
     func measure() async throws {
-        guard let wrk = TestSupport.which("wrk") else {
+        guard let wrk = PeerFixtures.which("wrk") else {
             throw BenchFailure("wrk is missing: 'apt-get install -y wrk' (the load generator for both servers)")
         }
-        let nginx = TestSupport.which("nginx") ?? ["/usr/sbin/nginx", "/sbin/nginx"].first {
+        let nginx = PeerFixtures.which("nginx") ?? ["/usr/sbin/nginx", "/sbin/nginx"].first {
             FileManager.default.isExecutableFile(atPath: $0)
         }
         if nginx == nil {
@@ -162,7 +162,7 @@ struct HTTPBench: ParsableCommand {
         let config = work.appendingPathComponent("curl-\(UUID().uuidString.prefix(8))")
         try paths.map { "url = \"\(base)/\($0.hashPart).narinfo\"\noutput = \"/dev/null\"\n" }.joined()
             .write(to: config, atomically: true, encoding: .utf8)
-        let out = try TestSupport.run(["curl", "-sS", "--parallel", "--parallel-max", "20", "-w", "%{http_code}\\n", "-K", config.path],
+        let out = try PeerFixtures.run(["curl", "-sS", "--parallel", "--parallel-max", "20", "-w", "%{http_code}\\n", "-K", config.path],
                                       check: false)
         let codes = out.text.split(separator: "\n")
         let ok = codes.filter { $0 == "200" }.count
@@ -176,7 +176,7 @@ struct HTTPBench: ParsableCommand {
     /// handlers run on would halve it.
     func wrkRun(_ wrk: String, _ base: String, script: String, threads: Int, connections: Int) async throws -> WrkResult {
         let command = [wrk, "-t\(threads)", "-c\(connections)", "-d\(seconds)s", "--latency", "-s", script, base]
-        let out = try await Self.offPool { try TestSupport.run(command, check: false) }
+        let out = try await Self.offPool { try PeerFixtures.run(command, check: false) }
         guard out.status == 0 else { throw BenchFailure("wrk exited \(out.status): \(out.stderr)") }
         return try WrkResult(parsing: out.text, server: base)
     }

@@ -1,7 +1,7 @@
 import ArgumentParser
 import Foundation
 import NixCore
-import TestSupport
+import PeerFixtures
 
 /// `nix-bridge-bench libssh2 --libssh2-dir DIR`: the SSH transport with the system's libssh2
 /// and with the one in DIR (e.g. Debian 13's 1.11.1, which loads on Debian 12), in one run
@@ -37,7 +37,7 @@ struct LibSSH2Bench: ParsableCommand {
         var rows: [BenchRow] = []
         var nixCopy: [Double] = []
         for (label, env) in [("system", [String: String]()), (dir, ["LD_LIBRARY_PATH": dir])] {
-            let cat = try TestSupport.run([exe, "ssh-cat", "--ssh-config", bench.fleet.sshConfig, "--host", "builder1",
+            let cat = try PeerFixtures.run([exe, "ssh-cat", "--ssh-config", bench.fleet.sshConfig, "--host", "builder1",
                                            "--mebibytes", "\(largeMiB)", "--runs", "\(runs)", "--connects", "3",
                                            "--skip-open-ssh"], environment: env)
             print(cat.text, terminator: "")
@@ -45,7 +45,7 @@ struct LibSSH2Bench: ParsableCommand {
             for _ in 0..<runs {
                 let dest = try FixtureStore.scratchDirectory("nb-bench-dest")
                 defer { try? FileManager.default.removeItem(at: dest) }
-                let out = try TestSupport.run([exe, "substitute-one", "--ssh-config", bench.fleet.sshConfig,
+                let out = try PeerFixtures.run([exe, "substitute-one", "--ssh-config", bench.fleet.sshConfig,
                                                "--source", "ssh-ng://builder1", "--destination", "local?root=\(dest.path)",
                                                "--trusted-public-keys", bench.keys[0].publicKey, path], environment: env)
                 let seconds = out.trimmed.split(separator: " ").first { $0.hasPrefix("seconds=") }

@@ -6,7 +6,7 @@ import NixCore
 import NixSigning
 import NixStore
 import NixTransport
-import TestSupport
+import PeerFixtures
 
 /// `nix-bridge-bench lookup`: where are N paths across a 3-builder loopback fleet (each
 /// builder holds a third, signed with its own key)? Our `Lookup` (all builders at once,

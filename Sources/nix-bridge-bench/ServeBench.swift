@@ -1,7 +1,7 @@
 import ArgumentParser
 import Foundation
 import NixCore
-import TestSupport
+import PeerFixtures
 
 /// `nix-bridge-bench serve`: real Nix 2.8 using `nix-bridge --stdio` as an ssh-ng store
 /// (`ssh-ng://localhost?remote-program=...`, which Nix runs without ssh) on a 3-builder
@@ -129,7 +129,7 @@ struct ServeBench: ParsableCommand {
 
     /// The chroot store at `dest` holds `count` valid paths (asked of real Nix).
     static func checkValid(_ dest: URL, count: Int) throws {
-        let out = try TestSupport.nix(["path-info", "--all", "--store", "local?root=\(dest.path)"])
+        let out = try PeerFixtures.nix(["path-info", "--all", "--store", "local?root=\(dest.path)"])
         let n = out.text.split(separator: "\n").count
         guard n == count else { throw BenchFailure("destination holds \(n) valid paths, expected \(count)") }
     }

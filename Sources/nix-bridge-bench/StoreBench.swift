@@ -3,9 +3,9 @@ import Foundation
 import NixCore
 import NixStore
 import NixTransport
-import TestSupport
+import PeerFixtures
 
-/// `nix-bridge-bench store`: the ssh-ng store client (issue 3, item 6) beside real Nix 2.8 in
+/// `nix-bridge-bench store`: the ssh-ng store client beside real Nix 2.8 in
 /// the same run, against its own loopback builder (SSHFleet) holding signed fixture paths:
 /// QueryPathInfo of many paths (loopback and behind a 10 ms RTT proxy) and NarFromPath of one
 /// large path (vs a raw `cat` over the same libssh2 transport and vs `nix copy --from`).
@@ -15,7 +15,7 @@ import TestSupport
 struct StoreBench: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "store",
-        abstract: "ssh-ng store client: QueryPathInfo and NarFromPath vs nix path-info / nix copy (issue 3)."
+        abstract: "ssh-ng store client: QueryPathInfo and NarFromPath vs nix path-info / nix copy."
     )
 
     @Option(help: "Signed paths in the builder's store; each count of --counts must be ≤ this.") var paths = 10_000
@@ -34,7 +34,7 @@ struct StoreBench: ParsableCommand {
     }
 
     func run() throws {
-        guard TestSupport.hasNix, SSHFleet.canRun else {
+        guard PeerFixtures.hasNix, SSHFleet.canRun else {
             throw ValidationError("needs nix (nix-bin), sshd (openssh-server) and root")
         }
         let started = ContinuousClock.now

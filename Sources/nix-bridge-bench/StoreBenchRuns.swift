@@ -5,7 +5,7 @@ import NixCore
 import NixStore
 import NixTransport
 import NixWire
-import TestSupport
+import PeerFixtures
 
 /// The measurements of `nix-bridge-bench store`, each repeated and checked (every answer is
 /// compared with what the fixture wrote, so a fast wrong answer cannot pass).
@@ -58,7 +58,7 @@ struct StoreBenchEnvironment: Sendable {
         var samples: [Double] = []
         for _ in 0..<runs {
             let start = ContinuousClock.now
-            let out = try TestSupport.run(command, environment: nixEnvironment)
+            let out = try PeerFixtures.run(command, environment: nixEnvironment)
             samples.append(seconds(ContinuousClock.now - start))
             let lines = out.stdout.split(separator: UInt8(ascii: "\n")).count
             guard lines == paths.count else { throw ValidationError("nix path-info printed \(lines) of \(paths.count) paths") }
@@ -77,8 +77,8 @@ struct StoreBenchEnvironment: Sendable {
 
         // The same NAR bytes, pre-dumped on the builder's side for a raw `cat`.
         let narFile = fleetDirectory.appendingPathComponent("large.nar").path
-        try TestSupport.run(["sh", "-c", "nix-store --dump '\(storeRoot)\(printed)' > '\(narFile)'"])
-        let sum = try TestSupport.run(["sha256sum", narFile])
+        try PeerFixtures.run(["sh", "-c", "nix-store --dump '\(storeRoot)\(printed)' > '\(narFile)'"])
+        let sum = try PeerFixtures.run(["sha256sum", narFile])
         guard String(decoding: sum.stdout.prefix(64), as: UTF8.self) == info.narHash.string(.base16, withAlgorithm: false) else {
             throw ValidationError("the pre-dumped NAR does not match the path's narHash")
         }
@@ -99,7 +99,7 @@ struct StoreBenchEnvironment: Sendable {
             total.append(all)
             let dest = scratch.appendingPathComponent("copy-\(i)")
             let start = ContinuousClock.now
-            try TestSupport.run(["nix", "--extra-experimental-features", "nix-command", "copy", "--from", "ssh-ng://\(host)",
+            try PeerFixtures.run(["nix", "--extra-experimental-features", "nix-command", "copy", "--from", "ssh-ng://\(host)",
                                  printed, "--to", "local?root=\(dest.path)", "--no-check-sigs"], environment: nixEnvironment)
             copy.append(seconds(ContinuousClock.now - start))
             guard FileManager.default.fileExists(atPath: dest.path + printed) else { throw ValidationError("nix copy did not write \(printed)") }

@@ -5,7 +5,7 @@ import NixCore
 import NixSigning
 import NixStore
 import NixTransport
-import TestSupport
+import PeerFixtures
 
 /// `nix-bridge-bench substitute`: our `Substituter` beside real Nix on a 3-builder loopback
 /// fleet, every destination a fresh chroot store (`local?root=DIR` in /dev/shm):
@@ -129,7 +129,7 @@ struct SubstituteBench: ParsableCommand {
         // alone: its ceiling).
         let printed = StoreDirectory.default.print(path)
         let narFile = bench.work.appendingPathComponent("large.nar").path
-        try TestSupport.run(["sh", "-c", "nix-store --dump '\(bench.fleet.builders[0].storeRoot)\(printed)' > '\(narFile)'"])
+        try PeerFixtures.run(["sh", "-c", "nix-store --dump '\(bench.fleet.builders[0].storeRoot)\(printed)' > '\(narFile)'"])
         defer { try? FileManager.default.removeItem(atPath: narFile) }
         let narSize = Int((try FileManager.default.attributesOfItem(atPath: narFile)[.size] as? UInt64) ?? 0)
         let target = bench.opener.sshConfig.resolve(host: "builder1").target()
@@ -138,7 +138,7 @@ struct SubstituteBench: ParsableCommand {
             let dest = try FixtureStore.scratchDirectory("nb-bench-dest")
             defer { try? FileManager.default.removeItem(at: dest) }
             // In a child, so that its peak RSS is the substitution's alone.
-            let out = try TestSupport.run([exe, "substitute-one", "--ssh-config", bench.fleet.sshConfig,
+            let out = try PeerFixtures.run([exe, "substitute-one", "--ssh-config", bench.fleet.sshConfig,
                                            "--source", "ssh-ng://builder1", "--destination", "local?root=\(dest.path)",
                                            "--trusted-public-keys", bench.keys[0].publicKey,
                                            StoreDirectory.default.print(path)])
@@ -209,7 +209,7 @@ struct SubstituteBench: ParsableCommand {
 
     /// The chroot store at `dest` holds `count` valid paths (asked of real Nix).
     func checkValid(_ dest: URL, count: Int) throws {
-        let out = try TestSupport.nix(["path-info", "--all", "--store", "local?root=\(dest.path)"])
+        let out = try PeerFixtures.nix(["path-info", "--all", "--store", "local?root=\(dest.path)"])
         let n = out.text.split(separator: "\n").count
         guard n == count else { throw BenchFailure("destination holds \(n) valid paths, expected \(count)") }
     }

@@ -1,6 +1,6 @@
 import Glibc
 
-/// Small POSIX file helpers for the CLI: bounded reads and atomic replacement.
+/// The CLI's own file access: bounded reads and atomic replacement.
 enum Files {
     /// Reads a whole file of at most `limit` bytes.
     static func read(_ path: String, limit: Int) throws(CLIError) -> String {
@@ -10,8 +10,7 @@ enum Files {
         var buf = [UInt8](repeating: 0, count: 64 * 1024)
         var out = [UInt8]()
         while true {
-            let r = buf.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress!, $0.count) }
-            if r < 0 && errno == EINTR { continue }
+            let r = buf.withUnsafeMutableBytes { system_read(fd, $0.baseAddress!, $0.count) }
             guard r >= 0 else { throw .file(path: path, operation: "read", reason: errnoText()) }
             if r == 0 { break }
             out += buf[..<r]
@@ -35,8 +34,7 @@ enum Files {
         let bytes = Array(text.utf8)
         var off = 0, ok = true
         while off < bytes.count {
-            let r = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress! + off, $0.count - off) }
-            if r < 0 && errno == EINTR { continue }
+            let r = bytes.withUnsafeBytes { system_write(fd, $0.baseAddress! + off, $0.count - off) }
             guard r > 0 else { ok = false; break }
             off += r
         }

@@ -24,8 +24,8 @@ struct PathCopy: Sendable {
               to destination: RemoteStore) async throws {
         let staged = try StagedCopy(directory: temporaryDirectory, path: source.storeDir.print(path), info: info)
         defer { staged.remove() }
-        try await source.narFromPath(path) { bytes in try staged.write(bytes) }
-        try staged.finish()
+        try await source.narFromPath(path) { bytes in try await staged.write(bytes) }
+        try await staged.finish()
         let file = staged.file
         try await destination.addToStoreNar(info.copied, dontCheckSigs: true) { frames in
             // The checked NAR, streamed from its file in bounded memory.
@@ -40,50 +40,32 @@ struct PathCopy: Sendable {
     }
 }
 
-/// A NAR received into a temporary file, checked against the narHash and narSize its
-/// source announced. More bytes than narSize fail at once; the file is removed in any case.
+/// A NAR received into a temporary file, checked (`VerifiedNARStream`) against the narHash
+/// and narSize its source announced. The file is removed in any case.
 final class StagedCopy: @unchecked Sendable {
     let file: String
-    private let path: String
-    private let info: PathInfo
     private let handle: FileHandle
-    private let hash = NARHashSink()
-    private let lock = NSLock()
-
-    struct Mismatch: Error, CustomStringConvertible {
-        var path: String
-        var what: String
-        var description: String { "NAR for '\(path)' does not match its path info: \(what)" }
-    }
+    private let nar: VerifiedNARStream
 
     init(directory: String, path: String, info: PathInfo) throws {
-        self.path = path
-        self.info = info
         file = directory + "/nix-bridge-copy-\(UUID().uuidString.prefix(12))"
         guard FileManager.default.createFile(atPath: file, contents: nil, attributes: [.posixPermissions: 0o600]),
               let h = FileHandle(forWritingAtPath: file) else {
             throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: file])
         }
         handle = h
-    }
-
-    func write(_ bytes: [UInt8]) throws {
-        try lock.withLock {
-            guard hash.narSize + UInt64(bytes.count) <= info.narSize else {
-                throw Mismatch(path: path, what: "more than the \(info.narSize) bytes of its narSize")
-            }
-            bytes.withUnsafeBytes { hash.update($0) }
-            try handle.write(contentsOf: bytes)
+        nar = VerifiedNARStream(path: path, narHash: info.narHash, narSize: info.narSize) { [h] in
+            try h.write(contentsOf: $0)
         }
     }
 
-    func finish() throws {
-        try lock.withLock {
-            try handle.close()
-            let (narHash, narSize) = hash.finalize()
-            guard narSize == info.narSize else { throw Mismatch(path: path, what: "narSize \(narSize), expected \(info.narSize)") }
-            guard narHash == info.narHash else { throw Mismatch(path: path, what: "narHash \(narHash), expected \(info.narHash)") }
-        }
+    func write(_ bytes: [UInt8]) async throws {
+        try await nar.receive(bytes)
+    }
+
+    func finish() async throws {
+        try await nar.finish()
+        try handle.close()
     }
 
     func remove() {

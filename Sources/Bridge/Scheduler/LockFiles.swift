@@ -39,21 +39,15 @@ enum LockFiles {
 
     /// A non-blocking exclusive lock: true when taken, false when another open file holds it.
     static func tryLock(_ fd: Int32, path: String) throws(LockFileError) -> Bool {
-        while flock(fd, LOCK_EX | LOCK_NB) != 0 {
-            if errno == EWOULDBLOCK { return false }
-            if errno != EINTR {
-                throw LockFileError(operation: "acquiring lock", path: path, reason: errnoText())
-            }
-        }
-        return true
+        guard system_flock(fd, LOCK_EX | LOCK_NB) != 0 else { return true }
+        if errno == EWOULDBLOCK { return false }
+        throw LockFileError(operation: "acquiring lock", path: path, reason: errnoText())
     }
 
     /// A blocking exclusive lock, for locks others hold only for moments (the main lock).
     static func lock(_ fd: Int32, path: String) throws(LockFileError) {
-        while flock(fd, LOCK_EX) != 0 {
-            if errno != EINTR {
-                throw LockFileError(operation: "acquiring lock", path: path, reason: errnoText())
-            }
+        if system_flock(fd, LOCK_EX) != 0 {
+            throw LockFileError(operation: "acquiring lock", path: path, reason: errnoText())
         }
     }
 

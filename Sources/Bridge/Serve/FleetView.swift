@@ -196,44 +196,23 @@ public actor FleetView {
             }
         }
         defer { producer.cancel() }
-        let full = StoreDirectory.default.print(info.path)
+        let full = store.storeDir.print(info.path)
         let uri = store.uri.description
-        let hash = NARHashSink()
         // Held back: the first `holdBack` bytes (so a small NAR can still fail over to the
         // next source), then always the latest chunk (so a wrong NAR is never complete).
-        var held: [UInt8] = []
-        var passedOn = false
-        func pass(_ bytes: [UInt8]) async throws {
-            guard !bytes.isEmpty else { return }
-            passedOn = true
+        let nar = VerifiedNARStream(info, storeDir: store.storeDir, holdBack: holdBack) { bytes in
             do { try await sink(bytes) } catch { throw SinkFailure(error: error) }
         }
         do {
-            for try await bytes in chunks where !bytes.isEmpty {
-                if hash.narSize + UInt64(bytes.count) > info.narSize {
-                    throw NARError.mismatch(path: full, store: uri, what: "more than the \(info.narSize) bytes of its narSize")
-                }
-                bytes.withUnsafeBytes { hash.update($0) }
-                if hash.narSize <= holdBack {
-                    held += bytes
-                } else {
-                    try await pass(held)
-                    held = bytes
-                }
-            }
-            let (narHash, narSize) = hash.finalize()
-            guard narSize == info.narSize else {
-                throw NARError.mismatch(path: full, store: uri, what: "narSize \(narSize), expected \(info.narSize)")
-            }
-            guard narHash == info.narHash else {
-                throw NARError.mismatch(path: full, store: uri, what: "narHash \(narHash), expected \(info.narHash)")
-            }
-            try await pass(held)
+            for try await bytes in chunks { try await nar.receive(bytes) }
+            try await nar.finish()
             return .done
         } catch let e as SinkFailure {
             return .sinkFailed(e.error)
+        } catch let e as VerifiedNARStream.Mismatch {
+            return .failed(NARError.mismatch(path: full, store: uri, what: e.what), passedOn: nar.forwarded > 0)
         } catch {
-            return .failed(error, passedOn: passedOn)
+            return .failed(error, passedOn: nar.forwarded > 0)
         }
     }
 

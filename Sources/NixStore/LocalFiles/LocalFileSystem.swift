@@ -22,7 +22,7 @@ public struct LocalFileError: Error, Equatable, Sendable, CustomStringConvertibl
     }
 }
 
-/// The system calls of the local-file helpers, on raw byte paths (Linux file names need not
+/// The system calls of the local file tree code, on raw byte paths (Linux file names need not
 /// be UTF-8). Everything else in LocalFiles goes through here.
 enum LocalFileSystem {
     enum Kind { case regular, directory, symlink, other }
@@ -109,11 +109,9 @@ enum LocalFileSystem {
 
     /// Reads up to `buffer.count` bytes; 0 at end of file.
     static func read(_ fd: Int32, into buffer: UnsafeMutableRawBufferPointer, path: [UInt8]) throws(LocalFileError) -> Int {
-        while true {
-            let n = Glibc.read(fd, buffer.baseAddress, buffer.count)
-            if n >= 0 { return n }
-            if Glibc.errno != EINTR { throw failure("reading file", path) }
-        }
+        let n = system_read(fd, buffer.baseAddress, buffer.count)
+        if n < 0 { throw failure("reading file", path) }
+        return n
     }
 
     static func close(_ fd: Int32, path: [UInt8]) throws(LocalFileError) {
@@ -139,11 +137,8 @@ enum LocalFileSystem {
     static func writeAll(_ fd: Int32, _ bytes: UnsafeRawBufferPointer, path: [UInt8]) throws(LocalFileError) {
         var done = 0
         while done < bytes.count {
-            let n = Glibc.write(fd, bytes.baseAddress! + done, bytes.count - done)
-            if n < 0 {
-                if Glibc.errno == EINTR { continue }
-                throw failure("writing to file", path)
-            }
+            let n = system_write(fd, bytes.baseAddress! + done, bytes.count - done)
+            if n < 0 { throw failure("writing to file", path) }
             done += n
         }
     }

@@ -29,7 +29,7 @@ public final class BuildFleet: @unchecked Sendable {
     /// - Parameter roots: see `SSHFleet.init` (builders served from another Debian root's Nix).
     public init(features: [[String]], maxJobs: Int = 1, label: String = "nb-build", roots: [String?] = []) throws {
         fleet = try SSHFleet(count: features.count, roots: roots)
-        work = try TestSupport.temporaryDirectory(label)
+        work = try PeerFixtures.temporaryDirectory(label)
         clientRoot = work.appendingPathComponent("client").path
         system = BuildFleet.hostSystem()
         var keys: [String] = []
@@ -37,7 +37,7 @@ public final class BuildFleet: @unchecked Sendable {
         for (i, b) in fleet.builders.enumerated() {
             let dir = URL(fileURLWithPath: b.nixConfDir).deletingLastPathComponent().path
             let sec = dir + "/signing.sec", pub = dir + "/signing.pub"
-            try TestSupport.run(["nix-store", "--generate-binary-cache-key", "\(b.name)-1", sec, pub])
+            try PeerFixtures.run(["nix-store", "--generate-binary-cache-key", "\(b.name)-1", sec, pub])
             keys.append(try String(contentsOfFile: pub, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines))
             try Self.builderConf(storeRoot: b.storeRoot, secretKey: sec, features: features[i])
                 .write(toFile: b.nixConfDir + "/nix.conf", atomically: true, encoding: .utf8)
@@ -47,7 +47,7 @@ public final class BuildFleet: @unchecked Sendable {
         publicKeys = keys
         clientSecretKeyFile = work.appendingPathComponent("client.sec").path
         let clientPub = work.appendingPathComponent("client.pub").path
-        try TestSupport.run(["nix-store", "--generate-binary-cache-key", "client-1", clientSecretKeyFile, clientPub])
+        try PeerFixtures.run(["nix-store", "--generate-binary-cache-key", "client-1", clientSecretKeyFile, clientPub])
         clientPublicKey = try String(contentsOfFile: clientPub, encoding: .utf8)
         machinesFile = work.appendingPathComponent("machines").path
         try machines.write(toFile: machinesFile, atomically: true, encoding: .utf8)
@@ -76,7 +76,7 @@ public final class BuildFleet: @unchecked Sendable {
 
     /// Whether a path is valid in builder n's store.
     public func builderHas(_ n: Int, _ path: String) -> Bool {
-        (try? TestSupport.run(["nix-store", "--store", "local?root=\(builder(n).storeRoot)", "--check-validity", path],
+        (try? PeerFixtures.run(["nix-store", "--store", "local?root=\(builder(n).storeRoot)", "--check-validity", path],
                               check: false).status) == 0
     }
 
@@ -90,7 +90,7 @@ public final class BuildFleet: @unchecked Sendable {
     /// Instantiates a Nix expression into the client store with the real `nix-instantiate`;
     /// returns the `.drv` path.
     public func instantiate(_ expression: String, store: String? = nil) throws -> String {
-        try TestSupport.run(["nix-instantiate", "--store", store ?? clientStoreURI, "-E", expression]).trimmed
+        try PeerFixtures.run(["nix-instantiate", "--store", store ?? clientStoreURI, "-E", expression]).trimmed
     }
 
     /// Builds a derivation inside builder n's own store with real Nix (its nix.conf: sandbox,
@@ -98,7 +98,7 @@ public final class BuildFleet: @unchecked Sendable {
     public func buildOnBuilder(_ n: Int, expression: String) throws -> String {
         let b = builder(n)
         let drv = try instantiate(expression, store: "local?root=\(b.storeRoot)")
-        return try TestSupport.run(["nix-store", "--realise", drv], environment: ["NIX_CONF_DIR": b.nixConfDir]).trimmed
+        return try PeerFixtures.run(["nix-store", "--realise", drv], environment: ["NIX_CONF_DIR": b.nixConfDir]).trimmed
     }
 
     /// How many builds builder n has run: Nix keeps one log file per build.
@@ -110,7 +110,7 @@ public final class BuildFleet: @unchecked Sendable {
 
     /// Whether a path is valid in the client store, through the real nix CLI.
     public func clientHas(_ path: String) -> Bool {
-        (try? TestSupport.run(["nix-store", "--store", clientStoreURI, "--check-validity", path], check: false).status) == 0
+        (try? PeerFixtures.run(["nix-store", "--store", clientStoreURI, "--check-validity", path], check: false).status) == 0
     }
 
     /// A derivation `name` run by /bin/sh with `script` (`$out` is the output), optionally

@@ -68,11 +68,8 @@ public final class LatencyProxy: @unchecked Sendable {
 
     private func acceptLoop() {
         while true {
-            let client = accept(listenFD, nil, nil)
-            if client < 0 {
-                if errno == EINTR { continue }
-                break
-            }
+            let client = system_accept(listenFD)
+            if client < 0 { break }
             let upstream = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
             var addr = Self.loopback(port: targetPort)
             let rc = withUnsafePointer(to: &addr) { p in
@@ -119,8 +116,7 @@ private final class DelayedPipe: @unchecked Sendable {
     func pump(from fd: Int32) {
         var buf = [UInt8](repeating: 0, count: 256 << 10)
         while true {
-            let n = buf.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-            if n < 0 && errno == EINTR { continue }
+            let n = buf.withUnsafeMutableBytes { system_read(fd, $0.baseAddress, $0.count) }
             let chunk: [UInt8]? = n > 0 ? Array(buf[..<n]) : nil
             cond.lock()
             while queued > Self.limit { cond.wait() }
@@ -148,9 +144,8 @@ private final class DelayedPipe: @unchecked Sendable {
             }
             var off = 0
             while off < data.count {
-                let n = data.withUnsafeBytes { write(fd, $0.baseAddress! + off, data.count - off) }
+                let n = data.withUnsafeBytes { system_write(fd, $0.baseAddress! + off, data.count - off) }
                 if n <= 0 {
-                    if n < 0 && errno == EINTR { continue }
                     // The other side is gone: keep consuming so the reader can finish.
                     off = data.count
                     break

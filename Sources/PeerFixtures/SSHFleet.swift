@@ -48,7 +48,7 @@ public final class SSHFleet: @unchecked Sendable {
     /// `NIX_SSHOPTS` for real Nix.
     public var nixSSHOpts: String { "-F \(sshConfig)" }
 
-    public static var canRun: Bool { TestSupport.which("sshd") != nil && TestSupport.which("ssh-keygen") != nil && getuid() == 0 }
+    public static var canRun: Bool { PeerFixtures.which("sshd") != nil && PeerFixtures.which("ssh-keygen") != nil && getuid() == 0 }
 
     /// Starts `count` builders. `extraNixConf` lines go into every builder's nix.conf;
     /// `extraHostKeyTypes` (e.g. ["ecdsa"]) gives each sshd more host keys besides ed25519.
@@ -56,7 +56,7 @@ public final class SSHFleet: @unchecked Sendable {
     /// and Nix serve builder i+1, through scripts/in-root with the builder's folder bound in.
     public init(count: Int, extraNixConf: [String] = [], extraHostKeyTypes: [String] = [],
                 roots: [String?] = []) throws {
-        directory = try TestSupport.temporaryDirectory("nb-fleet")
+        directory = try PeerFixtures.temporaryDirectory("nb-fleet")
         let dir = directory.path
         try FileManager.default.createDirectory(atPath: "/run/sshd", withIntermediateDirectories: true)
         clientKey = "\(dir)/client_ed25519"
@@ -145,7 +145,7 @@ public final class SSHFleet: @unchecked Sendable {
             // sshd needs an absolute path to re-execute itself.
             let command = ["-D", "-f", "\(b)/sshd_config", "-E", "\(b)/sshd.log"]
             let sshd = try SpawnedProcess(root.map { NixVersions.inRoot($0, binds: [b], ["/usr/sbin/sshd"] + command) }
-                                          ?? [TestSupport.which("sshd") ?? "/usr/sbin/sshd"] + command)
+                                          ?? [PeerFixtures.which("sshd") ?? "/usr/sbin/sshd"] + command)
             if waitListening(port: port, timeout: 10, while: { sshd.isRunning }), sshd.isRunning { return (sshd, port) }
             sshd.stop()
         }
@@ -172,8 +172,8 @@ public final class SSHFleet: @unchecked Sendable {
 
     /// Runs `ssh -F sshConfig <builder> <command>` with OpenSSH's client.
     @discardableResult
-    public func ssh(_ builder: Int, _ command: String, input: Data? = nil, check: Bool = true) throws -> TestSupport.Output {
-        try TestSupport.run(["ssh", "-F", sshConfig, builders[builder - 1].name, command], input: input, check: check)
+    public func ssh(_ builder: Int, _ command: String, input: Data? = nil, check: Bool = true) throws -> PeerFixtures.Output {
+        try PeerFixtures.run(["ssh", "-F", sshConfig, builders[builder - 1].name, command], input: input, check: check)
     }
 
     public struct FleetError: Error, CustomStringConvertible {
@@ -182,7 +182,7 @@ public final class SSHFleet: @unchecked Sendable {
     }
 
     static func keygen(type: String, path: String, comment: String) throws {
-        try TestSupport.run(["ssh-keygen", "-q", "-t", type, "-N", "", "-C", comment, "-f", path])
+        try PeerFixtures.run(["ssh-keygen", "-q", "-t", type, "-N", "", "-C", comment, "-f", path])
     }
 
     /// A TCP port on 127.0.0.1 that was free a moment ago, below the kernel's ephemeral range

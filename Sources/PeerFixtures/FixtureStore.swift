@@ -46,7 +46,7 @@ public struct FixtureStore: Sendable {
     /// The caller removes it.
     public static func scratchDirectory(_ label: String = "nb-fixture-store") throws -> URL {
         let shm = URL(fileURLWithPath: "/dev/shm")
-        guard FileManager.default.isWritableFile(atPath: shm.path) else { return try TestSupport.temporaryDirectory(label) }
+        guard FileManager.default.isWritableFile(atPath: shm.path) else { return try PeerFixtures.temporaryDirectory(label) }
         let url = shm.appendingPathComponent("\(label)-\(UUID().uuidString.prefix(8))")
         try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
         return url
@@ -129,17 +129,17 @@ public struct FixtureStore: Sendable {
 
     /// Runs `nix <args>` against this store (`--store` added) with nix-command enabled.
     @discardableResult
-    public func nix(_ args: [String], check: Bool = true) throws -> TestSupport.Output {
-        guard let first = args.first else { return try TestSupport.nix(args, check: check) }
+    public func nix(_ args: [String], check: Bool = true) throws -> PeerFixtures.Output {
+        guard let first = args.first else { return try PeerFixtures.nix(args, check: check) }
         // `nix store sign`: the subcommand words come before the options.
         let words = first == "store" && args.count > 1 ? 2 : 1
-        return try TestSupport.nix(Array(args[..<words]) + storeArguments + Array(args[words...]), check: check)
+        return try PeerFixtures.nix(Array(args[..<words]) + storeArguments + Array(args[words...]), check: check)
     }
 
     /// Runs `nix-store <args>` against this store.
     @discardableResult
-    public func nixStore(_ args: [String], check: Bool = true) throws -> TestSupport.Output {
-        try TestSupport.run(["nix-store"] + storeArguments + args, check: check)
+    public func nixStore(_ args: [String], check: Bool = true) throws -> PeerFixtures.Output {
+        try PeerFixtures.run(["nix-store"] + storeArguments + args, check: check)
     }
 }
 
@@ -155,7 +155,7 @@ public struct SigningKey: Sendable {
     public static func generate(name: String, in directory: URL) throws -> SigningKey {
         let secret = directory.appendingPathComponent("\(name).secret")
         let pub = directory.appendingPathComponent("\(name).public")
-        try TestSupport.run(["nix-store", "--generate-binary-cache-key", name, secret.path, pub.path])
+        try PeerFixtures.run(["nix-store", "--generate-binary-cache-key", name, secret.path, pub.path])
         let text = try String(contentsOf: pub, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
         return SigningKey(name: name, secretKeyFile: secret, publicKey: text)
     }

@@ -8,7 +8,7 @@ public enum ProcessPipe {
     /// Starts `command` (looked up on PATH unless absolute), hands `produce` a function that
     /// writes to the child's stdin, closes stdin, waits, and throws if the child failed.
     @discardableResult
-    public static func run(_ command: [String], produce: (@escaping NARWriter.Sink) throws -> Void) throws -> TestSupport.Output {
+    public static func run(_ command: [String], produce: (@escaping NARWriter.Sink) throws -> Void) throws -> PeerFixtures.Output {
         // A child that dies early must fail our write with EPIPE, not kill the test process.
         signal(SIGPIPE, SIG_IGN)
         let p = Process()
@@ -40,12 +40,12 @@ public enum ProcessPipe {
         try? inp.fileHandleForWriting.close()
         group.wait()
         p.waitUntilExit()
-        let output = TestSupport.Output(status: p.terminationStatus, stdout: outBox.data,
+        let output = PeerFixtures.Output(status: p.terminationStatus, stdout: outBox.data,
                                         stderr: String(decoding: errBox.data, as: UTF8.self))
         // Our own failure explains the child's (a truncated stream), except a broken pipe,
         // which the child's failure explains.
         if let writeError, (writeError as? POSIXError)?.code != .EPIPE { throw writeError }
-        if output.status != 0 { throw TestSupport.CommandFailed(command: command, output: output) }
+        if output.status != 0 { throw PeerFixtures.CommandFailed(command: command, output: output) }
         if let writeError { throw writeError }
         return output
     }
@@ -54,11 +54,8 @@ public enum ProcessPipe {
         guard var base = bytes.baseAddress else { return }
         var left = bytes.count
         while left > 0 {
-            let n = write(fd, base, left)
-            if n < 0 {
-                if errno == EINTR { continue }
-                throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO)
-            }
+            let n = system_write(fd, base, left)
+            if n < 0 { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO) }
             base += n
             left -= n
         }

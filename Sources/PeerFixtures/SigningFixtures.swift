@@ -4,7 +4,7 @@ import Foundation
 public enum SigningFixtures {
     /// `nix path-info --json` of one path, as a dictionary.
     public static func pathInfoJSON(_ path: String) throws -> [String: Any] {
-        let out = try TestSupport.nix(["path-info", "--json", path])
+        let out = try PeerFixtures.nix(["path-info", "--json", path])
         let list = try JSONSerialization.jsonObject(with: out.stdout) as? [[String: Any]]
         guard let info = list?.first else { throw Failure("no path-info JSON for \(path)") }
         return info
@@ -18,14 +18,14 @@ public enum SigningFixtures {
             derivation { name = "nbsign-input-addressed"; system = builtins.currentSystem;
               builder = "/bin/sh"; args = [ "-c" "echo ${a} ${b} > $out" ]; }
             """
-        return try TestSupport.run(["nix-build", "--no-out-link", "-E", expr]).trimmed
+        return try PeerFixtures.run(["nix-build", "--no-out-link", "-E", expr]).trimmed
     }
 
     /// Copies `paths` (with their closure) into a new `file://` binary cache without
     /// compression; returns the cache directory.
     public static func fileCache(with paths: [String], label: String = "nb-cache") throws -> URL {
-        let dir = try TestSupport.temporaryDirectory(label)
-        try TestSupport.nix(["copy", "--to", "file://\(dir.path)?compression=none"] + paths)
+        let dir = try PeerFixtures.temporaryDirectory(label)
+        try PeerFixtures.nix(["copy", "--to", "file://\(dir.path)?compression=none"] + paths)
         return dir
     }
 
@@ -38,13 +38,13 @@ public enum SigningFixtures {
     /// A key pair from `nix-store --generate-binary-cache-key`: (secret file, public file).
     public static func nixKeyPair(name: String, in dir: URL) throws -> (secret: URL, public: URL) {
         let sk = dir.appendingPathComponent("\(name).secret"), pk = dir.appendingPathComponent("\(name).public")
-        try TestSupport.run(["nix-store", "--generate-binary-cache-key", name, sk.path, pk.path])
+        try PeerFixtures.run(["nix-store", "--generate-binary-cache-key", name, sk.path, pk.path])
         return (sk, pk)
     }
 
     /// `nix store verify` against a `file://` cache; returns the exit status and stderr.
-    public static func nixVerify(cache: URL, path: String, trusted: String, sigsNeeded: Int = 1) throws -> TestSupport.Output {
-        try TestSupport.nix(["store", "verify", "--store", "file://\(cache.path)", "--sigs-needed", "\(sigsNeeded)",
+    public static func nixVerify(cache: URL, path: String, trusted: String, sigsNeeded: Int = 1) throws -> PeerFixtures.Output {
+        try PeerFixtures.nix(["store", "verify", "--store", "file://\(cache.path)", "--sigs-needed", "\(sigsNeeded)",
                              "--trusted-public-keys", trusted, path], check: false)
     }
 

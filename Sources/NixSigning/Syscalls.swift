@@ -1,0 +1,25 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
+// The system calls of NixSigning that a signal can interrupt, each retried on EINTR here and
+// nowhere else (as swift-system's Internals/Syscalls.swift does).
+
+/// Calls `call` again for as long as it fails with EINTR.
+@inline(__always)
+func retryingOnInterrupt<T: FixedWidthInteger>(_ call: () -> T) -> T {
+    while true {
+        let result = call()
+        if result != -1 || errno != EINTR { return result }
+    }
+}
+
+func system_read(_ fd: Int32, _ buffer: UnsafeMutableRawPointer?, _ count: Int) -> Int {
+    retryingOnInterrupt { read(fd, buffer, count) }
+}
+
+func system_write(_ fd: Int32, _ buffer: UnsafeRawPointer?, _ count: Int) -> Int {
+    retryingOnInterrupt { write(fd, buffer, count) }
+}
