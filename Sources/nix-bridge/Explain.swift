@@ -97,9 +97,7 @@ struct ExplainReport {
             o["picked"] = r.assessments.first(where: \.isPick)?.machine.storeUri ?? NSNull()
             return o
         }
-        let data = (try? JSONSerialization.data(withJSONObject: objects, options: [.sortedKeys, .withoutEscapingSlashes]))
-            ?? Data("[]".utf8)
-        return String(decoding: data, as: UTF8.self)
+        return JSONOutput.array(objects)
     }
 
     private func sortedFeatures(_ f: Set<String>) -> String { f.sorted().joined(separator: ", ") }

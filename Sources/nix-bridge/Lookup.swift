@@ -101,7 +101,6 @@ enum LookupJSON {
             if let best = a.best { o["best"] = best.store }
             return o
         }
-        let data = (try? JSONSerialization.data(withJSONObject: objects, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data()
-        return String(decoding: data, as: UTF8.self)
+        return JSONOutput.array(objects)
     }
 }

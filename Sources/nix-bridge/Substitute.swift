@@ -89,9 +89,6 @@ final class FetchRecord: @unchecked Sendable {
     }
 
     var json: String {
-        let data = lock.withLock {
-            (try? JSONSerialization.data(withJSONObject: entries, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data()
-        }
-        return String(decoding: data, as: UTF8.self)
+        JSONOutput.array(lock.withLock { entries })
     }
 }

@@ -155,12 +155,14 @@ enum Golden {
         return res
     }
 
-    static func pathInfo(_ j: Any) throws -> UnkeyedValidPathInfo {
+    /// A path info; the unkeyed form's JSON has no path: `path` stands in.
+    static func pathInfo(_ j: Any, path: StorePath? = nil) throws -> PathInfo {
         let o = try object(j)
-        return UnkeyedValidPathInfo(deriver: try optionalStorePath(o["deriver"]), narHash: try Hash(parsing: try string(o["narHash"])),
-                                    references: Set(try array(o["references"] as Any).map(storePath)),
-                                    registrationTime: try int(o["registrationTime"]), narSize: UInt64(try int(o["narSize"])),
-                                    ultimate: bool(o["ultimate"]), signatures: Set(try signatures(o["signatures"])),
-                                    ca: try optionalContentAddress(o["ca"]))
+        return PathInfo(path: try path ?? storePath(o["path"]),
+                        deriver: try optionalStorePath(o["deriver"]), narHash: try Hash(parsing: try string(o["narHash"])),
+                        references: Set(try array(o["references"] as Any).map(storePath)),
+                        registrationTime: try int(o["registrationTime"]), narSize: UInt64(try int(o["narSize"])),
+                        ultimate: bool(o["ultimate"]), sigs: Set(try signatures(o["signatures"])),
+                        ca: try optionalContentAddress(o["ca"]))
     }
 }
