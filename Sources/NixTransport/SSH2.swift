@@ -12,6 +12,8 @@ enum SSH2 {
 
     static let eagain = Int32(LIBSSH2_ERROR_EAGAIN)
 
+    /// The loaded library's version ("1.10.0"): the one found at run time, not at build time.
+    static var version: String { libssh2_version(0).map { String(cString: $0) } ?? "unknown" }
 
     /// libssh2 ≥ 1.11 signs RSA user keys with rsa-sha2-256/512 (it reads the server's
     /// server-sig-algs); 1.10 signs only with SHA-1 ssh-rsa, which OpenSSH ≥ 8.8 refuses.
@@ -26,8 +28,6 @@ enum SSH2 {
     /// library offers it: the same binary runs with 1.10 or 1.11, so this is asked at run time.
     static let gcmCiphers = ["aes128-gcm@openssh.com", "aes256-gcm@openssh.com"]
 
-    /// The loaded library's version, e.g. "1.10.0".
-    static var version: String { libssh2_version(0).map { String(cString: $0) } ?? "unknown" }
     static let macs = "hmac-sha2-256,hmac-sha2-512,hmac-sha1"
     static var hostKeyTypes: String {
         "ssh-ed25519,ecdsa-sha2-nistp256,ecdsa-sha2-nistp384,ecdsa-sha2-nistp521," + (signsRSAWithSHA2 ? "rsa-sha2-512,rsa-sha2-256,ssh-rsa" : "ssh-rsa")

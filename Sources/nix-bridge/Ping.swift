@@ -24,8 +24,7 @@ struct Ping: AsyncParsableCommand {
         let config = try nix.load()
         let targets = stores.isEmpty ? config.machineStoreURIs : stores
         if targets.isEmpty {
-            printError("error: no store given and no machines configured (use --store or --builders)")
-            throw ExitCode.failure
+            throw CLIError.failed("no store given and no machines configured (use --store or --builders)")
         }
         let opener = config.opener
         let reports = await withTaskGroup(of: (Int, PingReport).self) { group in
@@ -89,8 +88,7 @@ enum PingJSON {
             }
             return o
         }
-        let data = (try? JSONSerialization.data(withJSONObject: objects, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data("[]".utf8)
-        return String(decoding: data, as: UTF8.self)
+        return JSONOutput.array(objects)
     }
 }
 
@@ -108,7 +106,7 @@ struct SSHSettingLine {
         var lines: [SSHSettingLine] = []
         var options: SSHOptions? = opener.sshOptions(uri)
         var hop = 0
-        lines.append(SSHSettingLine(hop: 0, text: "transport libssh2 \(SSHChannelStream.libraryVersion)", origin: "loaded library"))
+        lines.append(SSHSettingLine(hop: 0, text: "transport libssh2 \(SSHLibrary.version)", origin: "loaded library"))
         if let key = uri[parameter: "ssh-key"] ?? opener.identityFiles[uri.authority] {
             lines.append(SSHSettingLine(hop: 0, text: "identityfile \(key) (only this key)", origin: "machines file"))
         }
