@@ -98,32 +98,40 @@ public struct Substituter: Sendable {
     }
 
     /// A trust verdict remembered in the narinfo cache is only as safe as the cache file, so
-    /// the signatures of what will actually enter the store are checked again (answers from
-    /// builders were checked in this run). The first cached source that still verifies wins.
-    func rechecked(_ answer: LookupAnswer) -> LookupAnswer {
-        var answer = answer
-        for i in answer.locations.indices where answer.locations[i].isTrusted {
-            guard answer.locations[i].fromCache else { break }
-            answer.locations[i].verification = lookup.trustedKeys.verify(
-                answer.locations[i].info, sigsNeeded: lookup.sigsNeeded, storeDir: lookup.storeDir)
-            if answer.locations[i].isTrusted { break }
-        }
-        return answer
-    }
+    /// every cached location (each may be used, failover included) is verified again.
+    func rechecked(_ answer: LookupAnswer) -> LookupAnswer { lookup.rechecked(answer) }
 
-    /// Orders answers so that every path comes after the paths it references.
+    /// Orders answers so that every path comes after the paths it references. Iterative
+    /// (an explicit stack): the graph comes from peers, and a deep reference chain must not
+    /// overflow the call stack. A cycle (impossible in a real store) is cut where it closes.
     static func referencesFirst(_ answers: [StorePath: LookupAnswer]) -> [LookupAnswer] {
         var order: [LookupAnswer] = []
+        order.reserveCapacity(answers.count)
         var state: [StorePath: Bool] = [:] // false: visiting, true: done
-        func visit(_ p: StorePath) {
-            guard state[p] == nil, let a = answers[p] else { return }
-            state[p] = false
-            for r in (a.best?.info.references ?? []).sorted() where r != p { visit(r) }
-            state[p] = true
-            order.append(a)
+        // Each frame: a path and its references still to visit (in reverse order, popped).
+        var stack: [(path: StorePath, pending: [StorePath])] = []
+        for root in answers.keys.sorted() where state[root] == nil {
+            state[root] = false
+            stack.append((root, Self.references(of: root, answers)))
+            while !stack.isEmpty {
+                if let r = stack[stack.count - 1].pending.popLast() {
+                    guard state[r] == nil, answers[r] != nil else { continue }
+                    state[r] = false
+                    stack.append((r, Self.references(of: r, answers)))
+                } else {
+                    let done = stack.removeLast().path
+                    state[done] = true
+                    order.append(answers[done]!)
+                }
+            }
         }
-        for p in answers.keys.sorted() { visit(p) }
         return order
+    }
+
+    /// A path's references other than itself, in the order `referencesFirst` visits them
+    /// (sorted, reversed for popping).
+    private static func references(of p: StorePath, _ answers: [StorePath: LookupAnswer]) -> [StorePath] {
+        (answers[p]?.best?.info.references ?? []).filter { $0 != p }.sorted().reversed()
     }
 
     /// Tries each trusted source of one path in turn (but those in `skipping`), streaming

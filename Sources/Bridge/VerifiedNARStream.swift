@@ -2,7 +2,8 @@ import Foundation
 import NixCore
 
 /// A NAR on its way from a source to a receiver, checked as it passes against the narHash
-/// and narSize of the path info we act on. Every NAR that crosses nix-bridge goes through
+/// and narSize of the path info we act on, and against its content address when it claims
+/// one (as Nix checks on import: flat and text addresses are only proved by the contents). Every NAR that crosses nix-bridge goes through
 /// one: substitution (`Substituter`, `SubstitutionRun`), build copy-back (`PathCopy`) and
 /// serving (`FleetView`).
 ///
@@ -33,12 +34,15 @@ final class VerifiedNARStream: @unchecked Sendable {
     private let forward: Receiver
     private let lock = NSLock()
     private let hash = NARHashSink()
+    private let contentAddress: ContentAddressVerifier?
     private var held: [UInt8] = []
     private var forwardedBytes: UInt64 = 0
     private var finished = false
 
-    init(path: String, narHash: Hash, narSize: UInt64, holdBack: UInt64 = 0, forward: @escaping Receiver) {
+    init(path: String, narHash: Hash, narSize: UInt64, holdBack: UInt64 = 0,
+         contentAddress: ContentAddressVerifier? = nil, forward: @escaping Receiver) {
         self.path = path
+        self.contentAddress = contentAddress
         self.narHash = narHash
         self.narSize = narSize
         self.holdBack = holdBack
@@ -47,7 +51,7 @@ final class VerifiedNARStream: @unchecked Sendable {
 
     convenience init(_ info: PathInfo, storeDir: StoreDirectory, holdBack: UInt64 = 0, forward: @escaping Receiver) {
         self.init(path: storeDir.print(info.path), narHash: info.narHash, narSize: info.narSize,
-                  holdBack: holdBack, forward: forward)
+                  holdBack: holdBack, contentAddress: ContentAddressVerifier(info), forward: forward)
     }
 
     /// Bytes received so far.
@@ -66,7 +70,10 @@ final class VerifiedNARStream: @unchecked Sendable {
                 throw Mismatch(path: path, what: "more than the \(narSize) bytes of its narSize")
             }
             guard !bytes.isEmpty else { return ([], before, before) }
-            bytes.withUnsafeBytes { hash.update($0) }
+            bytes.withUnsafeBytes {
+                hash.update($0)
+                contentAddress?.update($0)
+            }
             let after = hash.narSize
             if after <= holdBack {
                 held += bytes
@@ -87,6 +94,7 @@ final class VerifiedNARStream: @unchecked Sendable {
             let (gotHash, gotSize) = hash.finalize()
             guard gotSize == narSize else { throw Mismatch(path: path, what: "narSize \(gotSize), expected \(narSize)") }
             guard gotHash == narHash else { throw Mismatch(path: path, what: "narHash \(gotHash), expected \(narHash)") }
+            do { try contentAddress?.finish() } catch { throw Mismatch(path: path, what: "\(error)") }
             defer { held = [] }
             return held
         }

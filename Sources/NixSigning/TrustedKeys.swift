@@ -129,8 +129,14 @@ public struct PathVerification: Sendable, CustomStringConvertible {
         self.sigsNeeded = sigsNeeded
     }
 
-    /// True when the path may be used: correctly content-addressed, or signed by enough keys.
+    /// True when the path may be used: content-addressed as its info alone proves, or signed
+    /// by enough keys.
     public var isTrusted: Bool { contentAddress == .valid || verifiedBy.count >= sigsNeeded }
+
+    /// True when the path may be used once its NAR has matched its content address (a
+    /// `ContentAddressVerifier` over the NAR as it is fetched), or is trusted already. Never
+    /// enough to sign it.
+    public var isTrustedOnceNARMatches: Bool { isTrusted || contentAddress == .needsContent }
 
     public var description: String {
         if contentAddress == .valid { return "path '\(path)' is content-addressed and needs no signature" }
@@ -144,9 +150,17 @@ public struct PathVerification: Sendable, CustomStringConvertible {
             lines = ["path '\(path)' is untrusted: it has \(verifiedBy.count) valid signature(s) ("
                 + verifiedBy.map { "'\($0.name)'" }.joined(separator: ", ") + "), \(sigsNeeded) needed"]
         }
-        if case let .mismatch(computed) = contentAddress {
+        switch contentAddress {
+        case let .mismatch(computed):
             lines.append("  path '\(path)' claims to be content-addressed but isn't"
                 + (computed.map { " (its CA gives '\($0.baseName)')" } ?? ""))
+        case let .hashMismatch(specified, narHash):
+            lines.append("  path '\(path)' claims to be content-addressed but isn't: its CA hash is "
+                + "\(specified.string(.nix32)), its NAR hash \(narHash.string(.nix32))")
+        case .needsContent:
+            lines.append("  path '\(path)' is content-addressed if its NAR matches its CA (checked when it is fetched)")
+        case .valid, .notContentAddressed:
+            break
         }
         if let fingerprintError { lines.append("  \(fingerprintError)") }
         for (_, check) in rejected.sorted(by: { $0.signature < $1.signature }) { lines.append("  \(check)") }

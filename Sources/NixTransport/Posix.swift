@@ -120,8 +120,8 @@ extension Posix {
         kill(pid, SIGTERM)
         let deadline = ContinuousClock.now + grace
         while ContinuousClock.now < deadline {
-            let r = waitpid(pid, &status, WNOHANG)
-            if r == pid || (r < 0 && errno != EINTR) { return }
+            let r = system_waitpid(pid, &status, WNOHANG)
+            if r == pid || r < 0 { return }
             usleep(2000)
         }
         kill(pid, SIGKILL)

@@ -127,9 +127,9 @@ extension SSHConfig {
         let deadline = ContinuousClock.now + .seconds(timeout)
         var status: Int32 = 0
         while true {
-            let r = waitpid(pid, &status, WNOHANG)
+            let r = system_waitpid(pid, &status, WNOHANG)
             if r == pid { break }
-            if r < 0 && errno != EINTR { return false }
+            if r < 0 { return false }
             if ContinuousClock.now > deadline {
                 Posix.terminate(pid, grace: .zero)
                 return false

@@ -59,8 +59,7 @@ struct SSHKnownHosts {
         var data: [UInt8] = []
         var buf = [UInt8](repeating: 0, count: 64 << 10)
         while data.count <= 16 << 20 {
-            let n = Glibc.read(fd, &buf, buf.count)
-            if n < 0 && errno == EINTR { continue }
+            let n = system_read(fd, &buf, buf.count)
             if n <= 0 { break }
             data += buf[..<n]
         }
@@ -175,8 +174,8 @@ struct SSHKnownHosts {
         let fd = open(file, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o600)
         guard fd >= 0 else { return .failure(LineError(message: "cannot open \(file): \(Posix.errorText())")) }
         defer { close(fd) }
-        while flock(fd, LOCK_EX) != 0 {
-            if errno != EINTR { return .failure(LineError(message: "cannot lock \(file): \(Posix.errorText())")) }
+        if system_flock(fd, LOCK_EX) != 0 {
+            return .failure(LineError(message: "cannot lock \(file): \(Posix.errorText())"))
         }
         let now = read(files: [file]).check(name: name, key: key)
         guard now == .unknown else { return .success(now) }

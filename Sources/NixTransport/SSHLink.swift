@@ -138,21 +138,21 @@ struct SSHJumpPump {
                 }
             }
             if !toPair.isEmpty {
-                let n = toPair.withUnsafeBytes { write(pairFD, $0.baseAddress, $0.count) }
+                let n = toPair.withUnsafeBytes { system_write(pairFD, $0.baseAddress, $0.count) }
                 if n > 0 {
                     toPair.removeFirst(n)
                     progress = true
-                } else if n < 0 && errno != EAGAIN && errno != EINTR {
+                } else if n < 0 && errno != EAGAIN {
                     return
                 }
             }
             // Pair to channel.
             if toChannel.isEmpty {
-                let n = buffer.withUnsafeMutableBytes { read(pairFD, $0.baseAddress, $0.count) }
+                let n = buffer.withUnsafeMutableBytes { system_read(pairFD, $0.baseAddress, $0.count) }
                 if n > 0 {
                     toChannel = Array(buffer[..<n])
                     progress = true
-                } else if n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR) {
+                } else if n == 0 || (n < 0 && errno != EAGAIN) {
                     // The inner session closed its end: nothing more to carry.
                     return
                 }

@@ -26,11 +26,9 @@ struct PathInfoCommand: AsyncParsableCommand {
     @OptionGroup var nix: NixOptions
 
     func run() async throws {
-        let remote = try reportingErrors {
-            var opener = try nix.load().opener
-            opener.maxConnections = max(1, connections)
-            return try opener.store(try StoreURI(parsing: store))
-        }
+        var opener = try nix.load().opener
+        opener.maxConnections = max(1, connections)
+        let remote = try opener.store(try StoreURI(parsing: store))
         let dir = remote.storeDir
         var failure: String?
         do {
@@ -46,10 +44,7 @@ struct PathInfoCommand: AsyncParsableCommand {
             failure = "\(error)"
         }
         await remote.close()
-        if let failure {
-            printError("error: \(failure)")
-            throw ExitCode.failure
-        }
+        if let failure { throw CLIError.failed(failure) }
     }
 
     /// What Nix 2.8's `nix path-info` prints: one line per path (with `--sigs`, padded, then

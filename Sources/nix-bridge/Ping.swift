@@ -24,8 +24,7 @@ struct Ping: AsyncParsableCommand {
         let config = try nix.load()
         let targets = stores.isEmpty ? config.machineStoreURIs : stores
         if targets.isEmpty {
-            printError("error: no store given and no machines configured (use --store or --builders)")
-            throw ExitCode.failure
+            throw CLIError.failed("no store given and no machines configured (use --store or --builders)")
         }
         let opener = config.opener
         let reports = await withTaskGroup(of: (Int, PingReport).self) { group in

@@ -129,17 +129,49 @@ extension LookupTests {
         #expect(again.answers.allSatisfy { $0.best == nil && $0.locations.count == 1 })
     }
 
+    /// Writes `verdict` under the current settings for each of `paths` on builder 2, straight
+    /// into the SQLite file (anyone who can write it can do so).
+    func forge(_ verdict: String, _ paths: [StorePath], in cache: NarInfoCache, _ l: Lookup) throws {
+        for p in paths {
+            let text = try #require(try cache.answers(storeURI: "ssh-ng://builder2", hashParts: [p.hashPart], verdictKey: "")
+                .first.flatMap { if case let .hit(h) = $0 { h.narInfoText } else { nil } } ?? nil)
+            try cache.recordVerdicts(storeURI: "ssh-ng://builder2", key: l.verdictKey, [(p.hashPart, text, verdict)])
+        }
+    }
+
+    /// A "ca" verdict is not believed: the path's own CA is looked at (these have none).
+    @Test func aForgedCAVerdictIsNotBelieved() async throws {
+        let cache = try NarInfoCache(path: cachePath("forged-ca.sqlite"))
+        let l = try lookup(cache: cache)
+        _ = await l.lookup(unsigned.paths)
+        try forge("ca", unsigned.paths, in: cache, l)
+        let again = await l.lookup(unsigned.paths)
+        #expect(again.answers.allSatisfy { $0.best == nil && $0.locations.count == 1 && $0.locations[0].fromCache })
+    }
+
+    /// A "signed" verdict forged under the current settings fools a lookup read from the
+    /// cache (which only reports), but it is never served nor signed.
+    @Test func aForgedVerdictIsNeverServedOrSigned() async throws {
+        let cache = try NarInfoCache(path: cachePath("forged-serve.sqlite"))
+        let l = try lookup(cache: cache)
+        _ = await l.lookup(unsigned.paths)
+        try forge("signed builder1-1", unsigned.paths, in: cache, l)
+        let fooled = await l.lookup(unsigned.paths)
+        #expect(fooled.answers.allSatisfy { $0.best?.fromCache == true }, "the forged verdict is read back")
+        let ours = try SecretKey.generate(name: "bridge-1")
+        let view = FleetView(lookup: l, signingKeys: [ours])
+        #expect(try await view.pathInfos(unsigned.paths).isEmpty)
+        #expect(try await view.validPaths(unsigned.paths).isEmpty)
+        await #expect(throws: FleetView.NARError.self) { try await view.narFromPath(unsigned.paths[0]) { _ in } }
+    }
+
     /// A verdict forged under the current settings fools a lookup read from the cache, but not
     /// substitution: what enters the store is verified again.
     @Test func aForgedVerdictDoesNotGetAPathIntoTheStore() async throws {
         let cache = try NarInfoCache(path: cachePath("forged-current.sqlite"))
         let l = try lookup(cache: cache)
         _ = await l.lookup(unsigned.paths)
-        for p in unsigned.paths {
-            let text = try #require(try cache.answers(storeURI: "ssh-ng://builder2", hashParts: [p.hashPart], verdictKey: "")
-                .first.flatMap { if case let .hit(h) = $0 { h.narInfoText } else { nil } } ?? nil)
-            try cache.recordVerdicts(storeURI: "ssh-ng://builder2", key: l.verdictKey, [(p.hashPart, text, "ca")])
-        }
+        try forge("signed builder1-1", unsigned.paths, in: cache, l)
         let fooled = await l.lookup(unsigned.paths)
         #expect(fooled.answers.allSatisfy { $0.best?.fromCache == true }, "the forged verdict is read back")
         let destRoot = try FixtureStore.scratchDirectory("nb-forged-dest")
@@ -189,10 +221,10 @@ extension LookupTests {
             for case let .hit(hit) in try cache.answers(storeURI: uri, hashParts: paths.map(\.hashPart), verdictKey: "") {
                 let record = try #require(hit.record)
                 let parsed = try NarInfo(parsing: try #require(hit.narInfoText), whence: "test", storeDir: .default).pathInfo
-                #expect(LookupRecord.decode(record) == parsed)
+                #expect(NarInfoRecord.decode(record) == parsed)
                 // Damaged records decode to nil (the text is parsed instead), never to another path.
-                #expect(LookupRecord.decode(Array(record.dropLast())) == nil)
-                #expect(LookupRecord.decode(record + [0]) == nil)
+                #expect(NarInfoRecord.decode(Array(record.dropLast())) == nil)
+                #expect(NarInfoRecord.decode(record + [0]) == nil)
                 checked += 1
             }
         }

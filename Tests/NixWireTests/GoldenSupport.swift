@@ -6,20 +6,19 @@ import TestSupport
 
 /// Reads upstream's golden files and turns their JSON into our values.
 enum Golden {
-    static let base: URL? = TestSupport.upstreamVectors?.appendingPathComponent("libstore-tests/data")
-    static var available: Bool { base != nil }
+    static func folder(_ dir: String) throws -> URL { try TestSupport.requireVectors("libstore-tests/data/" + dir) }
 
     struct Failure: Error, CustomStringConvertible {
         var description: String
     }
 
     static func bin(_ dir: String, _ stem: String) throws -> [UInt8] {
-        let url = base!.appendingPathComponent(dir).appendingPathComponent(stem + ".bin")
+        let url = try folder(dir).appendingPathComponent(stem + ".bin")
         return [UInt8](try Data(contentsOf: url))
     }
 
     static func json(_ dir: String, _ stem: String) throws -> Any {
-        let url = base!.appendingPathComponent(dir).appendingPathComponent(stem + ".json")
+        let url = try folder(dir).appendingPathComponent(stem + ".json")
         return try JSONSerialization.jsonObject(with: Data(contentsOf: url), options: [.fragmentsAllowed])
     }
 

@@ -6,7 +6,7 @@ import TestSupport
 
 /// Every upstream worker-protocol and common-protocol golden file: decoded at its version,
 /// compared with its JSON, and re-encoded to the same bytes.
-@Suite(.enabled(if: Golden.available, "needs the upstream vectors (../shared/vectors/nix-upstream)"))
+@Suite(.enabled(if: TestSupport.vectorSuitesRun, "needs the upstream vectors (../shared/vectors/nix-upstream)"))
 struct GoldenTests {
     static let worker = "worker-protocol"
     static let common = "common-protocol"
@@ -25,7 +25,7 @@ struct GoldenTests {
 
     @Test func everyFileIsCovered() throws {
         for dir in [Self.worker, Self.common] {
-            let files = try FileManager.default.contentsOfDirectory(atPath: Golden.base!.appendingPathComponent(dir).path)
+            let files = try FileManager.default.contentsOfDirectory(atPath: try Golden.folder(dir).path)
             let stems = Set(files.filter { $0.hasSuffix(".bin") }.map { String($0.dropLast(4)) })
             #expect(!stems.isEmpty)
             #expect(stems.subtracting(Self.covered).isEmpty, "not covered in \(dir): \(stems.subtracting(Self.covered))")

@@ -12,6 +12,22 @@ struct DerivationNode: Sendable {
 
     var wantedPaths: [StorePath] { wanted.sorted().compactMap { outputPaths[$0] } }
     var allOutputPaths: [StorePath] { outputPaths.keys.sorted().map { outputPaths[$0]! } }
+
+    /// The content address each fixed output must have, from the derivation's own
+    /// `outputHash`: a builder's copy is checked against it, not against what the builder says.
+    var fixedOutputAddresses: [StorePath: ContentAddress] {
+        var out: [StorePath: ContentAddress] = [:]
+        for (name, output) in drv.outputs {
+            guard case let .caFixed(method, hash) = output, let path = outputPaths[name] else { continue }
+            switch method {
+            case .flat: out[path] = .fixed(.flat, hash)
+            case .nar: out[path] = .fixed(.recursive, hash)
+            case .text: out[path] = .text(hash)
+            case .git: continue
+            }
+        }
+        return out
+    }
 }
 
 /// What to do with a derivation: nothing (its wanted outputs are valid), fetch its wanted

@@ -176,7 +176,8 @@ struct DerivationBuild: Sendable {
             if !fetched.isEmpty { events(.copyingPaths(fetched.count, drv: node.drvPath)) }
             for path in Closure.dependenciesFirst(fetched) {
                 events(.copyingOutput(path, from: uriText, narSize: fetched[path]!.narSize))
-                try await copier.copy(path, fetched[path]!, from: remote, to: local)
+                try await copier.copy(path, fetched[path]!, from: remote, to: local,
+                                      contentAddress: node.fixedOutputAddresses[path])
             }
             try await finish(outputs: outputs, in: local)
             return fetched

@@ -20,41 +20,45 @@ struct PathCopy: Sendable {
         }
     }
 
+    /// - Parameter contentAddress: what the path must hold whatever its source says (a
+    ///   fixed-output derivation's own `outputHash`); it is also what the destination records.
     func copy(_ path: StorePath, _ info: PathInfo, from source: RemoteStore,
-              to destination: RemoteStore) async throws {
-        let staged = try StagedCopy(directory: temporaryDirectory, path: source.storeDir.print(path), info: info)
+              to destination: RemoteStore, contentAddress: ContentAddress? = nil) async throws {
+        var info = info
+        if let contentAddress { info.ca = contentAddress }
+        let staged = try StagedCopy(directory: temporaryDirectory, path: path, printed: source.storeDir.print(path),
+                                    info: info)
         defer { staged.remove() }
         try await source.narFromPath(path) { bytes in try await staged.write(bytes) }
         try await staged.finish()
-        let file = staged.file
         try await destination.addToStoreNar(info.copied, dontCheckSigs: true) { frames in
             // The checked NAR, streamed from its file in bounded memory.
-            guard let handle = FileHandle(forReadingAtPath: file) else {
-                throw CocoaError(.fileReadNoSuchFile, userInfo: [NSFilePathErrorKey: file])
-            }
-            defer { try? handle.close() }
-            while let chunk = try handle.read(upToCount: 1 << 20), !chunk.isEmpty {
-                try await frames.write([UInt8](chunk))
+            while let chunk = try staged.read(upTo: 1 << 20) {
+                try await frames.write(chunk)
             }
         }
     }
 }
 
-/// A NAR received into a temporary file, checked (`VerifiedNARStream`) against the narHash
-/// and narSize its source announced. The file is removed in any case.
+/// A NAR received into a temporary file, checked (`VerifiedNARStream`) against the narHash,
+/// narSize and content address its source announced. The file is unlinked as soon as it is
+/// open, so nothing is left in the directory however the process ends.
 final class StagedCopy: @unchecked Sendable {
-    let file: String
     private let handle: FileHandle
     private let nar: VerifiedNARStream
 
-    init(directory: String, path: String, info: PathInfo) throws {
-        file = directory + "/nix-bridge-copy-\(UUID().uuidString.prefix(12))"
-        guard FileManager.default.createFile(atPath: file, contents: nil, attributes: [.posixPermissions: 0o600]),
-              let h = FileHandle(forWritingAtPath: file) else {
-            throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: file])
+    init(directory: String, path storePath: StorePath, printed: String, info: PathInfo) throws {
+        let file = directory + "/nix-bridge-copy-\(UUID().uuidString.prefix(12))"
+        let fd = open(file, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+        guard fd >= 0 else {
+            throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: file,
+                                                            NSUnderlyingErrorKey: POSIXError(.init(rawValue: errno) ?? .EIO)])
         }
+        unlink(file)
+        let h = FileHandle(fileDescriptor: fd, closeOnDealloc: true)
         handle = h
-        nar = VerifiedNARStream(path: path, narHash: info.narHash, narSize: info.narSize) { [h] in
+        nar = VerifiedNARStream(path: printed, narHash: info.narHash, narSize: info.narSize,
+                                contentAddress: info.ca.map { ContentAddressVerifier(path: storePath, contentAddress: $0) }) { [h] in
             try h.write(contentsOf: $0)
         }
     }
@@ -63,13 +67,19 @@ final class StagedCopy: @unchecked Sendable {
         try await nar.receive(bytes)
     }
 
+    /// Checks the whole NAR, then rewinds the file for `read`.
     func finish() async throws {
         try await nar.finish()
-        try handle.close()
+        try handle.seek(toOffset: 0)
+    }
+
+    /// The next checked bytes, or nil at the end (after `finish`).
+    func read(upTo count: Int) throws -> [UInt8]? {
+        guard let chunk = try handle.read(upToCount: count), !chunk.isEmpty else { return nil }
+        return [UInt8](chunk)
     }
 
     func remove() {
         try? handle.close()
-        try? FileManager.default.removeItem(atPath: file)
     }
 }

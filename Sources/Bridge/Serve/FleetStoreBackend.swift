@@ -9,8 +9,9 @@ import NixWire
 /// no substituters (QuerySubstitutablePaths is empty, QueryMissing lists what the view
 /// lacks as unknown). Every operation that would change a store is refused with Nix's
 /// "you are not privileged to ..." wording: the view is read-only. With a `writeStore`
-/// (`bridge-write-store`), added paths (AddToStoreNar, AddMultipleToStore) and signatures
-/// (AddSignatures) are forwarded to it as they stream in; that store checks them.
+/// (`bridge-write-store`), added paths (AddToStoreNar, AddMultipleToStore) are forwarded to
+/// it as they stream in, with their signatures checked there, as Nix's daemon does for an
+/// untrusted client; AddSignatures, which Nix refuses to such a client, is refused.
 public struct FleetStoreBackend: StoreServerBackend {
     public let view: FleetView
     /// Where added paths and signatures go; nil refuses them.
@@ -133,10 +134,9 @@ public struct FleetStoreBackend: StoreServerBackend {
         { w in while let chunk = try await data.next() { try await w.write(chunk) } }
     }
 
-    public func addSignatures(_ path: StorePath, _ signatures: Set<String>) async throws {
-        guard let writeStore else { throw DaemonError(message: "you are not privileged to add signatures") }
-        try await writeStore.addSignatures(path, signatures)
-    }
+    // AddSignatures keeps the protocol's refusal: Nix's daemon refuses it to a client outside
+    // 'trusted-users', and every client is told it is not trusted. Signatures reach the write
+    // store only with a path, where that store checks them.
 
     /// Nix asks whether a path is there before it copies it, so a written path is cached as
     /// missing: when the write store is also a fleet store, forget what is cached as missing

@@ -43,9 +43,10 @@ extension FleetView {
         if !fresh.isEmpty {
             statistics.lookups += 1
             statistics.pathsLookedUp += fresh.count
-            let result = await lookup.lookup(fresh)
-            remember(result.answers)
-            out += result.answers
+            // Cached verdicts are verified again before anything is served or signed.
+            let answers = lookup.rechecked(await lookup.lookup(fresh).answers)
+            remember(answers)
+            out += answers
         }
         for (p, t) in waiting { out.append(await t.value[p] ?? LookupAnswer(path: p, locations: [])) }
         prefetchReferences(of: out)
@@ -80,7 +81,7 @@ extension FleetView {
         let task = Task { () -> [StorePath: LookupAnswer] in
             let result = await lookup.lookup(list)
             var byPath: [StorePath: LookupAnswer] = [:]
-            for a in result.answers { byPath[a.path] = a }
+            for a in lookup.rechecked(result.answers) { byPath[a.path] = a }
             self.finishPrefetch(byPath, depth: depth)
             return byPath
         }

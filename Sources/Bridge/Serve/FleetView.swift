@@ -64,7 +64,7 @@ public actor FleetView {
     public func pathInfos(_ paths: [StorePath]) async throws -> [StorePath: PathInfo] {
         var out: [StorePath: PathInfo] = [:]
         for answer in await answers(Array(Set(paths))) {
-            if let best = answer.best { out[answer.path] = served(best.info) }
+            if let best = answer.best { out[answer.path] = served(best) }
         }
         noteAsked(out.keys)
         return out
@@ -75,19 +75,13 @@ public actor FleetView {
         Set(try await pathInfos(paths).keys)
     }
 
-    /// Every path the view holds: what every source lists (QueryAllValidPaths), kept when
-    /// trusted. Sources that fail are left out.
+    /// The paths the view knows it holds (QueryAllValidPaths): the trusted answers it
+    /// remembers. Listing every source's whole store on a client's request would let any
+    /// client make every builder enumerate its store; Nix's clients only use this for
+    /// `nix path-info --all` and the like, where what was seen is an honest answer.
     public func allPaths() async throws -> Set<StorePath> {
-        let stores = lookup.stores
-        let listed = await withTaskGroup(of: Set<StorePath>.self) { group in
-            for store in stores {
-                group.addTask { (try? await store.queryAllValidPaths()) ?? [] }
-            }
-            var all = Set<StorePath>()
-            for await paths in group { all.formUnion(paths) }
-            return all
-        }
-        return try await validPaths(Array(listed))
+        let now = ContinuousClock.now
+        return Set(recent.compactMap { path, r in now - r.at < Self.recentTTL && r.answer.best != nil ? path : nil })
     }
 
     /// The store path with this hash part (Nix's QueryPathFromHashPart): every source is
@@ -216,11 +210,14 @@ public actor FleetView {
         }
     }
 
-    // MARK: Helpers
+    // MARK: Signing what is served
 
-    /// The info we serve for a trusted copy: its signatures, plus ours.
-    private func served(_ info: PathInfo) -> PathInfo {
-        guard !signingKeys.isEmpty else { return info }
+    /// The info we serve for a trusted copy: its signatures, plus ours when its signatures
+    /// or its info alone prove it (a path trusted by a content address that only its NAR can
+    /// prove is served as its source has it: the client checks the address itself).
+    private func served(_ location: PathLocation) -> PathInfo {
+        let info = location.info
+        guard !signingKeys.isEmpty, location.verification.isTrusted else { return info }
         var out = info
         for key in signingKeys {
             if let sig = try? key.sign(info, storeDir: storeDir) { out.sigs.insert(sig.description) }

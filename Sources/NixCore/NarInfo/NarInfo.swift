@@ -27,7 +27,9 @@ public struct NarInfo: Sendable, Hashable {
     }
 
     /// Prints the file exactly as Nix's `NarInfo::to_string` does (signatures sorted,
-    /// `References: ` even when empty). `FileHash` is left out when unknown.
+    /// `References: ` even when empty). `FileHash` is left out when unknown. Parsing the text
+    /// gives this narinfo back when `renderProblem` is nil; a signature that is not
+    /// `keyname:base64` is never printed (it could carry lines of its own).
     public func render(in storeDir: StoreDirectory = .default) -> String {
         var s = "StorePath: " + storeDir.print(pathInfo.path) + "\n"
         s += "URL: " + url + "\n"
@@ -39,7 +41,7 @@ public struct NarInfo: Sendable, Hashable {
         s += "References: " + pathInfo.sortedReferences.map(\.baseName).joined(separator: " ") + "\n"
         if let d = pathInfo.deriver { s += "Deriver: " + d.baseName + "\n" }
         if let system, !system.isEmpty { s += "System: " + system + "\n" }
-        for sig in pathInfo.sigs.sorted() { s += "Sig: " + sig + "\n" }
+        for sig in pathInfo.sigs.sorted() where NarInfoText.signatureProblem(sig) == nil { s += "Sig: " + sig + "\n" }
         if let ca = pathInfo.ca { s += "CA: " + ca.description + "\n" }
         return s
     }
@@ -72,6 +74,9 @@ public struct NarInfo: Sendable, Hashable {
                 valueStart = rawLine.index(after: valueStart)
             }
             let value = String(decoding: rawLine[valueStart...], as: UTF8.self)
+            // A line break inside a value is impossible here; any other control character
+            // is refused too, so every value parsed can be printed back as one line.
+            guard NarInfoText.isText(value) else { throw fail(n, .controlCharacter(key: name)) }
 
             func hashField() throws(NarInfoParseError) -> Hash {
                 // Nix's parseAnyPrefixed: `algo:` or SRI is required.
@@ -109,7 +114,9 @@ public struct NarInfo: Sendable, Hashable {
             case "Deriver":
                 deriver = value == "unknown-deriver" ? nil : try storePath(Substring(value), full: false)
             case "System": system = value
-            case "Sig": sigs.insert(value)
+            case "Sig":
+                if let problem = NarInfoText.signatureProblem(value) { throw fail(n, .badSignature(problem)) }
+                sigs.insert(value)
             case "CA":
                 guard ca == nil else { throw fail(n, .duplicate(key: name)) }
                 if !value.isEmpty {
@@ -164,6 +171,8 @@ public struct NarInfoParseError: Error, Equatable, Sendable, CustomStringConvert
         case badContentAddress(ContentAddressError)
         case duplicate(key: String)
         case missing(key: String)
+        case controlCharacter(key: String)
+        case badSignature(String)
     }
 
     /// The file (or URL) the text came from.
@@ -185,6 +194,8 @@ public struct NarInfoParseError: Error, Equatable, Sendable, CustomStringConvert
         case let .badContentAddress(e): return place + "expected a content address in 'CA': \(e)"
         case let .duplicate(k): return place + "'\(k)' appears more than once"
         case let .missing(k): return place + "expected a non-empty '\(k)' field"
+        case let .controlCharacter(k): return place + "'\(k)' contains a control character"
+        case let .badSignature(problem): return place + problem
         }
     }
 }

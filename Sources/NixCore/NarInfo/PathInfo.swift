@@ -65,10 +65,14 @@ public struct PathInfo: Sendable, Hashable {
     }
 
     /// Whether `ca` really produces `path` (Nix's `isContentAddressed`): recomputes the
-    /// path from the address, the name and the references. Such a path needs no signature.
+    /// path from the address, the name and the references. For `fixed:r:sha256` without a
+    /// self-reference the address's hash is the NAR hash itself, so it must equal `narHash`
+    /// (Nix checks that on import); every other address is only proved by the NAR's contents
+    /// (`ContentAddressVerifier`), so the answer is `.needsContent`.
     public func contentAddressCheck(in storeDir: StoreDirectory = .default) -> ContentAddressCheck {
         guard let ca else { return .notContentAddressed }
         let computed: StorePath?
+        var narHashProves = false
         switch ca {
         case let .text(hash):
             computed = try? storeDir.makeTextPath(name: path.name, contentHash: hash,
@@ -79,6 +83,7 @@ public struct PathInfo: Sendable, Hashable {
             if method == .recursive && hash.algorithm == .sha256 {
                 computed = try? storeDir.makeFixedOutputPath(name: path.name, recursive: true, hash: hash,
                                                             references: Array(refs), selfReference: selfRef)
+                narHashProves = !selfRef
             } else if refs.isEmpty && !selfRef {
                 computed = try? storeDir.makeFixedOutputPath(name: path.name, recursive: method == .recursive,
                                                             hash: hash)
@@ -88,10 +93,12 @@ public struct PathInfo: Sendable, Hashable {
             }
         }
         guard let computed else { return .mismatch(computed: nil) }
-        return computed == path ? .valid : .mismatch(computed: computed)
+        guard computed == path else { return .mismatch(computed: computed) }
+        guard narHashProves else { return .needsContent }
+        return ca.hash == narHash ? .valid : .hashMismatch(specified: ca.hash, narHash: narHash)
     }
 
-    /// True when the path carries a content address that checks out.
+    /// True when the path carries a content address that its info alone proves.
     public func isContentAddressed(in storeDir: StoreDirectory = .default) -> Bool {
         contentAddressCheck(in: storeDir) == .valid
     }
@@ -101,8 +108,15 @@ public struct PathInfo: Sendable, Hashable {
 public enum ContentAddressCheck: Sendable, Hashable {
     /// No `ca` at all.
     case notContentAddressed
-    /// The address, name and references produce the path.
+    /// The address, name and references produce the path, and the NAR hash is the
+    /// address's hash.
     case valid
+    /// The address, name and references produce the path, but only the NAR's contents can
+    /// show the address is right (flat, text, other algorithms, self-references): the path
+    /// is not trusted by its address until a `ContentAddressVerifier` has seen its NAR.
+    case needsContent
+    /// `fixed:r:sha256:H` without a self-reference whose `narHash` is not H.
+    case hashMismatch(specified: Hash, narHash: Hash)
     /// They produce another path (or none): Nix warns "path '...' claims to be
     /// content-addressed but isn't".
     case mismatch(computed: StorePath?)
