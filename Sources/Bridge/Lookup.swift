@@ -189,11 +189,11 @@ public struct Lookup: Sendable {
             fresh.reserveCapacity(infos.count)
             var byPath: [StorePath: Found] = [:]
             byPath.reserveCapacity(infos.count)
-            for (path, wire) in infos {
-                guard let wire else { continue }
+            for (path, fetched) in infos {
+                guard let fetched else { continue }
                 guard asked.contains(path) else { continue }
                 // Malformed signatures never verify; they are not kept, cached or served.
-                let info = wire.withWellFormedSignatures
+                let info = fetched.withWellFormedSignatures
                 let v = verdicts.verify(info, memo: memo)
                 byPath[path] = Found(info: info, verification: v, fromCache: false)
                 if cache != nil {

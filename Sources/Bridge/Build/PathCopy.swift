@@ -24,14 +24,14 @@ struct PathCopy: Sendable {
     ///   fixed-output derivation's own `outputHash`); it is also what the destination records.
     func copy(_ path: StorePath, _ info: PathInfo, from source: RemoteStore,
               to destination: RemoteStore, contentAddress: ContentAddress? = nil) async throws {
-        var info = info
-        if let contentAddress { info.ca = contentAddress }
+        var checked = info
+        if let contentAddress { checked.ca = contentAddress }
         let staged = try StagedCopy(directory: temporaryDirectory, path: path, printed: source.storeDir.print(path),
-                                    info: info)
+                                    info: checked)
         defer { staged.remove() }
         try await source.narFromPath(path) { bytes in try await staged.write(bytes) }
         try await staged.finish()
-        try await destination.addToStoreNar(info.copied, dontCheckSigs: true) { frames in
+        try await destination.addToStoreNar(checked.copied, dontCheckSigs: true) { frames in
             // The checked NAR, streamed from its file in bounded memory.
             while let chunk = try staged.read(upTo: 1 << 20) {
                 try await frames.write(chunk)

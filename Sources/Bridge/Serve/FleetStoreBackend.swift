@@ -11,7 +11,8 @@ import NixWire
 /// "you are not privileged to ..." wording: the view is read-only. With a `writeStore`
 /// (`bridge-write-store`), added paths (AddToStoreNar, AddMultipleToStore) are forwarded to
 /// it as they stream in, with their signatures checked there, as Nix's daemon does for an
-/// untrusted client; AddSignatures, which Nix refuses to such a client, is refused.
+/// untrusted client; AddSignatures, which Nix refuses to such a client, is refused (the
+/// protocol's default answer).
 public struct FleetStoreBackend: StoreServerBackend {
     public let view: FleetView
     /// Where added paths and signatures go; nil refuses them.
@@ -133,10 +134,6 @@ public struct FleetStoreBackend: StoreServerBackend {
     private static func forward(_ data: IncomingData) -> @Sendable (DaemonConnection.FrameWriter) async throws -> Void {
         { w in while let chunk = try await data.next() { try await w.write(chunk) } }
     }
-
-    // AddSignatures keeps the protocol's refusal: Nix's daemon refuses it to a client outside
-    // 'trusted-users', and every client is told it is not trusted. Signatures reach the write
-    // store only with a path, where that store checks them.
 
     /// Nix asks whether a path is there before it copies it, so a written path is cached as
     /// missing: when the write store is also a fleet store, forget what is cached as missing
