@@ -24,7 +24,7 @@ public func fuzzWorkerConnection(_ data: UnsafePointer<UInt8>?, _ size: Int) -> 
         }
         for c in chunks {
             do { events += try conn.receive(c) } catch {
-                if debugFuzz { print("failed after \(events.count) events at a piece of \(c.count): \(error)") }
+                if debugFuzz { debugLine("failed after \(events.count) events at a piece of \(c.count): \(error)") }
                 return (joinedEvents(events), true)
             }
         }
@@ -41,6 +41,12 @@ public func fuzzWorkerConnection(_ data: UnsafePointer<UInt8>?, _ size: Int) -> 
 
 /// Set by `FUZZ_DEBUG` in the environment: print why a run failed.
 let debugFuzz = getenv("FUZZ_DEBUG") != nil
+
+/// Writes a line to stderr (unbuffered: the process may stop right after).
+func debugLine(_ s: String) {
+    let line = s + "\n"
+    _ = line.withCString { write(2, $0, strlen($0)) }
+}
 
 /// A connection that finished its handshake with our own server at 1.`minor`.
 func connected(minor: Int) -> WorkerConnection? {

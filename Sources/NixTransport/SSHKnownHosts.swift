@@ -174,7 +174,7 @@ struct SSHKnownHosts {
         let fd = open(file, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o600)
         guard fd >= 0 else { return .failure(LineError(message: "cannot open \(file): \(Posix.errorText())")) }
         defer { close(fd) }
-        if system_flock(fd, LOCK_EX) != 0 {
+        guard system_flock(fd, LOCK_EX) == 0 else {
             return .failure(LineError(message: "cannot lock \(file): \(Posix.errorText())"))
         }
         let now = read(files: [file]).check(name: name, key: key)
@@ -183,7 +183,7 @@ struct SSHKnownHosts {
         var prefix = ""
         if let text = readFile(file), !text.isEmpty, !text.hasSuffix("\n") { prefix = "\n" }
         let bytes = Array((prefix + line(name: name, key: key, hashed: hashed)).utf8)
-        let n = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+        let n = bytes.withUnsafeBytes { system_write(fd, $0.baseAddress, $0.count) }
         guard n == bytes.count else { return .failure(LineError(message: "cannot write \(file): \(Posix.errorText())")) }
         return .success(.unknown)
     }

@@ -228,8 +228,16 @@ public struct WorkerConnection: Sendable {
                 do { progress = try narDetector!.consume(available) } catch {
                     narDetector = nil
                     // Nix 2.8 starts the NAR, then reports e.g. a vanished path as STDERR_ERROR
-                    // inside it. Look for that message where the NAR went wrong.
-                    guard let start = WorkerConnection.errorTagOffset(in: p.narTail + available, streamOffset: p.narOffset - p.narTail.count)
+                    // inside it. Look for that message where the NAR went wrong: no later than
+                    // the string the parser failed on, whose bytes have all arrived however the
+                    // stream was cut (bytes after it must not decide).
+                    let window = p.narTail + available
+                    let windowStart = p.narOffset - p.narTail.count
+                    let end = (error as? NARError).map { e in
+                        Int(clamping: e.offset) - windowStart + (e.kind == .nonZeroPadding ? 0 : 8)
+                    } ?? window.count
+                    guard let start = WorkerConnection.errorTagOffset(in: Array(window.prefix(max(0, end))),
+                                                                      streamOffset: windowStart)
                     else { throw .badValue(reading: "NAR from NarFromPath", detail: "\(error)") }
                     var rest = WireReader(limits: reader.limits)
                     rest.feed((p.narTail + available).dropFirst(start))

@@ -201,3 +201,16 @@ struct DerivationATermTests {
         #expect(throws: DerivationParseError.self) { try Derivation(parsing: text, name: "foo") }
     }
 }
+
+/// Found by the aterm fuzz target: Nix's `unparse` prints the system (and output names)
+/// with `printUnquotedString`, so a system holding a quote is printed as is, and the text
+/// does not read back; the writer does the same, since those bytes feed every output path.
+@Suite("ATerm fields printed unquoted, as Nix does")
+struct ATermUnquotedFieldTests {
+    @Test func aQuoteInTheSystemIsPrintedAsNixPrintsIt() throws {
+        let drv = Derivation(name: "q", outputs: [:], system: "x\",\"y", builder: "/bin/sh")
+        let text = try drv.render(in: .default)
+        #expect(text.contains(",\"x\",\"y\",\"/bin/sh\""))
+        #expect(throws: DerivationParseError.self) { try Derivation(parsing: text, name: "q") }
+    }
+}
