@@ -25,6 +25,19 @@ public struct SSHConfig: Sendable, Equatable {
     }
 
     var items: [Item] = []
+
+    /// Every line read, included files' lines in place of their Include, in file order.
+    public var entries: [Line] {
+        func flatten(_ items: [Item]) -> [Line] {
+            items.flatMap { item -> [Line] in
+                switch item {
+                case let .option(l), let .host(l), let .match(l, _): [l]
+                case let .include(l, files): [l] + files.flatMap { flatten($0.items) }
+                }
+            }
+        }
+        return flatten(items)
+    }
     /// Lines that parse but cannot be honoured (e.g. an unsupported Match criterion).
     public var warnings: [String] = []
 
