@@ -12,6 +12,8 @@ enum SSH2 {
 
     static let eagain = Int32(LIBSSH2_ERROR_EAGAIN)
 
+    /// The loaded library's version ("1.10.0"): the one found at run time, not at build time.
+    static var version: String { libssh2_version(0).map { String(cString: $0) } ?? "unknown" }
 
     /// libssh2 ≥ 1.11 signs RSA user keys with rsa-sha2-256/512 (it reads the server's
     /// server-sig-algs); 1.10 signs only with SHA-1 ssh-rsa, which OpenSSH ≥ 8.8 refuses.

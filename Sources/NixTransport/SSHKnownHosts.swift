@@ -183,7 +183,7 @@ struct SSHKnownHosts {
         var prefix = ""
         if let text = readFile(file), !text.isEmpty, !text.hasSuffix("\n") { prefix = "\n" }
         let bytes = Array((prefix + line(name: name, key: key, hashed: hashed)).utf8)
-        let n = bytes.withUnsafeBytes { system_write(fd, $0.baseAddress, $0.count) }
+        let n = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
         guard n == bytes.count else { return .failure(LineError(message: "cannot write \(file): \(Posix.errorText())")) }
         return .success(.unknown)
     }

@@ -79,3 +79,10 @@ public struct SSHTarget: Sendable, Equatable {
     }
 }
 
+/// The libssh2 library loaded at run time (it may differ from the one built against).
+public enum SSHLibrary {
+    /// E.g. "1.10.0".
+    public static var version: String { SSH2.version }
+    /// Whether RSA user keys can log in to OpenSSH >= 8.8 (rsa-sha2-256/512, libssh2 >= 1.11).
+    public static var signsRSAWithSHA2: Bool { SSH2.signsRSAWithSHA2 }
+}

@@ -106,7 +106,7 @@ struct SSHSettingLine {
         var lines: [SSHSettingLine] = []
         var options: SSHOptions? = opener.sshOptions(uri)
         var hop = 0
-        lines.append(SSHSettingLine(hop: 0, text: "transport libssh2 \(SSHChannelStream.libraryVersion)", origin: "loaded library"))
+        lines.append(SSHSettingLine(hop: 0, text: "transport libssh2 \(SSHLibrary.version)", origin: "loaded library"))
         if let key = uri[parameter: "ssh-key"] ?? opener.identityFiles[uri.authority] {
             lines.append(SSHSettingLine(hop: 0, text: "identityfile \(key) (only this key)", origin: "machines file"))
         }
