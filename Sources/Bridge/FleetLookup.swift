@@ -58,6 +58,6 @@ extension FleetConfig {
         guard !uris.isEmpty else { return nil }
         let stores = try uris.map { try opener.store($0) }
         return Lookup(stores: stores, trustedKeys: try trustedKeys(), sigsNeeded: sigsNeeded, cache: cache,
-                      speedFactors: lookupSpeedFactors)
+                      storeDir: storeDir, speedFactors: lookupSpeedFactors)
     }
 }

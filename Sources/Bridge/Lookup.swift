@@ -3,7 +3,6 @@ import NarInfoCache
 import NixCore
 import NixSigning
 import NixStore
-import NixWire
 
 /// One store that holds a path, with what we know of the copy there.
 public struct PathLocation: Sendable {
@@ -33,9 +32,9 @@ public struct LookupAnswer: Sendable {
 /// answer, positive or negative, is written back to the cache, a trusted one with its trust
 /// verdict (see `TrustVerdicts`: kept only under the same trusted-public-keys, sigs-needed and
 /// store directory, so any change to those makes the paths be verified again) and a compact
-/// record of its fields (`LookupRecord`), so a warm lookup neither parses nor verifies.
+/// record of its fields (`NarInfoRecord`), so a warm lookup neither parses nor verifies.
 ///
-/// Sources are ranked the way the issue asks for "fewest hops, then machine speed factor":
+/// Sources are ranked "fewest hops, then machine speed factor":
 /// every store is reached directly (one hop), so the rank is the machine's speed factor,
 /// higher first; stores without one (substituters that are not machines) come after every
 /// machine; ties keep the order the stores were given (machines file order).
@@ -190,11 +189,11 @@ public struct Lookup: Sendable {
             fresh.reserveCapacity(infos.count)
             var byPath: [StorePath: Found] = [:]
             byPath.reserveCapacity(infos.count)
-            for (path, wire) in infos {
-                guard let wire else { continue }
+            for (path, fetched) in infos {
+                guard let fetched else { continue }
                 guard asked.contains(path) else { continue }
                 // Malformed signatures never verify; they are not kept, cached or served.
-                let info = wire.pathInfo(path).withWellFormedSignatures
+                let info = fetched.withWellFormedSignatures
                 let v = verdicts.verify(info, memo: memo)
                 byPath[path] = Found(info: info, verification: v, fromCache: false)
                 if cache != nil {
@@ -217,14 +216,14 @@ extension Lookup {
     /// A cached answer's PathInfo: from its compact record when it has one, else parsed from
     /// its text (answers cached before records were, or by other writers).
     static func info(of hit: NarInfoCache.Hit, storeDir: StoreDirectory) -> PathInfo? {
-        if let record = hit.record, let info = LookupRecord.decode(record) { return info.withWellFormedSignatures }
+        if let record = hit.record, let info = NarInfoRecord.decode(record) { return info.withWellFormedSignatures }
         guard let text = hit.narInfoText else { return nil }
         return try? NarInfo(parsing: text, whence: "narinfo cache", storeDir: storeDir).pathInfo
     }
 
     /// The PathInfo in a cached answer's compact record, or nil if it is not a valid one
     /// (for diagnostics and benchmarks).
-    public static func decodeRecord(_ record: [UInt8]) -> PathInfo? { LookupRecord.decode(record) }
+    public static func decodeRecord(_ record: [UInt8]) -> PathInfo? { NarInfoRecord.decode(record) }
 }
 
 /// How store answers are kept in the narinfo cache: as narinfo text (the worker protocol has
@@ -241,7 +240,7 @@ enum LookupCacheText {
         var same = info
         same.registrationTime = 0
         same.ultimate = false
-        return LookupRecord.encode(same)
+        return NarInfoRecord.encode(same)
     }
 
     static func register(_ cache: NarInfoCache, _ uri: String, storeDir: StoreDirectory) throws {

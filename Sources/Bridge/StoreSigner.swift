@@ -1,7 +1,6 @@
 import NixCore
 import NixSigning
 import NixStore
-import NixWire
 
 /// Why signing paths in a store failed, naming the store.
 public enum StoreSignError: Error, Sendable, CustomStringConvertible {
@@ -41,7 +40,7 @@ public enum StoreSigner {
     public static func sign(_ selection: Selection, in store: RemoteStore, with key: SecretKey) async throws(StoreSignError) -> Int {
         let name = store.uri.description
         let dir = store.storeDir
-        var infos: [StorePath: UnkeyedValidPathInfo]
+        var infos: [StorePath: PathInfo]
         do {
             switch selection {
             case let .paths(roots, recursive):
@@ -61,10 +60,10 @@ public enum StoreSigner {
         var toAdd: [(StorePath, String)] = []
         for (path, info) in infos {
             let sig: String
-            do { sig = try key.sign(info.pathInfo(path), storeDir: dir).description } catch {
+            do { sig = try key.sign(info, storeDir: dir).description } catch {
                 throw .fingerprint(store: name, error)
             }
-            if !info.signatures.contains(sig) { toAdd.append((path, sig)) }
+            if !info.sigs.contains(sig) { toAdd.append((path, sig)) }
         }
         // Pipelined: the requests go out together, so N paths cost about one round trip.
         do {

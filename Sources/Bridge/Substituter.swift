@@ -167,7 +167,7 @@ public struct Substituter: Sendable {
         let storeDir = lookup.storeDir
         // We checked the signatures against our trusted-public-keys; the destination's own
         // list may not have the builders' keys, as with Nix's substituters.
-        try await destination.addToStoreNar(Self.wireInfo(info), dontCheckSigs: true) { frames in
+        try await destination.addToStoreNar(info.copied, dontCheckSigs: true) { frames in
             let nar = VerifiedNARStream(info, storeDir: storeDir) { try await frames.write($0) }
             try await source.narFromPath(info.path) { bytes in
                 let (before, after) = try await nar.receive(bytes)
@@ -175,11 +175,5 @@ public struct Substituter: Sendable {
             }
             try await nar.finish()
         }
-    }
-
-    static func wireInfo(_ info: PathInfo) -> ValidPathInfo {
-        ValidPathInfo(path: info.path, info: UnkeyedValidPathInfo(
-            deriver: info.deriver, narHash: info.narHash, references: info.references,
-            registrationTime: 0, narSize: info.narSize, ultimate: false, signatures: info.sigs, ca: info.ca))
     }
 }

@@ -104,7 +104,7 @@ struct SubstitutionRun {
                 return .failure(Failed(store: location.store, error: "\(error)"))
             }
             return .success(Fetched(answer: answer, store: location.store,
-                                    nar: PathWithNAR(info: Substituter.wireInfo(info), nar: buffer.bytes)))
+                                    nar: PathWithNAR(info: info.copied, nar: buffer.bytes)))
         }
     }
 
@@ -126,7 +126,7 @@ struct SubstitutionRun {
             try await destination.addMultipleToStore(sent.filter { !have.contains($0.answer.path) }.map(\.nar),
                                                      dontCheckSigs: true)
             observer?(sent.map(\.answer.path))
-            for f in sent { events(.fetched(f.answer.path, from: f.store, narSize: f.nar.info.info.narSize)) }
+            for f in sent { events(.fetched(f.answer.path, from: f.store, narSize: f.nar.info.narSize)) }
         })
         batch = []
         bytes = 0
@@ -144,7 +144,7 @@ struct SubstitutionRun {
             let have = try await destination.queryValidPaths(Set(current.batch.map(\.answer.path)))
             for f in current.batch {
                 if have.contains(f.answer.path) {
-                    events(.fetched(f.answer.path, from: f.store, narSize: f.nar.info.info.narSize))
+                    events(.fetched(f.answer.path, from: f.store, narSize: f.nar.info.narSize))
                 } else {
                     try await substituter.fetch(f.answer, events: events)
                 }

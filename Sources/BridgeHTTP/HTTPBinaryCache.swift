@@ -114,7 +114,7 @@ public struct HTTPBinaryCache: Sendable {
 
     /// Makes NIO's event-loop threads Swift's global executor, so request handlers run on the
     /// thread the request arrived on instead of hopping to the cooperative pool and back (the
-    /// warm narinfo p50 halves: Docs/Benchmarks.md, issue 6 HTTP). For a process that only
+    /// warm narinfo p50 halves: Docs/Benchmarks.md, "http"). For a process that only
     /// serves: it applies to every task of the process, and only works before the first task
     /// runs on the global executor. Returns false when it could not.
     public static func runTasksOnEventLoops() -> Bool {

@@ -81,6 +81,57 @@ enum Posix {
     }
 }
 
+extension Posix {
+    /// Spawns `arguments` (looked up in PATH) with `redirect` mapping our descriptors onto the
+    /// child's (e.g. [(devnull, 0)]); other descriptors are not inherited when close-on-exec.
+    /// The child gets an empty signal mask and default handlers.
+    static func spawn(_ arguments: [String], redirect: [(from: Int32, to: Int32)]) -> Result<pid_t, ConnectFailure> {
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        for (from, to) in redirect { posix_spawn_file_actions_adddup2(&actions, from, to) }
+        var attr = posix_spawnattr_t()
+        posix_spawnattr_init(&attr)
+        defer { posix_spawnattr_destroy(&attr) }
+        var empty = sigset_t(), all = sigset_t()
+        sigemptyset(&empty)
+        sigfillset(&all)
+        posix_spawnattr_setsigmask(&attr, &empty)
+        posix_spawnattr_setsigdefault(&attr, &all)
+        posix_spawnattr_setflags(&attr, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
+        var argv: [UnsafeMutablePointer<CChar>?] = arguments.map { strdup($0) } + [nil]
+        defer { argv.forEach { free($0) } }
+        var pid: pid_t = 0
+        let rc = posix_spawnp(&pid, arguments[0], &actions, &attr, &argv, environ)
+        return rc == 0 ? .success(pid) : .failure(.other("cannot run \(arguments[0]): \(errorText(rc))"))
+    }
+
+    /// The exit status of a finished child: 0-255, or 128 + signal.
+    static func exitCode(_ status: Int32) -> Int32 {
+        // WIFEXITED and friends are macros Swift cannot import.
+        let sig = status & 0x7f
+        return sig == 0 ? (status >> 8) & 0xff : 128 + sig
+    }
+
+    /// Ends a child: SIGTERM, then SIGKILL if it is still there after `grace`; reaps it.
+    static func terminate(_ pid: pid_t, grace: Duration = .seconds(2)) {
+        var status: Int32 = 0
+        if waitpid(pid, &status, WNOHANG) == pid { return }
+        kill(pid, SIGTERM)
+        let deadline = ContinuousClock.now + grace
+        while ContinuousClock.now < deadline {
+            let r = system_waitpid(pid, &status, WNOHANG)
+            if r == pid || r < 0 { return }
+            usleep(2000)
+        }
+        kill(pid, SIGKILL)
+        _ = waitpid(pid, &status, 0)
+    }
+
+    /// The value of an environment variable.
+    static func environment(_ name: String) -> String? { getenv(name).map { String(cString: $0) } }
+}
+
 /// A self-pipe that wakes a thread blocked in poll().
 final class WakePipe: Sendable {
     let readFD: Int32

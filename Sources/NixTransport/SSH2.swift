@@ -11,6 +11,13 @@ enum SSH2 {
     static let initialized: Bool = libssh2_init(0) == 0
 
     static let eagain = Int32(LIBSSH2_ERROR_EAGAIN)
+
+    /// The loaded library's version ("1.10.0"): the one found at run time, not at build time.
+    static var version: String { libssh2_version(0).map { String(cString: $0) } ?? "unknown" }
+
+    /// libssh2 ≥ 1.11 signs RSA user keys with rsa-sha2-256/512 (it reads the server's
+    /// server-sig-algs); 1.10 signs only with SHA-1 ssh-rsa, which OpenSSH ≥ 8.8 refuses.
+    static var signsRSAWithSHA2: Bool { libssh2_version(0x010b00) != nil }
     static let channelClosed = Int32(LIBSSH2_ERROR_CHANNEL_CLOSED)
     static let eofSent = Int32(LIBSSH2_ERROR_CHANNEL_EOF_SENT)
 
@@ -21,10 +28,15 @@ enum SSH2 {
     /// library offers it: the same binary runs with 1.10 or 1.11, so this is asked at run time.
     static let gcmCiphers = ["aes128-gcm@openssh.com", "aes256-gcm@openssh.com"]
 
-    /// The loaded library's version, e.g. "1.10.0".
-    static var version: String { libssh2_version(0).map { String(cString: $0) } ?? "unknown" }
     static let macs = "hmac-sha2-256,hmac-sha2-512,hmac-sha1"
-    static let hostKeyTypes = "ssh-ed25519,ecdsa-sha2-nistp256,ecdsa-sha2-nistp384,ecdsa-sha2-nistp521,ssh-rsa"
+    static var hostKeyTypes: String {
+        "ssh-ed25519,ecdsa-sha2-nistp256,ecdsa-sha2-nistp384,ecdsa-sha2-nistp521," + (signsRSAWithSHA2 ? "rsa-sha2-512,rsa-sha2-256,ssh-rsa" : "ssh-rsa")
+    }
+
+    /// The host key algorithms that verify a key of `type` as known_hosts records it.
+    static func hostKeyAlgorithms(forKeyType type: String) -> [String] {
+        type == "ssh-rsa" && signsRSAWithSHA2 ? ["rsa-sha2-512", "rsa-sha2-256", "ssh-rsa"] : [type]
+    }
 }
 
 /// One libssh2 session (non-blocking mode) on a connected socket.
@@ -42,6 +54,10 @@ final class SSH2Session {
     /// Sets the method preferences; `hostKeyTypes` first so a pinned key's type is negotiated.
     func preferMethods(hostKeyTypes: String) {
         libssh2_session_method_pref(raw, LIBSSH2_METHOD_HOSTKEY, hostKeyTypes)
+        if SSH2.signsRSAWithSHA2 {
+            // LIBSSH2_METHOD_SIGN_ALGO, new in 1.11 (not in the 1.10 headers built against).
+            libssh2_session_method_pref(raw, 10, "rsa-sha2-512,rsa-sha2-256,ssh-rsa")
+        }
         let supported = supportedAlgorithms(LIBSSH2_METHOD_CRYPT_CS)
         let ciphers = (SSH2.gcmCiphers.filter(supported.contains) + [SSH2.ciphers]).joined(separator: ",")
         for m in [LIBSSH2_METHOD_CRYPT_CS, LIBSSH2_METHOD_CRYPT_SC] {
@@ -114,6 +130,22 @@ final class SSH2Session {
     }
 
     func disconnect(_ why: String) -> Int32 { nb_ssh2_session_disconnect(raw, why) }
+
+    /// Opens a direct-tcpip channel (what `ssh -W host:port` asks for) through this session.
+    func openDirectTCPIP(host: String, port: Int) -> SSH2Channel? {
+        libssh2_channel_direct_tcpip_ex(raw, host, Int32(port), "127.0.0.1", 22).map { SSH2Channel($0, session: self) }
+    }
+
+    /// Keepalive messages (OpenSSH's ServerAliveInterval) every `interval` seconds of quiet.
+    func configureKeepalive(interval: Int) {
+        libssh2_keepalive_config(raw, 1, UInt32(clamping: interval))
+    }
+
+    /// Sends a keepalive if one is due; returns the seconds until the next one.
+    func sendKeepalive() -> Int? {
+        var next: Int32 = 0
+        return libssh2_keepalive_send(raw, &next) == 0 ? Int(next) : nil
+    }
 }
 
 /// An exec channel. Freed before its session (the owner keeps that order).
@@ -159,53 +191,6 @@ final class SSH2Channel {
         guard libssh2_channel_get_exit_signal(raw, &name, &len, nil, nil, nil, nil) == 0, let name else { return nil }
         defer { free(name) }
         return len > 0 ? String(cString: name) : nil
-    }
-}
-
-/// known_hosts files through libssh2's parser (plain and hashed host names).
-final class SSH2KnownHosts {
-    enum Check { case match, mismatch, notFound, failure }
-    let raw: OpaquePointer
-    let session: SSH2Session
-
-    init?(session: SSH2Session) {
-        guard let kh = libssh2_knownhost_init(session.raw) else { return nil }
-        raw = kh
-        self.session = session
-    }
-    deinit { libssh2_knownhost_free(raw) }
-
-    /// Number of entries read, or nil when the file cannot be read or parsed.
-    func read(file: String) -> Int? {
-        let n = libssh2_knownhost_readfile(raw, file, LIBSSH2_KNOWNHOST_FILE_OPENSSH)
-        return n >= 0 ? Int(n) : nil
-    }
-
-    /// `port` -1 checks the name alone (OpenSSH does so for HostKeyAlias).
-    func check(host: String, port: Int32, key: [UInt8], hostKeyType: Int32) -> Check {
-        // libssh2 knownhost key codes: rsa 2, dss 3, ecdsa 4-6, ed25519 7, shifted by 18.
-        let keyCode: Int32 = switch hostKeyType {
-        case LIBSSH2_HOSTKEY_TYPE_RSA: 2
-        case LIBSSH2_HOSTKEY_TYPE_DSS: 3
-        case LIBSSH2_HOSTKEY_TYPE_ECDSA_256: 4
-        case LIBSSH2_HOSTKEY_TYPE_ECDSA_384: 5
-        case LIBSSH2_HOSTKEY_TYPE_ECDSA_521: 6
-        case LIBSSH2_HOSTKEY_TYPE_ED25519: 7
-        default: 15
-        }
-        let typemask = LIBSSH2_KNOWNHOST_TYPE_PLAIN | (1 << 16) | (keyCode << 18)
-        var found: UnsafeMutablePointer<libssh2_knownhost>?
-        let rc = key.withUnsafeBufferPointer { buf in
-            buf.withMemoryRebound(to: CChar.self) {
-                libssh2_knownhost_checkp(raw, host, port, $0.baseAddress, $0.count, typemask, &found)
-            }
-        }
-        switch rc {
-        case LIBSSH2_KNOWNHOST_CHECK_MATCH: return .match
-        case LIBSSH2_KNOWNHOST_CHECK_MISMATCH: return .mismatch
-        case LIBSSH2_KNOWNHOST_CHECK_NOTFOUND: return .notFound
-        default: return .failure
-        }
     }
 }
 

@@ -118,10 +118,6 @@ public final class SSHChannelStream: ByteStream {
     /// Set after `close()` when the server reported it.
     public var exitStatus: SSHExitStatus? { shared.withLock { $0.exit } }
 
-    /// The version of the libssh2 this process loaded ("1.10.0", "1.11.1"): what it offers
-    /// (AES-GCM, RSA with SHA-2) depends on it.
-    public static var libraryVersion: String { SSH2.version }
-
     /// Negotiated cipher and MAC (client to server), e.g. for benchmarks.
     public var algorithms: (cipher: String, mac: String) {
         shared.withLock { ($0.cipher ?? "?", $0.mac ?? "?") }

@@ -1,21 +1,31 @@
-/// The part of OpenSSH's ssh_config that Nix users rely on to reach builders: `Host` blocks
-/// (wildcards, negation, several patterns), HostName, User, Port, IdentityFile,
-/// IdentitiesOnly, UserKnownHostsFile, HostKeyAlias, StrictHostKeyChecking, ConnectTimeout,
-/// BatchMode and `Include`. Other keywords are kept but ignored; `Match` blocks never apply
-/// (they are listed in `warnings`). As in OpenSSH, the first value obtained for a keyword
-/// wins, except IdentityFile, whose values accumulate.
+/// OpenSSH's ssh_config as the client reads it: `Host` and `Match` blocks, `Include` (also
+/// inside blocks), and keyword lines kept in file order, so that resolving a host can walk
+/// them as OpenSSH does (see `resolve`). Keywords the libssh2 transport does not use are
+/// kept and shown, but have no effect.
 public struct SSHConfig: Sendable, Equatable {
-    /// One `keyword arguments` line with the `Host` conditions it is under (the enclosing
-    /// block of each `Include` level, outermost first).
-    public struct Entry: Sendable, Equatable {
-        public var conditions: [[String]]
+    /// One line of a file: the keyword (lower case) and its arguments.
+    public struct Line: Sendable, Equatable {
         public var keyword: String
         public var arguments: [String]
         public var file: String
         public var line: Int
     }
 
-    public var entries: [Entry] = []
+    /// The lines of one file, with Includes replaced by the files they name.
+    indirect enum Item: Sendable, Equatable {
+        case option(Line)
+        case host(Line)
+        case match(Line, [SSHMatchCriterion])
+        case include(Line, [IncludedFile])
+    }
+
+    struct IncludedFile: Sendable, Equatable {
+        var path: String
+        var items: [Item]
+    }
+
+    var items: [Item] = []
+    /// Lines that parse but cannot be honoured (e.g. an unsupported Match criterion).
     public var warnings: [String] = []
 
     public init() {}
@@ -29,48 +39,72 @@ public struct SSHConfig: Sendable, Equatable {
                                  throw SSHConfigError(file: file, line: line, message: "Include is not available here")
                              }) throws(SSHConfigError) -> SSHConfig {
         var config = SSHConfig()
-        try config.parse(text, file: file, outer: [], depth: 0, include: include)
+        config.items = try config.parseItems(text, file: file, depth: 0, include: include)
         return config
     }
 
-    private mutating func parse(_ text: String, file: String, outer: [[String]], depth: Int,
-                                include: IncludeResolver) throws(SSHConfigError) {
+    /// Appends another file's lines (OpenSSH reads the user's file, then the system one).
+    mutating func append(_ other: SSHConfig) {
+        items += other.items
+        warnings += other.warnings
+    }
+
+    private mutating func parseItems(_ text: String, file: String, depth: Int,
+                                     include: IncludeResolver) throws(SSHConfigError) -> [Item] {
         guard depth <= 16 else { throw SSHConfigError(file: file, line: 0, message: "Include nested too deeply") }
         guard text.utf8.count <= 4 << 20 else { throw SSHConfigError(file: file, line: 0, message: "file larger than 4 MiB") }
-        var block: [String]? = nil  // nil: before any Host line (applies to every host)
-        var inMatch = false
+        var items: [Item] = []
         for (index, rawLine) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
             let lineNo = index + 1
             let words = try Self.split(rawLine, file: file, line: lineNo)
             guard let first = words.first else { continue }
             let keyword = first.lowercased()
-            let args = Array(words.dropFirst())
+            var args = Array(words.dropFirst())
             func fail(_ message: String) -> SSHConfigError { SSHConfigError(file: file, line: lineNo, message: message) }
+            if Self.restOfLineKeywords.contains(keyword) {
+                // OpenSSH passes the rest of the line to the shell as written (quotes included).
+                let rest = Self.restOfLine(rawLine)
+                args = rest.isEmpty ? [] : [rest]
+            }
+            let line = Line(keyword: keyword, arguments: args, file: file, line: lineNo)
             switch keyword {
             case "host":
                 guard !args.isEmpty else { throw fail("Host needs at least one pattern") }
-                block = args
-                inMatch = false
+                items.append(.host(line))
             case "match":
-                inMatch = true
-                warnings.append("\(file):\(lineNo): Match blocks are not supported; ignored")
-            default:
-                if inMatch { continue }
-                let conditions = outer + (block.map { [$0] } ?? [])
-                if keyword == "include" {
-                    guard !args.isEmpty else { throw fail("Include needs a file") }
-                    for pattern in args {
-                        for (path, inner) in try include(pattern, file, lineNo) {
-                            try parse(inner, file: path, outer: conditions, depth: depth + 1, include: include)
-                        }
-                    }
-                    continue
+                let criteria = try SSHMatchCriterion.parse(args, fail: fail)
+                for c in criteria where !c.isSupported {
+                    warnings.append("\(file):\(lineNo): Match \(c.attribute) is not supported; the block never applies")
                 }
+                items.append(.match(line, criteria))
+            case "include":
+                guard !args.isEmpty else { throw fail("Include needs a file") }
+                var files: [IncludedFile] = []
+                for pattern in args {
+                    for (path, inner) in try include(pattern, file, lineNo) {
+                        files.append(IncludedFile(path: path, items: try parseItems(inner, file: path, depth: depth + 1, include: include)))
+                    }
+                }
+                items.append(.include(line, files))
+            default:
                 guard !args.isEmpty else { throw fail("\(first) needs a value") }
                 try Self.validate(keyword: keyword, args: args, fail: fail)
-                entries.append(Entry(conditions: conditions, keyword: keyword, arguments: args, file: file, line: lineNo))
+                items.append(.option(line))
             }
         }
+        return items
+    }
+
+    /// Keywords whose argument is the rest of the line, unsplit.
+    static let restOfLineKeywords: Set<String> = ["proxycommand", "localcommand", "remotecommand", "knownhostscommand"]
+
+    /// The text after the keyword and its separator, trailing blanks removed.
+    static func restOfLine(_ line: Substring) -> String {
+        var s = line.drop(while: { $0 == " " || $0 == "\t" })
+        s = s.drop(while: { $0 != " " && $0 != "\t" && $0 != "=" })
+        s = s.drop(while: { $0 == " " || $0 == "\t" || $0 == "=" })
+        while let last = s.last, last == " " || last == "\t" || last == "\r" { s = s.dropLast() }
+        return String(s)
     }
 
     /// Splits a line into words: `#` comments, quotes, and `keyword=value`.
@@ -108,28 +142,79 @@ public struct SSHConfig: Sendable, Equatable {
     }
 
     static func validate(keyword: String, args: [String], fail: (String) -> SSHConfigError) throws(SSHConfigError) {
+        let yesNo = ["yes", "no", "true", "false"]
         switch keyword {
         case "port":
             guard let p = Int(args[0]), (1...65535).contains(p) else { throw fail("bad port '\(args[0])'") }
-        case "connecttimeout":
-            guard let t = Int(args[0]), t >= 0 else { throw fail("bad ConnectTimeout '\(args[0])'") }
+        case "connecttimeout", "serveraliveinterval":
+            guard args[0] == "none" && keyword == "connecttimeout" || parseTime(args[0]) != nil else {
+                throw fail("bad time value '\(args[0])' for \(keyword)")
+            }
+        case "serveralivecountmax":
+            guard let n = Int(args[0]), n >= 0 else { throw fail("bad ServerAliveCountMax '\(args[0])'") }
         case "identitiesonly", "batchmode":
-            guard ["yes", "no"].contains(args[0].lowercased()) else { throw fail("expected yes or no, got '\(args[0])'") }
+            guard yesNo.contains(args[0].lowercased()) else { throw fail("expected yes or no, got '\(args[0])'") }
         case "stricthostkeychecking":
-            guard ["yes", "no", "ask", "accept-new", "off"].contains(args[0].lowercased()) else {
+            guard (yesNo + ["ask", "accept-new", "off"]).contains(args[0].lowercased()) else {
                 throw fail("bad StrictHostKeyChecking '\(args[0])'")
+            }
+        case "proxyjump":
+            guard args.count == 1 else { throw fail("ProxyJump takes one comma-separated list") }
+            if args[0].lowercased() != "none" {
+                for hop in args[0].split(separator: ",", omittingEmptySubsequences: false) {
+                    guard SSHJumpSpec(String(hop)) != nil else { throw fail("bad ProxyJump hop '\(hop)'") }
+                }
             }
         default: break
         }
     }
 
-    /// OpenSSH's pattern-list rule: some positive pattern matches and no negated one does.
+    /// OpenSSH's `convtime`: "90", "1m30s", "2h", "1w" in seconds.
+    static func parseTime(_ s: String) -> Int? {
+        guard !s.isEmpty else { return nil }
+        var total = 0, number: Int? = nil
+        for c in s.lowercased() {
+            if let d = c.wholeNumberValue, c.isASCII {
+                number = (number ?? 0) * 10 + d
+                guard number! < 1 << 31 else { return nil }
+                continue
+            }
+            let unit: Int
+            switch c {
+            case "s": unit = 1
+            case "m": unit = 60
+            case "h": unit = 3600
+            case "d": unit = 86400
+            case "w": unit = 604800
+            default: return nil
+            }
+            guard let n = number else { return nil }
+            total += n * unit
+            number = nil
+        }
+        total += number ?? 0
+        return total < 1 << 31 ? total : nil
+    }
+
+    /// OpenSSH's `Host` rule: some positive pattern matches and no negated one does; case
+    /// matters (OpenSSH compares the name as typed).
     public static func matches(host: String, patterns: [String]) -> Bool {
+        matches(host: host, patterns: patterns, foldCase: false)
+    }
+
+    /// OpenSSH's `match_pattern_list`: a comma-separated list, `!` negating.
+    static func matchesList(_ s: String, list: String, caseInsensitive: Bool) -> Bool {
+        let s = caseInsensitive ? s.lowercased() : s
+        return matches(host: s, patterns: list.split(separator: ",").map { caseInsensitive ? $0.lowercased() : String($0) },
+                       foldCase: false)
+    }
+
+    private static func matches(host: String, patterns: [String], foldCase: Bool) -> Bool {
         var matched = false
         for pattern in patterns {
             if pattern.hasPrefix("!") {
-                if wildcardMatch(host.lowercased(), pattern.dropFirst().lowercased()) { return false }
-            } else if wildcardMatch(host.lowercased(), pattern.lowercased()) {
+                if wildcardMatch(host, String(pattern.dropFirst())) { return false }
+            } else if wildcardMatch(host, pattern) {
                 matched = true
             }
         }

@@ -13,47 +13,108 @@ struct SSHConnector {
     let wake: WakePipe
     let deadline: ContinuousClock.Instant
 
-    init(target: SSHTarget, command: String, wake: WakePipe) {
+    init(target: SSHTarget, command: String, wake: WakePipe, deadline: ContinuousClock.Instant? = nil) {
         self.target = target
         self.command = command
         self.wake = wake
-        deadline = .now + target.connectTimeout
+        self.deadline = deadline ?? .now + target.connectTimeout
     }
 
     func error(_ reason: SSHError.Reason) -> SSHError { SSHError(peer: target.peerDescription, reason: reason) }
 
     var timeoutSeconds: Double { target.connectTimeout.seconds }
 
-    /// Connects and starts the command; the caller owns the returned socket.
-    func establish() throws(SSHError) -> (SSH2Session, SSH2Channel, Int32) {
-        let fd: Int32
-        switch Posix.connectTCP(host: target.host, port: target.port, deadline: deadline, wakeFD: wake.readFD) {
-        case let .success(s): fd = s
-        case .failure(.refused): throw error(.connectionRefused)
-        case .failure(.timeout): throw error(.connectTimeout(seconds: timeoutSeconds, phase: "TCP connect"))
-        case let .failure(.unresolvable(why)): throw error(.unresolvable(why))
-        case let .failure(.other(why)): throw error(.socket(why))
-        case .failure(.cancelled): throw error(.closed)
+    /// Connects and starts the command; the caller owns the returned link.
+    func establish() throws(SSHError) -> (SSH2Session, SSH2Channel, SSHLink) {
+        let (session, link) = try login()
+        do throws(SSHError) {
+            let fd = link.fd
+            let channel = try openChannel(session, fd)
+            let exec = try retry(session, fd, "exec") { channel.exec(command) }
+            if exec != 0 { throw error(.execFailed(command: command, message: session.lastErrorMessage)) }
+            if target.serverAliveInterval > 0 { session.configureKeepalive(interval: target.serverAliveInterval) }
+            return (session, channel, link)
+        } catch {
+            link.close()
+            throw error
         }
-        Posix.setNoDelay(fd)
+    }
+
+    /// The link, handshake, host key check and authentication.
+    func login() throws(SSHError) -> (SSH2Session, SSHLink) {
+        let link = try openLink()
+        let fd = link.fd
         do throws(SSHError) {
             guard let session = SSH2Session() else { throw error(.internalError("libssh2 session init failed")) }
             let pinned = try pinnedKey()
             // Ask for the key type we can verify, as OpenSSH does: libssh2 would otherwise pick
             // its own first choice and a known host would look unknown.
-            let known = pinned.map { [$0.type] } ?? knownKeyTypes()
+            let known = (pinned.map { [$0.type] } ?? knownKeyTypes()).flatMap(SSH2.hostKeyAlgorithms(forKeyType:))
             session.preferMethods(hostKeyTypes: (known + [SSH2.hostKeyTypes]).joined(separator: ","))
             let rc = try retry(session, fd, "SSH handshake") { session.handshake(socket: fd) }
             if rc != 0 { throw error(.handshake(session.lastErrorMessage)) }
             try verifyHostKey(session, pinned: pinned)
             try authenticate(session, fd)
-            let channel = try openChannel(session, fd)
-            let exec = try retry(session, fd, "exec") { channel.exec(command) }
-            if exec != 0 { throw error(.execFailed(command: command, message: session.lastErrorMessage)) }
-            return (session, channel, fd)
+            return (session, link)
         } catch {
-            close(fd)
+            let proxyErr = link.proxyStderr()
+            link.close()
+            if let via = link.via, case .command = target.proxy {
+                throw self.error(.proxy(hop: via, message: error.description + (proxyErr.isEmpty ? "" : "; it said: \(proxyErr)")))
+            }
             throw error
+        }
+    }
+
+    /// A TCP connection, a ProxyCommand's socket pair, or a channel through the jump host.
+    func openLink() throws(SSHError) -> SSHLink {
+        switch target.proxy {
+        case nil:
+            switch Posix.connectTCP(host: target.host, port: target.port, deadline: deadline, wakeFD: wake.readFD) {
+            case let .success(fd):
+                Posix.setNoDelay(fd)
+                return SSHLink(fd: fd)
+            case .failure(.refused): throw error(.connectionRefused)
+            case .failure(.timeout): throw error(.connectTimeout(seconds: timeoutSeconds, phase: "TCP connect"))
+            case let .failure(.unresolvable(why)): throw error(.unresolvable(why))
+            case let .failure(.other(why)): throw error(.socket(why))
+            case .failure(.cancelled): throw error(.closed)
+            }
+        case let .command(command)?:
+            switch SSHLink.proxyCommand(command) {
+            case let .success(link): return link
+            case let .failure(why): throw error(.proxy(hop: "ProxyCommand '\(command)'", message: "\(why)"))
+            }
+        case let .jump(hop)?:
+            let jump = SSHConnector(target: hop, command: "", wake: wake, deadline: deadline)
+            let hopName = "ProxyJump host \(hop.peerDescription)"
+            let session: SSH2Session, jumpLink: SSHLink
+            do { (session, jumpLink) = try jump.login() } catch {
+                throw self.error(.proxy(hop: hopName, message: error.description))
+            }
+            var channel: SSH2Channel?
+            while channel == nil {
+                channel = session.openDirectTCPIP(host: target.host, port: target.port)
+                if channel != nil { break }
+                guard session.lastErrno == SSH2.eagain else {
+                    let why = session.lastErrorMessage
+                    jumpLink.close()
+                    throw error(.proxy(hop: hopName, message: "cannot forward to \(target.host):\(target.port): \(why)"))
+                }
+                do { try jump.waitSocket(session, jumpLink.fd, "forwarding channel") } catch {
+                    jumpLink.close()
+                    throw self.error(.proxy(hop: hopName, message: error.description))
+                }
+            }
+            guard let pair = SSHLink.socketPair() else {
+                jumpLink.close()
+                throw error(.socket("socketpair: \(Posix.errorText())"))
+            }
+            SSHJumpPump.start(session: session, channel: channel!, link: jumpLink, pairFD: pair.1,
+                              keepalive: hop.serverAliveInterval, name: "ssh jump \(hop.peerDescription)")
+            // The pump reads and writes its end without waiting, polling when stuck.
+            Posix.setNonBlocking(pair.1)
+            return SSHLink(fd: pair.0, via: hopName)
         }
     }
 
@@ -84,67 +145,61 @@ struct SSHConnector {
         }
     }
 
-    /// Key types recorded for this host in plain (unhashed) known_hosts lines.
+    var knownHostsFiles: [String] { target.knownHostsFiles.isEmpty ? SSHConfig.defaultKnownHostsFiles() : target.knownHostsFiles }
+    var knownHostsName: String { SSHKnownHosts.lookupName(host: target.host, port: target.port, alias: target.hostKeyAlias) }
+
+    /// Key types recorded for this host in known_hosts.
     func knownKeyTypes() -> [String] {
-        let name = target.hostKeyAlias ?? target.host
-        let names: Set<String> = target.hostKeyAlias != nil || target.port == 22 ? [name] : ["[\(name)]:\(target.port)"]
-        var types: [String] = []
-        let files = target.knownHostsFiles.isEmpty ? SSHConfig.defaultKnownHostsFiles() : target.knownHostsFiles
-        for file in files {
-            guard let text = try? String(contentsOfFile: file, encoding: .utf8), text.utf8.count < 16 << 20 else { continue }
-            for line in text.split(separator: "\n") {
-                let f = line.split(separator: " ", maxSplits: 2)
-                guard f.count >= 2, !f[0].hasPrefix("#"), !f[0].hasPrefix("@") else { continue }
-                if f[0].split(separator: ",").contains(where: { names.contains(String($0)) }), !types.contains(String(f[1])) {
-                    types.append(String(f[1]))
-                }
-            }
-        }
-        return types
+        SSHKnownHosts.read(files: knownHostsFiles).knownTypes(for: knownHostsName)
     }
 
     /// A pinned key alone decides; otherwise known_hosts and StrictHostKeyChecking.
     /// Runs before any channel is opened or any key is offered.
     func verifyHostKey(_ session: SSH2Session, pinned: SSHPublicKey?) throws(SSHError) {
-        guard let (blob, type) = session.hostKey else { throw error(.handshake("server sent no host key")) }
-        let got = SSHPublicKey.fingerprint(blob)
+        guard let (blob, _) = session.hostKey else { throw error(.handshake("server sent no host key")) }
+        let offered = SSHPublicKey(blob: blob)
+        let got = offered.fingerprint
         if let pinned {
             if pinned.blob != blob {
                 throw error(.hostKeyMismatch(expected: pinned.fingerprint, got: got, source: "pinned in machines file"))
             }
             return
         }
-        guard let kh = SSH2KnownHosts(session: session) else { throw error(.internalError("knownhost init failed")) }
-        let files = target.knownHostsFiles.isEmpty ? SSHConfig.defaultKnownHostsFiles() : target.knownHostsFiles
-        for file in files where FileManager.default.fileExists(atPath: file) { _ = kh.read(file: file) }
-        let name = target.hostKeyAlias ?? target.host
-        let port: Int32 = target.hostKeyAlias != nil ? -1 : Int32(target.port)
-        switch kh.check(host: name, port: port, key: blob, hostKeyType: type) {
-        case .match: return
-        case .mismatch:
-            throw error(.hostKeyMismatch(expected: "the key in \(files.joined(separator: ", "))", got: got,
-                                         source: "known_hosts entry for '\(name)'"))
-        case .notFound, .failure:
+        let files = knownHostsFiles
+        let known = SSHKnownHosts.read(files: files)
+        let name = knownHostsName
+        func refuse(_ reason: SSHError.Reason) -> SSHError {
+            var e = error(reason)
+            e.notes = known.problems.prefix(5).map { "known_hosts line skipped: \($0)" }
+            return e
+        }
+        var verdict = known.check(name: name, key: offered)
+        if verdict == .unknown {
             switch target.strictHostKeyChecking {
-            case .yes: throw error(.unknownHost(name: name, fingerprint: got, knownHostsFiles: files))
+            case .yes: throw refuse(.unknownHost(name: name, fingerprint: got, knownHostsFiles: files))
             case .no: return
             case .acceptNew:
-                let entry = port < 0 || port == 22 ? name : "[\(name)]:\(port)"
-                if let file = files.first {
-                    appendLine("\(entry) \(SSHPublicKey(blob: blob).openSSHLine)\n", to: file)
+                guard let file = files.first else { return }
+                // Another connection may have recorded the host meanwhile: its verdict counts.
+                if case let .success(now) = SSHKnownHosts.record(name: name, key: offered, in: file, hashed: target.hashKnownHosts) {
+                    verdict = now
                 }
+                if verdict == .unknown { return }
             }
         }
-    }
-
-    func appendLine(_ line: String, to file: String) {
-        let url = URL(fileURLWithPath: file)
-        try? FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
-        if !FileManager.default.fileExists(atPath: file) { _ = FileManager.default.createFile(atPath: file, contents: nil) }
-        guard let h = try? FileHandle(forWritingTo: url) else { return }
-        defer { try? h.close() }
-        _ = try? h.seekToEnd()
-        try? h.write(contentsOf: Data(line.utf8))
+        switch verdict {
+        case .match, .unknown: return
+        case let .revoked(e):
+            throw refuse(.hostKeyRefused(name: name, why: "its key \(got) is marked @revoked at \(e.origin)"))
+        case let .mismatch(entries):
+            throw refuse(.hostKeyMismatch(expected: entries.map(\.key.fingerprint).joined(separator: " or "), got: got,
+                                          source: "known_hosts entry for '\(name)' at \(entries.map(\.origin).joined(separator: ", "))"))
+        case let .otherTypes(entries):
+            let types = Set(entries.map(\.key.type)).sorted().joined(separator: ", ")
+            throw refuse(.hostKeyRefused(name: name, why: "the server offered a \(offered.type) key (\(got)), but \(entries.map(\.origin).joined(separator: ", ")) record this host with \(types) keys only; a known host's key of another type is not accepted (if the host really changed, remove the old entries with ssh-keygen -R '\(name)')"))
+        case let .certAuthorityOnly(entries):
+            throw refuse(.hostKeyRefused(name: name, why: "known_hosts names it only in @cert-authority lines (\(entries.map(\.origin).joined(separator: ", "))); host certificates need the OpenSSH client, the libssh2 transport cannot check them"))
+        }
     }
 
     /// Agent keys (unless IdentitiesOnly), then key files, as OpenSSH orders them.
@@ -186,8 +241,8 @@ struct SSHConnector {
             }
             if rc == 0 { return }
         }
-        let note = sawRSA
-            ? "RSA keys do not work with libssh2 1.10 against OpenSSH >= 8.8 (it signs with ssh-rsa/SHA-1, which the server refuses); use an ed25519 or ECDSA key"
+        let note = sawRSA && !SSH2.signsRSAWithSHA2
+            ? "libssh2 \(SSH2.version) can sign RSA keys only with SHA-1, which OpenSSH >= 8.8 refuses; use an ed25519 key or libssh2 >= 1.11"
             : nil
         throw error(.authenticationFailed(user: user, tried: tried, note: note))
     }

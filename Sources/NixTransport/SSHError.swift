@@ -3,6 +3,8 @@ public struct SSHError: Error, Sendable, CustomStringConvertible {
     /// "host:port" as dialled (plus the alias, if one was used).
     public var peer: String
     public var reason: Reason
+    /// Further facts that may explain the failure (e.g. known_hosts lines that were skipped).
+    public var notes: [String] = []
 
     public enum Reason: Sendable, Equatable {
         /// Name resolution failed.
@@ -30,9 +32,17 @@ public struct SSHError: Error, Sendable, CustomStringConvertible {
         /// The stream was closed locally.
         case closed
         case internalError(String)
+        /// known_hosts refuses the key for another reason than a changed key.
+        case hostKeyRefused(name: String, why: String)
+        /// A ProxyJump hop or the ProxyCommand failed; `hop` names it.
+        case proxy(hop: String, message: String)
     }
 
     public var description: String {
+        notes.isEmpty ? summary : summary + "; " + notes.joined(separator: "; ")
+    }
+
+    var summary: String {
         switch reason {
         case let .unresolvable(why): "ssh \(peer): cannot resolve host: \(why)"
         case .connectionRefused: "ssh \(peer): connection refused"
@@ -51,6 +61,8 @@ public struct SSHError: Error, Sendable, CustomStringConvertible {
         case let .ioTimeout(s): "ssh \(peer): no progress for \(s) s"
         case .closed: "ssh \(peer): stream closed"
         case let .internalError(why): "ssh \(peer): \(why)"
+        case let .proxy(hop, message): "ssh \(peer): via \(hop): \(message)"
+        case let .hostKeyRefused(name, why): "ssh \(peer): host key for '\(name)' refused: \(why)"
         }
     }
 }

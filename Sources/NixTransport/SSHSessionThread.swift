@@ -10,9 +10,9 @@ struct SSHSessionThread {
 
     func run() {
         let connector = SSHConnector(target: stream.target, command: stream.command, wake: stream.wake)
-        let session: SSH2Session, channel: SSH2Channel, fd: Int32
+        let session: SSH2Session, channel: SSH2Channel, link: SSHLink
         do {
-            (session, channel, fd) = try connector.establish()
+            (session, channel, link) = try connector.establish()
         } catch {
             let waiters = stream.shared.withLock { s in
                 s.failure = error
@@ -33,10 +33,10 @@ struct SSHSessionThread {
         waiter?.resume()
         do {
             // The channel holds its session, so libssh2 frees them in that order.
-            var pump = Pump(stream: stream, session: session, channel: channel, fd: fd)
+            var pump = Pump(stream: stream, session: session, channel: channel, fd: link.fd)
             pump.run()
         }
-        close(fd)
+        link.close()
         let waiters = stream.shared.withLock { s in
             s.finished = true
             defer { s.closeWaiters = [] }
@@ -242,6 +242,10 @@ struct Pump {
                    pollfd(fd: socket ? fd : -1, events: events, revents: 0)]
         var timeout: Int32 = -1
         if pending, let limit = stream.target.ioTimeout { timeout = Posix.pollTimeout(until: lastProgress + limit) }
+        if socket, stream.target.serverAliveInterval > 0, let next = session.sendKeepalive() {
+            let ms = Int32(clamping: max(next, 1) * 1000)
+            timeout = timeout < 0 ? ms : min(timeout, ms)
+        }
         _ = poll(&fds, 2, timeout)
         // A hung-up socket that libssh2 does not report as an error would spin; treat as dead.
         if socket, fds[1].revents & Int16(POLLHUP | POLLERR | POLLNVAL) != 0, eofReceived {

@@ -8,6 +8,14 @@ public enum StrictHostKeyChecking: Sendable, Equatable {
     case no
 }
 
+/// What carries an SSH connection instead of a TCP connection of its own.
+public indirect enum SSHProxy: Sendable, Equatable {
+    /// A shell command whose stdin and stdout are the connection (ProxyCommand, expanded).
+    case command(String)
+    /// A direct-tcpip channel through this host's own SSH session (ProxyJump).
+    case jump(SSHTarget)
+}
+
 /// Everything needed to reach one SSH server and log in.
 public struct SSHTarget: Sendable, Equatable {
     /// Host name or address to dial.
@@ -35,6 +43,13 @@ public struct SSHTarget: Sendable, Equatable {
     public var ioTimeout: Duration?
     /// Name used in errors and logs (e.g. the ssh_config alias).
     public var alias: String?
+    /// How the SSH connection is carried when not by a direct TCP connection.
+    public var proxy: SSHProxy?
+    /// Seconds between keepalives when the server is quiet; 0 sends none.
+    public var serverAliveInterval = 0
+    public var serverAliveCountMax = 3
+    /// Hosts recorded under accept-new are written hashed (OpenSSH's HashKnownHosts).
+    public var hashKnownHosts = false
 
     public init(host: String, port: Int = 22, user: String, identityFiles: [String] = [],
                 identitiesOnly: Bool = false, agentSocket: String? = nil, pinnedHostKey: String? = nil,
@@ -62,4 +77,12 @@ public struct SSHTarget: Sendable, Equatable {
         if let alias, alias != host { return "\(alias) (\(hp))" }
         return hp
     }
+}
+
+/// The libssh2 library loaded at run time (it may differ from the one built against).
+public enum SSHLibrary {
+    /// E.g. "1.10.0".
+    public static var version: String { SSH2.version }
+    /// Whether RSA user keys can log in to OpenSSH >= 8.8 (rsa-sha2-256/512, libssh2 >= 1.11).
+    public static var signsRSAWithSHA2: Bool { SSH2.signsRSAWithSHA2 }
 }

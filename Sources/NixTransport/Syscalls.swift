@@ -32,3 +32,11 @@ func system_poll(_ fds: inout [pollfd], until deadline: ContinuousClock.Instant?
 func system_waitid(_ idType: idtype_t, _ id: id_t, _ info: inout siginfo_t, _ options: Int32) -> Int32 {
     retryingOnInterrupt { waitid(idType, id, &info, options) }
 }
+
+func system_flock(_ fd: Int32, _ operation: Int32) -> Int32 {
+    retryingOnInterrupt { flock(fd, operation) }
+}
+
+func system_waitpid(_ pid: pid_t, _ status: inout Int32, _ options: Int32) -> pid_t {
+    retryingOnInterrupt { waitpid(pid, &status, options) }
+}

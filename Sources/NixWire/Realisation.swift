@@ -1,4 +1,3 @@
-import Foundation
 import NixCore
 
 /// A derivation output keyed by the derivation's hash modulo, `sha256:<hex>!out` (the form
@@ -59,19 +58,19 @@ public struct Realisation: Sendable, Hashable {
     public var json: String {
         var fields: [String] = []
         if let deps = dependentRealisations {
-            let items = WireWriter.sortedByBytes(deps.keys).map { JSONText.string($0) + ":" + JSONText.string(deps[$0]!.baseName) }
+            let items = WireWriter.sortedByBytes(deps.keys).map { JSONValue.quoted($0) + ":" + JSONValue.quoted(deps[$0]!.baseName) }
             fields.append("\"dependentRealisations\":{" + items.joined(separator: ",") + "}")
         }
-        fields.append("\"id\":" + JSONText.string(id.description))
-        fields.append("\"outPath\":" + JSONText.string(outPath.baseName))
+        fields.append("\"id\":" + JSONValue.quoted(id.description))
+        fields.append("\"outPath\":" + JSONValue.quoted(outPath.baseName))
         if let sigs = signatures {
             let items = sigs.map { s -> String in
                 switch signatureStyle {
-                case .strings: return JSONText.string(s)
+                case .strings: return JSONValue.quoted(s)
                 case .objects:
                     let colon = s.firstIndex(of: ":") ?? s.endIndex
                     let sig = colon < s.endIndex ? String(s[s.index(after: colon)...]) : ""
-                    return "{\"keyName\":" + JSONText.string(String(s[..<colon])) + ",\"sig\":" + JSONText.string(sig) + "}"
+                    return "{\"keyName\":" + JSONValue.quoted(String(s[..<colon])) + ",\"sig\":" + JSONValue.quoted(sig) + "}"
                 }
             }
             fields.append("\"signatures\":[" + items.joined(separator: ",") + "]")
@@ -81,10 +80,10 @@ public struct Realisation: Sendable, Hashable {
 
     public init(json text: String) throws(WireError) {
         func bad(_ d: String) -> WireError { .badValue(reading: "realisation", detail: d) }
-        guard let obj = try? JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any] else {
+        guard case let .object(obj)? = try? JSONValue(parsing: text) else {
             throw bad("not a JSON object: \(text.prefix(200))")
         }
-        guard let idText = obj["id"] as? String, let outText = obj["outPath"] as? String else {
+        guard case let .string(idText)? = obj["id"], case let .string(outText)? = obj["outPath"] else {
             throw bad("missing 'id' or 'outPath'")
         }
         let id = try DrvOutput(parsing: idText)
@@ -92,12 +91,12 @@ public struct Realisation: Sendable, Hashable {
         do { out = try StorePath(baseName: outText) } catch { throw bad(error.description) }
         var sigs: [String]? = nil
         var style = SignatureStyle.strings
-        if let list = obj["signatures"] as? [Any] {
+        if case let .array(list)? = obj["signatures"] {
             var s: [String] = []
             for item in list {
-                if let str = item as? String {
+                if case let .string(str) = item {
                     s.append(str)
-                } else if let o = item as? [String: Any], let k = o["keyName"] as? String, let v = o["sig"] as? String {
+                } else if case let .object(o) = item, case let .string(k)? = o["keyName"], case let .string(v)? = o["sig"] {
                     style = .objects
                     s.append(k + ":" + v)
                 } else {
@@ -107,10 +106,10 @@ public struct Realisation: Sendable, Hashable {
             sigs = s
         }
         var deps: [String: StorePath]? = nil
-        if let d = obj["dependentRealisations"] as? [String: Any] {
+        if case let .object(d)? = obj["dependentRealisations"] {
             var m: [String: StorePath] = [:]
             for (k, v) in d {
-                guard let vs = v as? String, let p = try? StorePath(baseName: vs) else { throw bad("bad dependent realisation \(k)") }
+                guard case let .string(vs) = v, let p = try? StorePath(baseName: vs) else { throw bad("bad dependent realisation \(k)") }
                 m[k] = p
             }
             deps = m
@@ -182,31 +181,5 @@ public struct KeyedRealisation: Sendable, Hashable {
 
     public static func read(from r: inout WireReader, _ ctx: WireContext) throws(WireError) -> KeyedRealisation {
         KeyedRealisation(id: try DrvOutputPath.read(from: &r, ctx), value: try UnkeyedRealisation.read(from: &r, ctx))
-    }
-}
-
-/// JSON string literals as nlohmann writes them (UTF-8 kept, controls escaped).
-enum JSONText {
-    static func string(_ s: String) -> String {
-        var out = "\""
-        for u in s.unicodeScalars {
-            switch u {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            case "\u{08}": out += "\\b"
-            case "\u{0C}": out += "\\f"
-            default:
-                if u.value < 0x20 {
-                    let hex = String(u.value, radix: 16)
-                    out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-                } else {
-                    out.unicodeScalars.append(u)
-                }
-            }
-        }
-        return out + "\""
     }
 }

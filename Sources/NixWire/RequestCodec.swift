@@ -2,17 +2,9 @@ import NixCore
 
 extension WorkerRequest {
     /// The path info and flags that precede AddToStoreNar's NAR.
-    static func writeAddToStoreNarHeader(_ info: ValidPathInfo, repair: Bool, dontCheckSigs: Bool,
+    static func writeAddToStoreNarHeader(_ info: PathInfo, repair: Bool, dontCheckSigs: Bool,
                                          to w: inout WireWriter, _ ctx: WireContext) {
-        w.writeStorePath(info.path, ctx)
-        w.writeOptionalStorePath(info.info.deriver, ctx)
-        w.writeString(info.info.narHash.string(.base16, withAlgorithm: false))
-        w.writeStorePathSet(info.info.references, ctx)
-        w.writeInt64(info.info.registrationTime)
-        w.writeU64(info.info.narSize)
-        w.writeBool(info.info.ultimate)
-        w.writeStringSet(info.info.signatures)
-        w.writeString(info.info.ca?.description ?? "")
+        info.write(to: &w, ctx.addedPathInfo)
         w.writeBool(repair)
         w.writeBool(dontCheckSigs)
     }
@@ -49,44 +41,83 @@ extension WorkerRequest {
             w.writeBool(dontCheckSigs)
         case let .buildDerivation(drvPath, drv, mode):
             w.writeStorePath(drvPath, ctx)
-            drv.write(to: &w, ctx)
+            try drv.write(to: &w, ctx)
             mode.write(to: &w)
-        case let .buildPathsWithResults(paths, mode):
-            w.writeU64(UInt64(paths.count))
-            for p in paths { try p.write(to: &w, ctx) }
+        case let .buildPaths(paths, mode), let .buildPathsWithResults(paths, mode):
+            try w.writeValues(paths, ctx)
             mode.write(to: &w)
         case let .addSignatures(p, sigs):
             w.writeStorePath(p, ctx)
             w.writeStringSet(sigs)
         case let .queryMissing(paths):
-            w.writeU64(UInt64(paths.count))
-            for p in paths { try p.write(to: &w, ctx) }
+            try w.writeValues(paths, ctx)
+        case let .hasSubstitutes(p), let .queryReferrers(p), let .ensurePath(p), let .addTempRoot(p), let .queryDeriver(p),
+             let .querySubstitutablePathInfo(p), let .queryDerivationOutputs(p), let .queryDerivationOutputNames(p),
+             let .queryValidDerivers(p), let .queryDerivationOutputMap(p):
+            w.writeStorePath(p, ctx)
+        case let .querySubstitutablePaths(paths):
+            w.writeStorePathSet(paths, ctx)
+        case let .querySubstitutablePathInfos(paths):
+            if v.atLeast(22) {
+                // A map of path to content address; none is known here.
+                let sorted = paths.sorted()
+                w.writeU64(UInt64(sorted.count))
+                for p in sorted {
+                    w.writeStorePath(p, ctx)
+                    w.writeString("")
+                }
+            } else {
+                w.writeStorePathSet(paths, ctx)
+            }
+        case let .addToStore(name, method, references, repair):
+            w.writeString(name)
+            w.writeString(method)
+            w.writeStorePathSet(references, ctx)
+            w.writeBool(repair)
+        case let .addTextToStore(name, text, references):
+            w.writeString(name)
+            w.writeString(text)
+            w.writeStorePathSet(references, ctx)
+        case .importPaths, .syncWithGC, .findRoots, .optimiseStore:
+            break
+        case let .addIndirectRoot(link):
+            w.writeString(link)
+        case let .addPermRoot(p, link):
+            w.writeStorePath(p, ctx)
+            w.writeString(link)
+        case let .collectGarbage(action, pathsToDelete, ignoreLiveness, maxFreed):
+            w.writeU64(action)
+            w.writeStorePathSet(pathsToDelete, ctx)
+            w.writeBool(ignoreLiveness)
+            w.writeU64(maxFreed)
+            for _ in 0..<3 { w.writeU64(0) }  // obsolete
+        case let .verifyStore(checkContents, repair):
+            w.writeBool(checkContents)
+            w.writeBool(repair)
+        case let .registerDrvOutput(r):
+            // A realisation as JSON from 1.31; before, its id and output path.
+            if v.atLeast(31) {
+                r.write(to: &w)
+            } else {
+                w.writeString(r.id.description)
+                w.writeStorePath(r.outPath, ctx)
+            }
+        case let .queryRealisation(id):
+            w.writeString(id)
+        case let .addBuildLog(drv):
+            w.writeString(drv)
         case let .setOptions(s):
-            w.writeBool(s.keepFailed)
-            w.writeBool(s.keepGoing)
-            w.writeBool(s.tryFallback)
-            w.writeU64(s.verbosity)
-            w.writeU64(s.maxBuildJobs)
-            w.writeU64(s.maxSilentTime)
-            w.writeBool(s.useBuildHook)
-            w.writeU64(s.verboseBuild ? 0 : 7)
-            w.writeU64(s.logType)
-            w.writeU64(s.printBuildTrace)
-            w.writeU64(s.buildCores)
-            w.writeBool(s.useSubstitutes)
-            if v.atLeast(12) { w.writeStringMap(s.overrides) }
+            s.write(to: &w, ctx)
         }
     }
 
-    /// The framed payload of AddMultipleToStore: count, then each path's info (1.16 form)
-    /// followed by its NAR.
+    /// The framed payload of AddMultipleToStore: count, then each path's info followed by
+    /// its NAR.
     static func multiplePayload(_ paths: [PathWithNAR], _ ctx: WireContext) -> [UInt8] {
         var inner = WireWriter(capacity: paths.reduce(64) { $0 + $1.nar.count + 512 })
-        var innerCtx = ctx
-        innerCtx.version = WorkerProtocolVersion(minor: 16)
         inner.writeU64(UInt64(paths.count))
         for p in paths {
-            p.info.write(to: &inner, innerCtx)
+            p.info.write(to: &inner, ctx.addedPathInfo)
             inner.writeRaw(p.nar)
         }
         return inner.bytes
@@ -98,94 +129,18 @@ extension WorkerRequest {
         return w.bytes
     }
 
-    /// Server side: decodes one whole request; nil (nothing consumed) when more input is needed.
-    /// AddToStoreNar below 1.23 cannot be decoded here: its NAR is tunnelled via STDERR_READ.
-    /// With `includeData` false, AddToStoreNar and AddMultipleToStore come back without their
-    /// data (empty NAR, empty path list) and the frames stay in `r`, for the caller to stream
-    /// with `FramedStreamDecoder` (and, for AddMultipleToStore, `decodeMultiplePayload`).
-    public static func read(from r: inout WireReader, _ ctx: WireContext, includeData: Bool = true) throws(WireError) -> WorkerRequest? {
-        try r.attempt { (r: inout WireReader) throws(WireError) -> WorkerRequest in
-            let v = ctx.version
-            let raw = try r.readU64("operation")
-            guard let op = WorkerOp(rawValue: raw) else { throw .badNumber(reading: "operation", value: raw) }
-            switch op {
-            case .isValidPath: return .isValidPath(try r.readStorePath("path", ctx))
-            case .queryPathInfo: return .queryPathInfo(try r.readStorePath("path", ctx))
-            case .narFromPath: return .narFromPath(try r.readStorePath("path", ctx))
-            case .queryValidPaths:
-                let paths = Set(try r.readStorePaths("paths", ctx))
-                return .queryValidPaths(paths, substitute: v.atLeast(27) ? try r.readBool("substitute") : false)
-            case .queryAllValidPaths: return .queryAllValidPaths
-            case .queryPathFromHashPart: return .queryPathFromHashPart(try r.readString("hash part"))
-            case .addToStoreNar:
-                guard v.atLeast(23) else {
-                    throw .notRepresentable("AddToStoreNar below protocol 1.23 tunnels its NAR through STDERR_READ")
-                }
-                let path = try r.readStorePath("path", ctx)
-                var info16 = ctx
-                info16.version = WorkerProtocolVersion(minor: 16)
-                let info = try UnkeyedValidPathInfo.read(from: &r, info16)
-                let repair = try r.readBool("repair")
-                let dontCheckSigs = try r.readBool("dontCheckSigs")
-                var nar: [UInt8] = []
-                if includeData {
-                    guard let all = try FramedStreamDecoder.decodeAll(from: &r) else { throw .truncated(reading: "NAR frames") }
-                    nar = all
-                }
-                return .addToStoreNar(PathWithNAR(info: ValidPathInfo(path: path, info: info), nar: nar),
-                                      repair: repair, dontCheckSigs: dontCheckSigs)
-            case .addMultipleToStore:
-                let repair = try r.readBool("repair")
-                let dontCheckSigs = try r.readBool("dontCheckSigs")
-                guard includeData else { return .addMultipleToStore([], repair: repair, dontCheckSigs: dontCheckSigs) }
-                guard let payload = try FramedStreamDecoder.decodeAll(from: &r) else { throw .truncated(reading: "frames") }
-                return .addMultipleToStore(try decodeMultiplePayload(payload, ctx), repair: repair, dontCheckSigs: dontCheckSigs)
-            case .buildDerivation:
-                let drvPath = try r.readStorePath("derivation path", ctx)
-                let drv = try WireBasicDerivation.read(from: &r, ctx)
-                return .buildDerivation(drvPath: drvPath, drv, try BuildMode.read(from: &r))
-            case .buildPathsWithResults:
-                let paths = try r.readList("derived paths") { (r: inout WireReader) throws(WireError) in try DerivedPath.read(from: &r, ctx) }
-                return .buildPathsWithResults(paths, try BuildMode.read(from: &r))
-            case .addSignatures:
-                let p = try r.readStorePath("path", ctx)
-                return .addSignatures(p, Set(try r.readStrings("signatures")))
-            case .queryMissing:
-                return .queryMissing(try r.readList("derived paths") { (r: inout WireReader) throws(WireError) in try DerivedPath.read(from: &r, ctx) })
-            case .setOptions:
-                var s = ClientSettings()
-                s.keepFailed = try r.readBool("keepFailed")
-                s.keepGoing = try r.readBool("keepGoing")
-                s.tryFallback = try r.readBool("tryFallback")
-                s.verbosity = try r.readU64("verbosity")
-                s.maxBuildJobs = try r.readU64("maxBuildJobs")
-                s.maxSilentTime = try r.readU64("maxSilentTime")
-                s.useBuildHook = try r.readBool("useBuildHook")
-                s.verboseBuild = try r.readU64("verboseBuild") == 0
-                s.logType = try r.readU64("logType")
-                s.printBuildTrace = try r.readU64("printBuildTrace")
-                s.buildCores = try r.readU64("buildCores")
-                s.useSubstitutes = try r.readBool("useSubstitutes")
-                if v.atLeast(12) { s.overrides = try r.readStringMap("overrides") }
-                return .setOptions(s)
-            }
-        }
-    }
-
     /// Parses the de-framed data of AddMultipleToStore: a count, then each path's info in the
-    /// 1.16 form followed by `narSize` bytes of NAR.
+    /// added-path form followed by `narSize` bytes of NAR.
     public static func decodeMultiplePayload(_ payload: [UInt8], _ ctx: WireContext) throws(WireError) -> [PathWithNAR] {
         var inner = WireReader(payload, limits: ctx.limits)
-        var info16 = ctx
-        info16.version = WorkerProtocolVersion(minor: 16)
         let n = try inner.readCount("path count")
         var out: [PathWithNAR] = []
         for _ in 0..<n {
-            let info = try ValidPathInfo.read(from: &inner, info16)
-            guard info.info.narSize <= UInt64(inner.unreadCount) else {
-                throw .badValue(reading: "AddMultipleToStore NAR", detail: "narSize \(info.info.narSize) exceeds the \(inner.unreadCount) bytes sent")
+            let info = try PathInfo.read(from: &inner, ctx.addedPathInfo)
+            guard info.narSize <= UInt64(inner.unreadCount) else {
+                throw .badValue(reading: "AddMultipleToStore NAR", detail: "narSize \(info.narSize) exceeds the \(inner.unreadCount) bytes sent")
             }
-            out.append(PathWithNAR(info: info, nar: Array(inner.takeAvailable(max: Int(info.info.narSize)))))
+            out.append(PathWithNAR(info: info, nar: Array(inner.takeAvailable(max: Int(info.narSize)))))
         }
         guard inner.isAtEnd else { throw .unexpected("\(inner.unreadCount) stray bytes after AddMultipleToStore paths") }
         return out

@@ -27,7 +27,9 @@ public struct WorkerConnection: Sendable {
     private struct Pending: Sendable {
         enum Phase: Sendable { case stderr, reply, nar, narError }
         let id: RequestID
-        let op: WorkerOp
+        /// What is answered (its path names QueryPathInfo's reply).
+        let request: WorkerRequest
+        var op: WorkerOp { request.op }
         var phase = Phase.stderr
         /// NAR bytes the daemon will ask for with STDERR_READ (AddToStoreNar before 1.23).
         var tunnelled: ArraySlice<UInt8> = []
@@ -103,7 +105,7 @@ public struct WorkerConnection: Sendable {
         let bytes = try request.encoded(ctx)
         let id = RequestID(value: nextID)
         nextID += 1
-        var p = Pending(id: id, op: request.op)
+        var p = Pending(id: id, request: request)
         var tunnels = false
         if case let .addToStoreNar(path, _, _) = request, !version.atLeast(23) {
             p.tunnelled = path.nar[...]
@@ -216,7 +218,7 @@ public struct WorkerConnection: Sendable {
                 events.append(.response(p.id, .validPaths(paths)))
             case .reply:
                 guard let res = try reader.attempt({ (r: inout WireReader) throws(WireError) in
-                    try WorkerResponse.read(for: p.op, from: &r, ctx)
+                    try WorkerResponse.read(for: p.request, from: &r, ctx)
                 }) else { return events }
                 pending.removeFirst()
                 events.append(.response(p.id, res))

@@ -13,12 +13,12 @@ public struct WorkerServer: Sendable {
         case write([UInt8])
         case handshakeCompleted(HandshakeResult)
         /// Answer it before the requests that follow.
-        case request(IncomingRequest)
+        case request(WorkerRequest)
         /// Close the connection once the writes before this action are sent.
         case close
         /// A request of `streamedOps` whose framed data follows as `.data`, then `.dataEnd`;
         /// answer it after `.dataEnd`.
-        case streamedRequest(IncomingRequest)
+        case streamedRequest(WorkerRequest)
         /// A piece of the framed data of the streamed request just emitted.
         case data([UInt8])
         /// The streamed request's framed data ended: answer it now.
@@ -30,10 +30,10 @@ public struct WorkerServer: Sendable {
     private var reader: WireReader
     private var version: WorkerProtocolVersion?
     /// A request whose framed data is being skipped; emitted once the data has ended.
-    private var skipping: (request: IncomingRequest, frames: FramedStreamDecoder)?
+    private var skipping: (request: WorkerRequest, frames: FramedStreamDecoder)?
     /// Operations whose framed data is handed over (`.request`, `.data`..., `.dataEnd`)
     /// instead of skipped.
-    public let streamedOps: Set<ServerOp>
+    public let streamedOps: Set<WorkerOp>
     /// A streamed request's framed data being handed over.
     private var streaming: FramedStreamDecoder?
     private var closed = false
@@ -43,7 +43,7 @@ public struct WorkerServer: Sendable {
     ///   - info: what the handshake tells the client (Nix version, trusted flag).
     public init(ours: WorkerProtocolVersion = .latest, info: ClientHandshakeInfo,
                 storeDir: StoreDirectory = .default, limits: WireLimits = .default,
-                streamedOps: Set<ServerOp> = []) {
+                streamedOps: Set<WorkerOp> = []) {
         self.storeDir = storeDir
         self.streamedOps = streamedOps
         handshake = ServerHandshake(ours: ours, info: info, storeDir: storeDir)
@@ -115,33 +115,43 @@ public struct WorkerServer: Sendable {
                 actions.append(.request(s.request))
                 continue
             }
-            guard let decoded = try IncomingRequest.read(from: &reader, ctx) else { return }
-            switch decoded {
-            case let .fatal(_, message):
+            var probe = reader
+            guard let raw = try probe.attempt({ (r: inout WireReader) throws(WireError) in try r.readU64("operation") }) else {
+                return
+            }
+            if let message = WorkerServer.unfollowable(raw, ctx.version) {
+                // As Nix's daemon: report it and hang up.
+                _ = reader.takeAvailable(max: 8)
                 closed = true
                 actions.append(.write(failure(DaemonError(message: message))))
                 actions.append(.close)
-            case let .request(request):
-                if IncomingRequest.hasFramedData(request.op, ctx.version) && streamedOps.contains(request.op) {
-                    actions.append(.streamedRequest(request))
-                    streaming = FramedStreamDecoder()
-                } else if IncomingRequest.hasFramedData(request.op, ctx.version) {
-                    skipping = (request, FramedStreamDecoder())
-                } else {
-                    actions.append(.request(request))
-                }
+                return
+            }
+            guard let request = try WorkerRequest.read(from: &reader, ctx, includeData: false) else { return }
+            if request.op.hasFramedData(ctx.version) && streamedOps.contains(request.op) {
+                actions.append(.streamedRequest(request))
+                streaming = FramedStreamDecoder()
+            } else if request.op.hasFramedData(ctx.version) {
+                skipping = (request, FramedStreamDecoder())
+            } else {
+                actions.append(.request(request))
             }
         }
     }
 
+    /// Why a request with this operation code cannot be followed, if it cannot.
+    private static func unfollowable(_ raw: UInt64, _ v: WorkerProtocolVersion) -> String? {
+        guard let op = WorkerOp(rawValue: raw) else { return "invalid operation \(raw)" }
+        // Before 1.25 the dump follows unframed: there is no way to skip it.
+        if op == .addToStore && !v.atLeast(25) { return "AddToStore before worker protocol 1.25 is not supported by nix-bridge" }
+        return nil
+    }
+
     // MARK: Answers
 
-    /// STDERR_LAST, then the reply.
-    public func reply(_ reply: ServerReply) throws(WireError) -> [UInt8] {
-        var w = WireWriter()
-        StderrMessage.last.write(to: &w, context)
-        try reply.write(to: &w, context)
-        return w.bytes
+    /// STDERR_LAST, then the reply to a request of `op`.
+    public func reply(_ reply: WorkerResponse, for op: WorkerOp) throws(WireError) -> [UInt8] {
+        try reply.encodedReply(for: op, context)
     }
 
     /// The error that ends a request (STDERR_ERROR); the connection goes on.

@@ -6,16 +6,6 @@ import Foundation
 /// root through scripts/in-root: own mount and PID namespaces, the given folders bound in at
 /// the same paths, and everything it started ends with it.
 public enum NixVersions {
-    /// The folder holding Package.swift (and scripts/in-root).
-    static let projectRoot: URL = {
-        var url = URL(fileURLWithPath: #filePath)
-        while url.path != "/" {
-            url.deleteLastPathComponent()
-            if FileManager.default.fileExists(atPath: url.appendingPathComponent("Package.swift").path) { return url }
-        }
-        return URL(fileURLWithPath: FileManager.default.currentDirectoryPath)
-    }()
-
     /// The Debian 13 root with Nix 2.26, or nil when there is none.
     public static var nix226Root: String? {
         guard let root = ProcessInfo.processInfo.environment["NIX_BRIDGE_TRIXIE_ROOT"],
@@ -48,7 +38,7 @@ public enum NixVersions {
 
     /// The command line that runs `command` inside `root` with `binds` bound in.
     public static func inRoot(_ root: String, binds: [String], _ command: [String]) -> [String] {
-        [projectRoot.appendingPathComponent("scripts/in-root").path, root]
+        [PeerFixtures.projectRoot.appendingPathComponent("scripts/in-root").path, root]
             + binds.flatMap { ["--bind", $0] } + ["--"] + command
     }
 

@@ -3,6 +3,16 @@ import Foundation
 /// Real peers on loopback for the tests and the benchmarks: programs run to completion,
 /// temporary directories, and (in the other files) sshd fleets, fixture stores and processes.
 public enum PeerFixtures {
+    /// The project's root (the folder holding Package.swift).
+    public static let projectRoot: URL = {
+        var url = URL(fileURLWithPath: #filePath)
+        while url.path != "/" {
+            url.deleteLastPathComponent()
+            if FileManager.default.fileExists(atPath: url.appendingPathComponent("Package.swift").path) { return url }
+        }
+        return URL(fileURLWithPath: FileManager.default.currentDirectoryPath)
+    }()
+
     /// Full path of an executable on PATH, or nil.
     public static func which(_ name: String) -> String? {
         let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"

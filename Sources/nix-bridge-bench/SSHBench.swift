@@ -43,7 +43,7 @@ struct SSHBench: ParsableCommand {
         let options = try SSHConfig.load(path: sshConfig).resolve(host: host)
         let target = options.target()
         let bytes = mebibytes << 20
-        print("libssh2 \(SSHChannelStream.libraryVersion)")
+        print("libssh2 \(SSHLibrary.version)")
         print("target \(target.peerDescription) user \(target.user); \(mebibytes) MiB per run; \(runs) runs; \(connects) connects")
 
         var ours: [Double] = []

@@ -38,7 +38,7 @@ struct StoreBenchEnvironment: Sendable {
                 await store.close()
                 let wrong = paths.filter { p in
                     guard let got = result[p] ?? nil, let want = expected[p] else { return true }
-                    return got.narHash != want.narHash || got.narSize != want.narSize || got.signatures.isEmpty
+                    return got.narHash != want.narHash || got.narSize != want.narSize || got.sigs.isEmpty
                 }.count
                 return (t, wrong)
             }

@@ -42,21 +42,20 @@ struct BuildCommand: AsyncParsableCommand {
             if let maxJobs { overrides.append(.maxJobs(maxJobs)) }
             let config = try FleetConfig.load(overrides: overrides)
             for w in config.warnings { printError("warning: \(w)") }
-            let storeText = store ?? SubstituteCommand.defaultStore
-            let storeURI = try StoreURI(parsing: storeText)
-            let derived = try resolveTargets(storeURI: store)
+            let storeURI = try config.destinationStoreURI(store)
+            let derived = try resolveTargets(storeURI: store, storeDir: config.storeDir)
             let cache = try sources.cache(config)
             let lookup = try sources.lookup(config, cache: cache)
             var options = FleetBuilder.Options(maxJobs: config.settings.maxJobs,
                                                buildersUseSubstitutes: config.settings.buildersUseSubstitutes)
-            options.signingKeys = try config.settings.secretKeyFiles.map { try KeyFiles.readSecretKey($0) }
+            options.signingKeys = try config.signingKeys()
             options.localPlatforms = config.settings.extraPlatforms.union([config.settings.system])
             options.localSystemFeatures = config.settings.systemFeatures
             let scheduler = Scheduler(machines: config.machines, stateDirectory: stateDir ?? Scheduler.defaultStateDirectory(),
                                       warn: { line.log($0) })
             let builder = FleetBuilder(scheduler: scheduler, opener: config.opener, destinationURI: storeURI,
                                        lookup: lookup, cache: cache, options: options)
-            let progress = BuildProgress(line: line)
+            let progress = BuildProgress(line: line, storeDir: config.storeDir)
             let result: Result<[BuiltTarget], any Error>
             do {
                 result = .success(try await builder.build(derived) { progress.report($0) })
@@ -67,9 +66,9 @@ struct BuildCommand: AsyncParsableCommand {
             if let stores = lookup?.stores { for s in stores { await s.close() } }
             let built = try result.get()
             if json {
-                print(BuildJSON.render(built))
+                print(BuildJSON.render(built, storeDir: config.storeDir))
             } else {
-                for t in built { for p in t.paths { print(StoreDirectory.default.print(p)) } }
+                for t in built { for p in t.paths { print(config.storeDir.print(p)) } }
             }
         } catch let e as ExitCode {
             throw e
@@ -85,15 +84,15 @@ struct BuildCommand: AsyncParsableCommand {
     }
 
     /// Store paths and `DRV^out` as they are; `.nix` files through `nix-instantiate`.
-    func resolveTargets(storeURI: String?) throws -> [DerivedPath] {
+    func resolveTargets(storeURI: String?, storeDir: StoreDirectory) throws -> [DerivedPath] {
         var out: [DerivedPath] = []
         for t in targets {
-            if t.hasSuffix(".nix") || (!t.hasPrefix(StoreDirectory.default.path + "/") && FileManager.default.fileExists(atPath: t)) {
+            if t.hasSuffix(".nix") || (!t.hasPrefix(storeDir.path + "/") && FileManager.default.fileExists(atPath: t)) {
                 for drv in try Instantiate.run(file: t, store: storeURI) {
-                    out.append(try DerivedPath(parsing: drv.replacingOccurrences(of: "!", with: "^"), in: .default))
+                    out.append(try DerivedPath(parsing: drv.replacingOccurrences(of: "!", with: "^"), in: storeDir))
                 }
             } else {
-                out.append(try DerivedPath(parsing: t, in: .default))
+                out.append(try DerivedPath(parsing: t, in: storeDir))
             }
         }
         return out
@@ -131,8 +130,7 @@ enum Instantiate {
 }
 
 enum BuildJSON {
-    static func render(_ built: [BuiltTarget]) -> String {
-        let dir = StoreDirectory.default
+    static func render(_ built: [BuiltTarget], storeDir dir: StoreDirectory) -> String {
         let objects: [[String: Any]] = built.map { t in
             var o: [String: Any] = [:]
             if let d = t.drvPath {
@@ -143,7 +141,6 @@ enum BuildJSON {
             }
             return o
         }
-        let data = (try? JSONSerialization.data(withJSONObject: objects, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data("[]".utf8)
-        return String(decoding: data, as: UTF8.self)
+        return JSONOutput.array(objects)
     }
 }

@@ -14,18 +14,18 @@ final class BuildProgress: @unchecked Sendable {
     private var current = ""
     /// What each running build shows, in the order they started (the latest is shown).
     private var activities: [(StorePath, String)] = []
-    private let dir = StoreDirectory.default
+    private let dir: StoreDirectory
 
-    init(line: StatusLine) { self.line = line }
+    init(line: StatusLine, storeDir: StoreDirectory) {
+        self.line = line
+        dir = storeDir
+    }
 
     func report(_ event: BuildEvent) {
         switch event {
         case let .planned(build, _):
             lock.withLock { expected = build.count }
-            if !build.isEmpty {
-                line.log(build.count == 1 ? "this derivation will be built:" : "these \(build.count) derivations will be built:")
-                for d in build { line.log("  " + dir.print(d)) }
-            }
+            for text in NixMessages.willBeBuilt(build.map(dir.print)) { line.log(text) }
         case let .substitute(e):
             substitute(e)
         case let .fetchFailed(drv, error):
@@ -33,7 +33,7 @@ final class BuildProgress: @unchecked Sendable {
         case let .copyingPaths(n, _):
             line.log("copying \(n) paths...")
         case let .uploading(p, to, size):
-            line.log("copying path '\(dir.print(p))' to '\(to)'...")
+            line.log(NixMessages.copyingPath(dir.print(p), to: to))
             lock.withLock { copied += 1; copiedBytes += size }
         case let .building(d, machine):
             let text = "building '\(dir.print(d))'" + (machine.map { " on '\($0)'" } ?? "")
@@ -46,7 +46,7 @@ final class BuildProgress: @unchecked Sendable {
         case let .log(_, text):
             line.log(text)
         case let .copyingOutput(p, from, size):
-            line.log("copying path '\(dir.print(p))' from '\(from)'...")
+            line.log(NixMessages.copyingPath(dir.print(p), from: from))
             lock.withLock { copied += 1; copiedBytes += size; downloaded += size }
         case let .built(d, _):
             lock.withLock { running -= 1; built += 1; activities.removeAll { $0.0 == d } }
@@ -66,24 +66,13 @@ final class BuildProgress: @unchecked Sendable {
     }
 
     private func substitute(_ e: Substituter.Event) {
+        for text in e.logLines(storeDir: dir) { line.log(text) }
         switch e {
         case let .copying(p, from, _):
-            line.log("copying path '\(dir.print(p))' from '\(from)'...")
             lock.withLock { current = "copying \(Self.name(p)) from \(from)" }
         case let .fetched(_, _, size):
             lock.withLock { copied += 1; copiedBytes += size; downloaded += size; current = "" }
-        case let .sourceFailed(p, from, error):
-            line.log("warning: could not fetch '\(dir.print(p))' from '\(from)': \(error); trying the next one")
-        case let .untrusted(p, from):
-            line.log("warning: ignoring substitute for '\(dir.print(p))' from '\(from)', as it's not signed by any of the keys in 'trusted-public-keys'")
-        case let .planned(paths, bytes) where !paths.isEmpty:
-            // Nix's words (NARs travel uncompressed: download = unpacked).
-            let mib = Double(bytes) / 1_048_576
-            line.log(paths.count == 1
-                ? String(format: "this path will be fetched (%.2f MiB download, %.2f MiB unpacked):", mib, mib)
-                : String(format: "these %d paths will be fetched (%.2f MiB download, %.2f MiB unpacked):", paths.count, mib, mib))
-            for p in paths.sorted() { line.log("  " + dir.print(p)) }
-        case .planned, .received:
+        case .sourceFailed, .untrusted, .planned, .received:
             break
         }
     }

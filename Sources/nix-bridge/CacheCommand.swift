@@ -18,15 +18,13 @@ struct CacheCommand: ParsableCommand {
         @OptionGroup var nix: NixOptions
 
         func run() throws {
-            try reportingErrors {
-                let cache = try nix.load().narInfoCache(path: narinfoCache)
-                let s = try cache.stats()
-                print("Cache file: \(cache.path) (\(s.fileSize / 1024) KiB)")
-                for st in s.stores {
-                    print("\(st.storeURI): \(st.positive) positive, \(st.negative) negative, \(st.expired) expired")
-                }
-                if s.stores.isEmpty { print("(no stores cached)") }
+            let cache = try nix.load().narInfoCache(path: narinfoCache)
+            let s = try cache.stats()
+            print("Cache file: \(cache.path) (\(s.fileSize / 1024) KiB)")
+            for st in s.stores {
+                print("\(st.storeURI): \(st.positive) positive, \(st.negative) negative, \(st.expired) expired")
             }
+            if s.stores.isEmpty { print("(no stores cached)") }
         }
     }
 
@@ -39,11 +37,9 @@ struct CacheCommand: ParsableCommand {
         @OptionGroup var nix: NixOptions
 
         func run() throws {
-            try reportingErrors {
-                let cache = try nix.load().narInfoCache(path: narinfoCache)
-                try cache.clear(negativeOnly: negative)
-                print(negative ? "cleared negative answers" : "cleared all answers")
-            }
+            let cache = try nix.load().narInfoCache(path: narinfoCache)
+            try cache.clear(negativeOnly: negative)
+            print(negative ? "cleared negative answers" : "cleared all answers")
         }
     }
 }

@@ -1,19 +1,6 @@
 import Glibc
 import ArgumentParser
 
-/// Runs a command body, printing any error as Nix does (`error: ...` on stderr) and
-/// exiting with status 1 instead of ArgumentParser's own error format.
-func reportingErrors<T>(_ body: () throws -> T) throws -> T {
-    do {
-        return try body()
-    } catch let e as ExitCode {
-        throw e
-    } catch {
-        printError("error: \(error)")
-        throw ExitCode.failure
-    }
-}
-
 /// A line on stderr.
 func printError(_ text: String) {
     var t = text
@@ -28,6 +15,8 @@ enum CLIError: Error, CustomStringConvertible {
     case narInfo(file: String, Error)
     case untrusted(failed: Int, total: Int)
     case noStores
+    /// A failure already worded for the user.
+    case failed(String)
 
     var description: String {
         switch self {
@@ -36,6 +25,7 @@ enum CLIError: Error, CustomStringConvertible {
         case let .narInfo(file, e): return "NAR info file '\(file)': \(e)"
         case let .untrusted(failed, total): return "\(failed) of \(total) NAR info files are not trusted"
         case .noStores: return "no stores to ask: configure builders (nix.conf 'builders', --builders) or --substituters"
+        case let .failed(text): return text
         }
     }
 }

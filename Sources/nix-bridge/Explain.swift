@@ -25,18 +25,16 @@ struct ExplainCommand: ParsableCommand {
     @OptionGroup var nix: NixOptions
 
     func run() throws {
-        let (config, drvs) = try reportingErrors { () throws -> (FleetConfig, [Targets.NamedDerivation]) in
-            let config = try nix.load()
-            return (config, try Targets.derivations(derivations))
-        }
+        let config = try nix.load()
+        let drvs = try Targets.derivations(derivations, storeDir: config.storeDir)
         let scheduler = Scheduler(machines: config.machines, stateDirectory: Scheduler.defaultStateDirectory())
         var reports: [ExplainReport] = []
         for named in drvs {
-            let needs = try reportingErrors { try BuildNeeds(named.derivation) }
-            let assessments = try reportingErrors { try scheduler.assess(needs) }
+            let needs = try BuildNeeds(named.derivation)
+            let assessments = try scheduler.assess(needs)
             reports.append(ExplainReport(drvPath: named.path, needs: needs, assessments: assessments))
         }
-        let storeDir = StoreDirectory.default
+        let storeDir = config.storeDir
         if json {
             print(ExplainReport.json(reports, storeDir: storeDir))
         } else {
@@ -99,9 +97,7 @@ struct ExplainReport {
             o["picked"] = r.assessments.first(where: \.isPick)?.machine.storeUri ?? NSNull()
             return o
         }
-        let data = (try? JSONSerialization.data(withJSONObject: objects, options: [.sortedKeys, .withoutEscapingSlashes]))
-            ?? Data("[]".utf8)
-        return String(decoding: data, as: UTF8.self)
+        return JSONOutput.array(objects)
     }
 
     private func sortedFeatures(_ f: Set<String>) -> String { f.sorted().joined(separator: ", ") }

@@ -27,10 +27,8 @@ struct KeyCommand: ParsableCommand {
         var publicFile: String
 
         func run() throws {
-            try reportingErrors {
-                let key = try SecretKey.generate(name: name)
-                try KeyFiles.write(key, secretFile: secretFile, publicFile: publicFile)
-            }
+            let key = try SecretKey.generate(name: name)
+            try KeyFiles.write(key, secretFile: secretFile, publicFile: publicFile)
         }
     }
 
@@ -43,9 +41,7 @@ struct KeyCommand: ParsableCommand {
         var secretFile: String
 
         func run() throws {
-            try reportingErrors {
-                print(try KeyFiles.readSecretKey(secretFile).publicKey)
-            }
+            print(try KeyFiles.readSecretKey(secretFile).publicKey)
         }
     }
 }

@@ -51,15 +51,8 @@ struct KeySign: AsyncParsableCommand {
 
     /// `nix store sign --store URI`: the work is in Bridge's `StoreSigner`.
     private func signInStore(_ uriText: String) async throws {
-        let key: SecretKey
-        let store: RemoteStore
-        do {
-            key = try KeyFiles.readSecretKey(keyFile)
-            store = try nix.load().opener.store(try StoreURI(parsing: uriText))
-        } catch {
-            printError("error: \(error)")
-            throw ExitCode.failure
-        }
+        let key = try KeyFiles.readSecretKey(keyFile)
+        let store = try nix.load().opener.store(try StoreURI(parsing: uriText))
         let selection: StoreSigner.Selection
         if all {
             selection = .all
@@ -68,8 +61,7 @@ struct KeySign: AsyncParsableCommand {
             for p in arguments {
                 do { paths.append(try store.storeDir.storePath(containing: p)) } catch {
                     await store.close()
-                    printError("error: \(error)")
-                    throw ExitCode.failure
+                    throw error
                 }
             }
             selection = .paths(paths, recursive: recursive)
@@ -80,31 +72,28 @@ struct KeySign: AsyncParsableCommand {
             printError("added \(added) signatures")
         } catch {
             await store.close()
-            printError("error: \(error)")
-            throw ExitCode.failure
+            throw error
         }
     }
 
     private func signNarInfos() throws {
         let narinfos = arguments
-        try reportingErrors {
-            let key = try KeyFiles.readSecretKey(keyFile)
-            let dir = StoreDirectory(storeDir)
-            var updates: [(file: String, text: String)] = []
-            for file in narinfos {
-                let text = try Files.read(file, limit: NarInfo.maxSize)
-                let info = try NarInfo(parsing: text, whence: file, storeDir: dir)
-                let sig: String
-                do {
-                    sig = try key.sign(info.pathInfo, storeDir: dir).description
-                } catch {
-                    throw CLIError.narInfo(file: file, error)
-                }
-                if info.pathInfo.sigs.contains(sig) { continue }
-                if let signed = NarInfo.addingSignature(sig, to: text) { updates.append((file, signed)) }
+        let key = try KeyFiles.readSecretKey(keyFile)
+        let dir = StoreDirectory(storeDir)
+        var updates: [(file: String, text: String)] = []
+        for file in narinfos {
+            let text = try Files.read(file, limit: NarInfo.maxSize)
+            let info = try NarInfo(parsing: text, whence: file, storeDir: dir)
+            let sig: String
+            do {
+                sig = try key.sign(info.pathInfo, storeDir: dir).description
+            } catch {
+                throw CLIError.narInfo(file: file, error)
             }
-            for u in updates { try Files.replace(u.file, with: u.text) }
-            printError("added \(updates.count) signatures")
+            if info.pathInfo.sigs.contains(sig) { continue }
+            if let signed = NarInfo.addingSignature(sig, to: text) { updates.append((file, signed)) }
         }
+        for u in updates { try Files.replace(u.file, with: u.text) }
+        printError("added \(updates.count) signatures")
     }
 }

@@ -28,27 +28,25 @@ struct KeyVerify: ParsableCommand {
     }
 
     func run() throws {
-        try reportingErrors {
-            let trusted = try TrustedKeys(parsing: trustedPublicKeys)
-            let dir = StoreDirectory(storeDir)
-            var failed = 0
-            for file in narinfos {
-                do {
-                    let text = try Files.read(file, limit: NarInfo.maxSize)
-                    let info = try NarInfo(parsing: text, whence: file, storeDir: dir)
-                    let verdict = trusted.verify(info.pathInfo, sigsNeeded: sigsNeeded, storeDir: dir)
-                    if verdict.isTrusted {
-                        print("\(file): \(verdict)")
-                    } else {
-                        failed += 1
-                        printError("error: \(file): \(verdict)")
-                    }
-                } catch {
+        let trusted = try TrustedKeys(parsing: trustedPublicKeys)
+        let dir = StoreDirectory(storeDir)
+        var failed = 0
+        for file in narinfos {
+            do {
+                let text = try Files.read(file, limit: NarInfo.maxSize)
+                let info = try NarInfo(parsing: text, whence: file, storeDir: dir)
+                let verdict = trusted.verify(info.pathInfo, sigsNeeded: sigsNeeded, storeDir: dir)
+                if verdict.isTrusted {
+                    print("\(file): \(verdict)")
+                } else {
                     failed += 1
-                    printError("error: \(error)")
+                    printError("error: \(file): \(verdict)")
                 }
+            } catch {
+                failed += 1
+                printError("error: \(error)")
             }
-            if failed > 0 { throw CLIError.untrusted(failed: failed, total: narinfos.count) }
         }
+        if failed > 0 { throw CLIError.untrusted(failed: failed, total: narinfos.count) }
     }
 }

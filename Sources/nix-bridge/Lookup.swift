@@ -30,34 +30,27 @@ struct LookupCommand: AsyncParsableCommand {
     @OptionGroup var nix: NixOptions
 
     func run() async throws {
-        do {
-            let config = try nix.load()
-            let targets = try Targets.resolve(paths)
-            guard let lookup = try sources.lookup(config, sigsNeeded: sigsNeeded, noCache: noCache) else {
-                throw CLIError.noStores
-            }
-            let stores = lookup.stores
-            let line = StatusLine()
-            let answered = StoreCount()
-            let storeCount = stores.count, pathCount = targets.count
-            let status: @Sendable (Int) -> String = { n in "[\(n)/\(storeCount) stores] querying \(pathCount) paths" }
-            line.update(status(0))
-            let result = await lookup.lookup(targets) { _ in line.update(status(answered.increment())) }
-            line.finish()
-            for s in stores { await s.close() }
-            for f in result.failures { printError("warning: cannot query '\(f.store)': \(f.error)") }
-            if json {
-                print(LookupJSON.render(result))
-            } else {
-                for a in result.answers { LookupText.print(a) }
-            }
-            if result.answers.contains(where: { $0.best == nil }) { throw ExitCode.failure }
-        } catch let e as ExitCode {
-            throw e
-        } catch {
-            printError("error: \(error)")
-            throw ExitCode.failure
+        let config = try nix.load()
+        let targets = try Targets.resolve(paths, storeDir: config.storeDir)
+        guard let lookup = try sources.lookup(config, sigsNeeded: sigsNeeded, noCache: noCache) else {
+            throw CLIError.noStores
         }
+        let stores = lookup.stores
+        let line = StatusLine()
+        let answered = StoreCount()
+        let storeCount = stores.count, pathCount = targets.count
+        let status: @Sendable (Int) -> String = { n in "[\(n)/\(storeCount) stores] querying \(pathCount) paths" }
+        line.update(status(0))
+        let result = await lookup.lookup(targets) { _ in line.update(status(answered.increment())) }
+        line.finish()
+        for s in stores { await s.close() }
+        for f in result.failures { printError("warning: cannot query '\(f.store)': \(f.error)") }
+        if json {
+            print(LookupJSON.render(result, storeDir: lookup.storeDir))
+        } else {
+            for a in result.answers { LookupText.print(a, storeDir: lookup.storeDir) }
+        }
+        if result.answers.contains(where: { $0.best == nil }) { throw ExitCode.failure }
     }
 }
 
@@ -69,8 +62,7 @@ final class StoreCount: @unchecked Sendable {
 }
 
 enum LookupText {
-    static func print(_ a: LookupAnswer) {
-        let dir = StoreDirectory.default
+    static func print(_ a: LookupAnswer, storeDir dir: StoreDirectory) {
         let path = dir.print(a.path)
         Swift.print(path)
         if a.locations.isEmpty {
@@ -85,15 +77,14 @@ enum LookupText {
                 Swift.print("  \(l.store): \(how), trusted\(cached)")
             } else {
                 Swift.print("  \(l.store): not trusted\(cached)")
-                printError("warning: ignoring substitute for '\(path)' from '\(l.store)', as it's not signed by any of the keys in 'trusted-public-keys'")
+                printError(NixMessages.ignoringSubstitute(path, from: l.store))
             }
         }
     }
 }
 
 enum LookupJSON {
-    static func render(_ r: Lookup.Result) -> String {
-        let dir = StoreDirectory.default
+    static func render(_ r: Lookup.Result, storeDir dir: StoreDirectory) -> String {
         let objects: [[String: Any]] = r.answers.map { a in
             var o: [String: Any] = ["path": dir.print(a.path)]
             o["locations"] = a.locations.map { l -> [String: Any] in
@@ -110,7 +101,6 @@ enum LookupJSON {
             if let best = a.best { o["best"] = best.store }
             return o
         }
-        let data = (try? JSONSerialization.data(withJSONObject: objects, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data()
-        return String(decoding: data, as: UTF8.self)
+        return JSONOutput.array(objects)
     }
 }

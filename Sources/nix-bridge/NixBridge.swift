@@ -9,38 +9,36 @@ struct NixBridge: AsyncParsableCommand {
         commandName: "nix-bridge",
         abstract: "Make a fleet of Nix remote builders act as one verified binary cache.",
         version: "0.1.0",
-        subcommands: [Ping.self, PathInfoCommand.self, LookupCommand.self, SubstituteCommand.self, BuildCommand.self, ExplainCommand.self, ServeCommand.self, CacheCommand.self, KeyCommand.self]
+        subcommands: [Ping.self, PathInfoCommand.self, LookupCommand.self, SubstituteCommand.self, BuildCommand.self, ExplainCommand.self, ServeCommand.self, CacheCommand.self, KeyCommand.self, StdioCommand.self],
+        // `nix-bridge --stdio ...`, as Nix runs its remote program: no subcommand name.
+        defaultSubcommand: StdioCommand.self
     )
 
-    /// Listed for --help; a command line with `--stdio` is parsed by `StdioCommand` (see main).
-    @Flag(help: "Serve the fleet's trusted paths as a Nix store on stdin/stdout (the worker protocol), for ssh-ng://HOST?remote-program=nix-bridge; also takes --option and --builders.")
-    var stdio = false
-
-    func run() async throws {
-        throw CleanExit.helpRequest(self)
-    }
-
-    /// ArgumentParser's entry point, except that usage errors read like Nix's
-    /// (`error: ...`, a hint, exit status 1) rather than `Error: ...` and status 64.
+    /// ArgumentParser's entry point, with errors in Nix's form: a usage error is
+    /// `error: ...` and a hint, a failure while running is `error: ...`; both exit with
+    /// status 1 (ArgumentParser's own form is `Error: ...` and status 64). A command that
+    /// has said why it failed throws an `ExitCode`.
     static func main() async {
-        // `--stdio` takes options the subcommands also have (--store, --option): parsed on
-        // its own so that the root does not take them from the subcommands.
-        if CommandLine.arguments.contains("--stdio") {
-            await StdioCommand.main(NixOptions.joiningOptionPairs(Array(CommandLine.arguments.dropFirst())))
-            return
+        var command: any ParsableCommand
+        do {
+            command = try parseAsRoot(NixOptions.joiningOptionPairs(Array(CommandLine.arguments.dropFirst())))
+        } catch {
+            guard exitCode(for: error) != .success else { exit(withError: error) } // --help, --version
+            printError("error: \(message(for: error))")
+            printError("Try 'nix-bridge --help' for more information.")
+            Glibc.exit(1)
         }
         do {
-            var command = try parseAsRoot(NixOptions.joiningOptionPairs(Array(CommandLine.arguments.dropFirst())))
             if var asyncCommand = command as? AsyncParsableCommand {
                 try await asyncCommand.run()
             } else {
                 try command.run()
             }
+        } catch let code as ExitCode {
+            Glibc.exit(code.rawValue)
         } catch {
-            if let code = error as? ExitCode { Glibc.exit(code.rawValue) }
-            guard exitCode(for: error) != .success else { exit(withError: error) } // --help, --version
-            printError("error: \(message(for: error))")
-            printError("Try 'nix-bridge --help' for more information.")
+            guard exitCode(for: error) != .success else { exit(withError: error) } // a help request
+            printError("error: \(error)")
             Glibc.exit(1)
         }
     }

@@ -3,7 +3,6 @@ import Bridge
 import Foundation
 import NixCore
 import NixStore
-import NixWire
 
 /// `nix-bridge path-info`: like `nix path-info`, with every query pipelined.
 struct PathInfoCommand: AsyncParsableCommand {
@@ -27,11 +26,9 @@ struct PathInfoCommand: AsyncParsableCommand {
     @OptionGroup var nix: NixOptions
 
     func run() async throws {
-        let remote = try reportingErrors {
-            var opener = try nix.load().opener
-            opener.maxConnections = max(1, connections)
-            return try opener.store(try StoreURI(parsing: store))
-        }
+        var opener = try nix.load().opener
+        opener.maxConnections = max(1, connections)
+        let remote = try opener.store(try StoreURI(parsing: store))
         let dir = remote.storeDir
         var failure: String?
         do {
@@ -47,17 +44,14 @@ struct PathInfoCommand: AsyncParsableCommand {
             failure = "\(error)"
         }
         await remote.close()
-        if let failure {
-            printError("error: \(failure)")
-            throw ExitCode.failure
-        }
+        if let failure { throw CLIError.failed(failure) }
     }
 
     /// What Nix 2.8's `nix path-info` prints: one line per path (with `--sigs`, padded, then
     /// `ultimate`, `ca:...` and the signatures), or a JSON array.
-    private func render(_ infos: [StorePath: UnkeyedValidPathInfo], dir: StoreDirectory) -> String {
+    private func render(_ infos: [StorePath: PathInfo], dir: StoreDirectory) -> String {
         let ordered = Closure.dependenciesFirst(infos)
-        if json { return PathInfoJSON.render(ordered.map { ($0, infos[$0]!) }, dir: dir) + "\n" }
+        if json { return PathInfoJSON.render(ordered.map { infos[$0]! }, dir: dir) + "\n" }
         let width = ordered.map { dir.print($0).count }.max() ?? 0
         var out = ""
         for p in ordered {
@@ -67,7 +61,7 @@ struct PathInfoCommand: AsyncParsableCommand {
                 var fields: [String] = []
                 if info.ultimate { fields.append("ultimate") }
                 if let ca = info.ca { fields.append("ca:\(ca)") }
-                fields += info.signatures.sorted()
+                fields += info.sigs.sorted()
                 out += String(repeating: " ", count: width - s.count) + "\t" + fields.joined(separator: " ")
             }
             out += "\n"
@@ -77,10 +71,10 @@ struct PathInfoCommand: AsyncParsableCommand {
 }
 
 enum PathInfoJSON {
-    static func render(_ infos: [(StorePath, UnkeyedValidPathInfo)], dir: StoreDirectory) -> String {
-        let objects: [[String: Any]] = infos.map { path, info in
+    static func render(_ infos: [PathInfo], dir: StoreDirectory) -> String {
+        let objects: [[String: Any]] = infos.map { info in
             var o: [String: Any] = [
-                "path": dir.print(path),
+                "path": dir.print(info.path),
                 // Nix 2.8 prints SRI here (`sha256-<base64>`), unlike narinfo files.
                 "narHash": info.narHash.string(.sri),
                 "narSize": info.narSize,
@@ -89,11 +83,10 @@ enum PathInfoJSON {
             ]
             if let d = info.deriver { o["deriver"] = dir.print(d) }
             if info.ultimate { o["ultimate"] = true }
-            if !info.signatures.isEmpty { o["signatures"] = info.signatures.sorted() }
+            if !info.sigs.isEmpty { o["signatures"] = info.sigs.sorted() }
             if let ca = info.ca { o["ca"] = "\(ca)" }
             return o
         }
-        let data = (try? JSONSerialization.data(withJSONObject: objects, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data()
-        return String(decoding: data, as: UTF8.self)
+        return JSONOutput.array(objects)
     }
 }

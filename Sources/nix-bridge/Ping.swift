@@ -1,6 +1,9 @@
 import ArgumentParser
 import Bridge
 import Foundation
+import NixCore
+import NixStore
+import NixTransport
 
 /// `nix-bridge ping`: like `nix store ping`, for one store or every configured machine.
 struct Ping: AsyncParsableCommand {
@@ -13,14 +16,15 @@ struct Ping: AsyncParsableCommand {
     var stores: [String] = []
     @Flag(help: "Print JSON.")
     var json = false
+    @Flag(name: .shortAndLong, help: "Also print each SSH store's effective ssh_config settings and the file and line each came from.")
+    var verbose = false
     @OptionGroup var nix: NixOptions
 
     func run() async throws {
         let config = try nix.load()
         let targets = stores.isEmpty ? config.machineStoreURIs : stores
         if targets.isEmpty {
-            printError("error: no store given and no machines configured (use --store or --builders)")
-            throw ExitCode.failure
+            throw CLIError.failed("no store given and no machines configured (use --store or --builders)")
         }
         let opener = config.opener
         let reports = await withTaskGroup(of: (Int, PingReport).self) { group in
@@ -31,12 +35,25 @@ struct Ping: AsyncParsableCommand {
             for await (i, r) in group { out[i] = r }
             return out.compactMap { $0 }
         }
+        let ssh: [[SSHSettingLine]?] = targets.map { verbose ? SSHSettingLine.lines(for: $0, opener: opener) : nil }
         if json {
-            print(PingJSON.render(reports))
+            print(PingJSON.render(reports, ssh: ssh))
         } else {
-            for r in reports { printReport(r) }
+            for (r, lines) in zip(reports, ssh) {
+                printReport(r)
+                if let lines { printSettings(r.store, lines) }
+            }
         }
         if reports.contains(where: { $0.error != nil }) { throw ExitCode.failure }
+    }
+
+    private func printSettings(_ store: String, _ lines: [SSHSettingLine]) {
+        print("SSH settings for \(store):")
+        let width = min(48, lines.map { $0.indent.count + $0.text.count }.max() ?? 0)
+        for l in lines {
+            let left = l.indent + l.text
+            print("  " + left + String(repeating: " ", count: max(1, width + 2 - left.count)) + l.origin)
+        }
     }
 
     private func printReport(_ r: PingReport) {
@@ -56,8 +73,8 @@ struct Ping: AsyncParsableCommand {
 }
 
 enum PingJSON {
-    static func render(_ reports: [PingReport]) -> String {
-        let objects: [[String: Any]] = reports.map { r in
+    static func render(_ reports: [PingReport], ssh: [[SSHSettingLine]?] = []) -> String {
+        let objects: [[String: Any]] = reports.enumerated().map { i, r in
             var o: [String: Any] = ["url": r.store, "ok": r.error == nil]
             if let v = r.nixVersion { o["version"] = v }
             if let p = r.protocolVersion { o["protocol"] = p }
@@ -66,9 +83,49 @@ enum PingJSON {
             if let rtt = r.roundTripSeconds { o["roundTripSeconds"] = rtt }
             if let e = r.error { o["error"] = e }
             if let h = r.hint { o["hint"] = h }
+            if i < ssh.count, let lines = ssh[i] {
+                o["sshSettings"] = lines.map { ["hop": $0.hop, "setting": $0.text, "origin": $0.origin] as [String: Any] }
+            }
             return o
         }
-        let data = (try? JSONSerialization.data(withJSONObject: objects, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data("[]".utf8)
-        return String(decoding: data, as: UTF8.self)
+        return JSONOutput.array(objects)
+    }
+}
+
+/// One line of `ping -v`'s settings list: `keyword value` and where it came from.
+struct SSHSettingLine {
+    var hop: Int
+    var text: String
+    var origin: String
+    var indent: String { String(repeating: "  ", count: hop) }
+
+    /// The effective settings of an ssh-ng store, then those of each ProxyJump hop; nil for
+    /// other stores.
+    static func lines(for store: String, opener: StoreOpener) -> [SSHSettingLine]? {
+        guard let uri = try? StoreURI(parsing: store), uri.scheme == .sshNG else { return nil }
+        var lines: [SSHSettingLine] = []
+        var options: SSHOptions? = opener.sshOptions(uri)
+        var hop = 0
+        lines.append(SSHSettingLine(hop: 0, text: "transport libssh2 \(SSHLibrary.version)", origin: "loaded library"))
+        if let key = uri[parameter: "ssh-key"] ?? opener.identityFiles[uri.authority] {
+            lines.append(SSHSettingLine(hop: 0, text: "identityfile \(key) (only this key)", origin: "machines file"))
+        }
+        if uri[parameter: "base64-ssh-public-host-key"] ?? opener.pinnedHostKeys[uri.authority] != nil {
+            lines.append(SSHSettingLine(hop: 0, text: "host key pinned (known_hosts not read)", origin: "machines file"))
+        }
+        while let o = options {
+            if hop > 0 { lines.append(SSHSettingLine(hop: hop - 1, text: "via ProxyJump host \(o.host):", origin: "")) }
+            lines.append(SSHSettingLine(hop: hop, text: "hostname \(o.hostName) port \(o.port) user \(o.user)", origin: "effective"))
+            for s in o.settings {
+                let ignored = SSHOptions.honouredKeywords.contains(s.keyword) ? "" : " (no effect with libssh2)"
+                lines.append(SSHSettingLine(hop: hop, text: "\(s.keyword) \(s.arguments.joined(separator: " "))\(ignored)", origin: s.origin))
+            }
+            for w in o.warnings + o.knownHostsProblems.map({ "known_hosts line skipped: \($0)" }) {
+                lines.append(SSHSettingLine(hop: hop, text: "warning: \(w)", origin: ""))
+            }
+            options = o.jumpHost.first
+            hop += 1
+        }
+        return lines
     }
 }

@@ -51,32 +51,24 @@ struct ServeCommand: ParsableCommand {
     }
 
     func serve() async throws {
-        do {
-            let (host, port) = try Self.parseAddress(http)
-            let config = try nix.load()
-            guard let lookup = try sources.lookup(config, sigsNeeded: sigsNeeded) else {
-                throw CLIError.noStores
-            }
-            let keys = try config.settings.secretKeyFiles.map { try KeyFiles.readSecretKey($0) }
-            let fleet = FleetView(lookup: lookup, signingKeys: keys)
-            var logger = Logger(label: "nix-bridge.http")
-            logger.logLevel = .warning
-            let cache = HTTPBinaryCache(
-                fleet: fleet,
-                configuration: .init(host: host, port: port, priority: priority, narInfoTTL: .seconds(narinfoTtl)),
-                logger: logger)
-            try await cache.run(handleSignals: true) { bound in
-                let shown = host.contains(":") ? "[\(host)]" : host
-                // Unbuffered: whoever started us waits for this line to know the port.
-                FileHandle.standardOutput.write(Data("http://\(shown):\(bound)\n".utf8))
-            }
-            for s in lookup.stores { await s.close() }
-        } catch let e as ExitCode {
-            throw e
-        } catch {
-            printError("error: \(error)")
-            throw ExitCode.failure
+        let (host, port) = try Self.parseAddress(http)
+        let config = try nix.load()
+        guard let lookup = try sources.lookup(config, sigsNeeded: sigsNeeded) else {
+            throw CLIError.noStores
         }
+        let fleet = FleetView(lookup: lookup, signingKeys: try config.signingKeys())
+        var logger = Logger(label: "nix-bridge.http")
+        logger.logLevel = .warning
+        let cache = HTTPBinaryCache(
+            fleet: fleet,
+            configuration: .init(host: host, port: port, priority: priority, narInfoTTL: .seconds(narinfoTtl)),
+            logger: logger)
+        try await cache.run(handleSignals: true) { bound in
+            let shown = host.contains(":") ? "[\(host)]" : host
+            // Unbuffered: whoever started us waits for this line to know the port.
+            FileHandle.standardOutput.write(Data("http://\(shown):\(bound)\n".utf8))
+        }
+        for s in lookup.stores { await s.close() }
     }
 
     /// `HOST:PORT` or `[V6]:PORT`.

@@ -1,28 +1,26 @@
 import ArgumentParser
 import Bridge
 import Foundation
-import NixCore
-import NixSigning
 import NixStore
 import NixTransport
-import NixWire
 
 /// `nix-bridge --stdio [--option NAME VALUE] [--builders B] [--store X]`: the options Nix
-/// passes (`--store 'X'` with `remote-store`, ignored) and the fleet's settings.
+/// passes (`--store 'X'` with `remote-store`, ignored) and the fleet's settings. The root
+/// command's default, so Nix's command line needs no subcommand name; without `--stdio`
+/// it shows the root's help.
 struct StdioCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "nix-bridge")
+    static let configuration = CommandConfiguration(
+        commandName: "stdio",
+        abstract: "Serve the fleet's trusted paths as a Nix store on stdin/stdout (nix-bridge --stdio).",
+        discussion: "The worker protocol, for ssh-ng://HOST?remote-program=nix-bridge; also takes --option and --builders.")
 
     @Flag(help: "Serve on stdin/stdout.") var stdio = false
     @Option(help: "Ignored: what Nix appends to the remote program with 'remote-store'.") var store: String?
     @OptionGroup var nix: NixOptions
 
     func run() async throws {
-        do {
-            try await StdioServer.run(nix: nix)
-        } catch {
-            printError("error: \(error)")
-            throw ExitCode.failure
-        }
+        guard stdio else { throw CleanExit.helpRequest(NixBridge.self) }
+        try await StdioServer.run(nix: nix)
     }
 }
 
@@ -39,15 +37,8 @@ enum StdioServer {
         guard let lookup = try config.lookup(extraSubstituters: nil, cache: try? config.narInfoCache()) else {
             throw CLIError.noStores
         }
-        var keys: [SecretKey] = []
-        for file in config.settings.secretKeyFiles { keys.append(try KeyFiles.readSecretKey(file)) }
-        let view = FleetView(lookup: lookup, signingKeys: keys)
-        // 'bridge-write-store' takes added paths; without it writes are refused.
-        let writeURI = config.settings.bridgeWriteStore
-        let writeStore = writeURI.isEmpty ? nil : try config.opener.store(try StoreURI(parsing: writeURI))
-        // Writes are refused or checked by the write store, so the client is told it is not
-        // trusted (as Nix's daemon tells a user outside 'trusted-users').
-        let info = ClientHandshakeInfo(daemonNixVersion: versionText, remoteTrustsUs: .notTrusted)
+        let view = FleetView(lookup: lookup, signingKeys: try config.signingKeys())
+        let writeStore = try config.writeStore()
         let stream = DescriptorStream.standardIO()
         if let file = ProcessInfo.processInfo.environment["NIX_BRIDGE_STATS"] {
             // Diagnostics for benchmarks, rewritten every 50 ms (stdout is the protocol's, and
@@ -59,7 +50,8 @@ enum StdioServer {
                 }
             }
         }
-        let ending = await StoreServer.serve(stream, backend: FleetStoreBackend(view: view, writeStore: writeStore), info: info) { line in
+        let ending = await StoreServer.serve(stream, backend: FleetStoreBackend(view: view, writeStore: writeStore),
+                                             info: FleetStoreBackend.handshake(version: versionText)) { line in
             printError("nix-bridge: \(line)")
         }
         for store in lookup.stores { await store.close() }

@@ -28,74 +28,52 @@ struct SubstituteCommand: AsyncParsableCommand {
     @OptionGroup var nix: NixOptions
 
     func run() async throws {
+        let config = try nix.load()
+        let targets = try Targets.resolve(paths, storeDir: config.storeDir)
+        guard let lookup = try sources.lookup(config) else {
+            throw CLIError.noStores
+        }
+        let sources = lookup.stores
+        let destination = try config.opener.store(try config.destinationStoreURI(store))
+        let substituter = Substituter(lookup: lookup, destination: destination)
+        let line = StatusLine()
+        let progress = SubstituteProgress()
+        let record = FetchRecord()
+        line.update("querying \(targets.count) paths on \(sources.count) stores")
+        let result: Result<[StorePath], any Error>
         do {
-            let config = try nix.load()
-            let targets = try Targets.resolve(paths)
-            guard let lookup = try sources.lookup(config) else {
-                throw CLIError.noStores
-            }
-            let sources = lookup.stores
-            let destination = try config.opener.store(try StoreURI(parsing: store ?? Self.defaultStore))
-            let substituter = Substituter(lookup: lookup, destination: destination)
-            let line = StatusLine()
-            let progress = SubstituteProgress()
-            let record = FetchRecord()
-            line.update("querying \(targets.count) paths on \(sources.count) stores")
-            let result: Result<[StorePath], any Error>
-            do {
-                result = .success(try await substituter.substitute(targets) { event in
-                    Self.report(event, line: line, progress: progress, record: record)
-                })
-            } catch {
-                result = .failure(error)
-            }
-            line.finish()
-            for s in sources { await s.close() }
-            await destination.close()
-            _ = try result.get()
-            if json {
-                print(record.json)
-            } else {
-                for t in targets { print(StoreDirectory.default.print(t)) }
-            }
-        } catch let e as ExitCode {
-            throw e
+            result = .success(try await substituter.substitute(targets) { event in
+                Self.report(event, storeDir: config.storeDir, line: line, progress: progress, record: record)
+            })
         } catch {
-            printError("error: \(error)")
-            throw ExitCode.failure
+            result = .failure(error)
+        }
+        line.finish()
+        for s in sources { await s.close() }
+        await destination.close()
+        _ = try result.get()
+        if json {
+            print(record.json)
+        } else {
+            for t in targets { print(config.storeDir.print(t)) }
         }
     }
 
-    /// Nix's `auto`: the daemon when its socket exists, else the local store directly.
-    static var defaultStore: String {
-        FileManager.default.fileExists(atPath: "/nix/var/nix/daemon-socket/socket") ? "daemon" : "local"
-    }
-
-    static func report(_ event: Substituter.Event, line: StatusLine, progress: SubstituteProgress, record: FetchRecord) {
-        let dir = StoreDirectory.default
+    static func report(_ event: Substituter.Event, storeDir dir: StoreDirectory, line: StatusLine,
+                       progress: SubstituteProgress, record: FetchRecord) {
+        for text in event.logLines(storeDir: dir) { line.log(text) }
         switch event {
         case let .planned(paths, bytes):
             progress.planned(paths: paths.count, bytes: bytes)
-            if !paths.isEmpty {
-                // Nix's wording (the NARs travel uncompressed: download = unpacked).
-                let mib = SubstituteProgress.mib(bytes)
-                line.log(paths.count == 1
-                    ? String(format: "this path will be fetched (%.2f MiB download, %.2f MiB unpacked):", mib, mib)
-                    : String(format: "these %d paths will be fetched (%.2f MiB download, %.2f MiB unpacked):", paths.count, mib, mib))
-                for p in paths.sorted() { line.log("  " + dir.print(p)) }
-            }
         case let .copying(p, from, _):
             progress.copying(dir.print(p), from: from)
-            line.log("copying path '\(dir.print(p))' from '\(from)'...")
         case let .received(_, _, bytes):
             progress.received(bytes)
         case let .fetched(p, from, narSize):
             progress.fetched(narSize: narSize)
             record.add(path: dir.print(p), from: from, narSize: narSize)
-        case let .sourceFailed(p, from, error):
-            line.log("warning: could not fetch '\(dir.print(p))' from '\(from)': \(error); trying the next one")
-        case let .untrusted(p, from):
-            line.log("warning: ignoring substitute for '\(dir.print(p))' from '\(from)', as it's not signed by any of the keys in 'trusted-public-keys'")
+        case .sourceFailed, .untrusted:
+            break
         }
         line.update(progress.text)
     }
@@ -111,9 +89,6 @@ final class FetchRecord: @unchecked Sendable {
     }
 
     var json: String {
-        let data = lock.withLock {
-            (try? JSONSerialization.data(withJSONObject: entries, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data()
-        }
-        return String(decoding: data, as: UTF8.self)
+        JSONOutput.array(lock.withLock { entries })
     }
 }

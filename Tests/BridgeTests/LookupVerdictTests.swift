@@ -221,10 +221,10 @@ extension LookupTests {
             for case let .hit(hit) in try cache.answers(storeURI: uri, hashParts: paths.map(\.hashPart), verdictKey: "") {
                 let record = try #require(hit.record)
                 let parsed = try NarInfo(parsing: try #require(hit.narInfoText), whence: "test", storeDir: .default).pathInfo
-                #expect(LookupRecord.decode(record) == parsed)
+                #expect(NarInfoRecord.decode(record) == parsed)
                 // Damaged records decode to nil (the text is parsed instead), never to another path.
-                #expect(LookupRecord.decode(Array(record.dropLast())) == nil)
-                #expect(LookupRecord.decode(record + [0]) == nil)
+                #expect(NarInfoRecord.decode(Array(record.dropLast())) == nil)
+                #expect(NarInfoRecord.decode(record + [0]) == nil)
                 checked += 1
             }
         }

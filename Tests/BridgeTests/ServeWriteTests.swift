@@ -58,7 +58,7 @@ final class ServeWriteTests {
     func add(_ path: StorePath, through client: DaemonConnection, dontCheckSigs: Bool) async throws {
         let info = try #require(try await source.queryPathInfo(path))
         let source = self.source
-        try await client.addToStoreNar(ValidPathInfo(path: path, info: info), dontCheckSigs: dontCheckSigs) { w in
+        try await client.addToStoreNar(info, dontCheckSigs: dontCheckSigs) { w in
             try await source.narFromPath(path) { chunk in try await w.write(chunk) }
         }
     }
@@ -71,7 +71,7 @@ final class ServeWriteTests {
         let expected = try #require(try await source.queryPathInfo(path))
         #expect(got.narHash == expected.narHash && got.narSize == expected.narSize)
         #expect(got.narSize > 4 << 20)
-        #expect(got.signatures == expected.signatures)
+        #expect(got.sigs == expected.sigs)
         #expect(!got.ultimate)
         // The connection goes on after a write.
         #expect(try await client.request(.isValidPath(path)) == .valid(true))

@@ -81,7 +81,7 @@ struct TrustHolesTests {
         let backend = FleetStoreBackend(view: view, writeStore: store)
         let p = Self.info(1).path
         await #expect {
-            _ = try await backend.answer(.worker(.addSignatures(p, ["trusted-1:AAAA"])), version: .latest)
+            try await backend.addSignatures(p, ["trusted-1:AAAA"])
         } throws: { error in
             (error as? DaemonError)?.message == "you are not privileged to add signatures"
         }
@@ -91,7 +91,7 @@ struct TrustHolesTests {
         let dir = try TestSupport.temporaryDirectory("nb-staged")
         defer { try? FileManager.default.removeItem(at: dir) }
         let nar = try NARWriter.collect { try $0.file(executable: false, contents: Array("staged\n".utf8)) }
-        let info = UnkeyedValidPathInfo(narHash: HashSink.hash(.sha256, nar), narSize: UInt64(nar.count))
+        let info = PathInfo(path: Self.info(1).path, narHash: HashSink.hash(.sha256, nar), narSize: UInt64(nar.count))
         let staged = try StagedCopy(directory: dir.path, path: Self.info(1).path, printed: "p", info: info)
         // Unlinked once open: a process killed now leaves nothing behind.
         #expect(try FileManager.default.contentsOfDirectory(atPath: dir.path).isEmpty)
@@ -115,7 +115,7 @@ struct TrustHolesTests {
         for (contents, ok) in [(expected, true), ("what the builder made instead\n", false)] {
             let nar = try NARWriter.collect { try $0.file(executable: false, contents: Array(contents.utf8)) }
             // The builder's info matches its NAR and claims nothing.
-            var info = UnkeyedValidPathInfo(narHash: HashSink.hash(.sha256, nar), narSize: UInt64(nar.count))
+            var info = PathInfo(path: path, narHash: HashSink.hash(.sha256, nar), narSize: UInt64(nar.count))
             info.ca = .fixed(.flat, hash) // what PathCopy sets from the derivation
             let staged = try StagedCopy(directory: dir.path, path: path, printed: StoreDirectory.default.print(path), info: info)
             try await staged.write(nar)

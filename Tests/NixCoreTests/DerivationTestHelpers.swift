@@ -9,10 +9,6 @@ enum DerivationTestHelpers {
         var description: String { "bad derivation JSON: \(message)" }
     }
 
-    static var derivationVectors: URL? {
-        TestSupport.upstreamVectors?.appendingPathComponent("libstore-tests/data/derivation")
-    }
-
     static func readJSON(_ url: URL) throws -> Any {
         try JSONSerialization.jsonObject(with: Data(contentsOf: url), options: [.fragmentsAllowed])
     }

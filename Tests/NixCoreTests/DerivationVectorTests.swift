@@ -5,9 +5,9 @@ import TestSupport
 
 /// Upstream Nix's derivation golden files (libstore-tests/data/derivation), paired as
 /// upstream's src/libstore-tests/derivation/*.cc pairs them.
-@Suite(.enabled(if: DerivationTestHelpers.derivationVectors != nil, "needs the upstream vectors folder"))
+@Suite(.enabled(if: TestSupport.vectorSuitesRun, "needs the upstream vectors folder"))
 struct DerivationVectorTests {
-    let dir = DerivationTestHelpers.derivationVectors!
+    var dir: URL { get throws { try TestSupport.requireVectors("libstore-tests/data/derivation") } }
     typealias H = DerivationTestHelpers
 
     /// Parses `file`, checks the render is byte-identical, and returns the derivation.

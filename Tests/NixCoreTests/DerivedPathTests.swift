@@ -5,9 +5,9 @@ import TestSupport
 
 /// Derived paths (`drv^out`, `drv!out`) against upstream's JSON vectors and the strings in
 /// the worker-protocol DerivedPath vectors.
-@Suite(.enabled(if: TestSupport.upstreamVectors != nil, "needs the upstream vectors folder"))
+@Suite(.enabled(if: TestSupport.vectorSuitesRun, "needs the upstream vectors folder"))
 struct DerivedPathTests {
-    let data = TestSupport.upstreamVectors!.appendingPathComponent("libstore-tests/data")
+    var data: URL { get throws { try TestSupport.requireVectors("libstore-tests/data") } }
     let store = StoreDirectory.default
     typealias H = DerivationTestHelpers
 
@@ -35,7 +35,7 @@ struct DerivedPathTests {
         ("single_built_built", drv + "^bar^baz"),
     ])
     func singleVectors(file: String, rendered: String) throws {
-        let value = try Self.single(H.readJSON(data.appendingPathComponent("derived-path/\(file).json")))
+        let value = try Self.single(H.readJSON(try data.appendingPathComponent("derived-path/\(file).json")))
         #expect(value.render(in: store) == rendered)
         #expect(try SingleDerivedPath(parsing: rendered, in: store) == value)
         let legacy = rendered.replacingOccurrences(of: "^", with: "!")
@@ -50,7 +50,7 @@ struct DerivedPathTests {
         ("multi_built_built_wildcard", drv + "^bar^*"),
     ])
     func multiVectors(file: String, rendered: String) throws {
-        let value = try Self.derived(H.readJSON(data.appendingPathComponent("derived-path/\(file).json")))
+        let value = try Self.derived(H.readJSON(try data.appendingPathComponent("derived-path/\(file).json")))
         #expect(value.render(in: store) == rendered)
         #expect(try DerivedPath(parsing: rendered, in: store) == value)
     }
@@ -58,7 +58,7 @@ struct DerivedPathTests {
     /// The strings of a worker-protocol vector: one value after another, each a
     /// little-endian 64-bit length then the bytes padded to 8.
     func wireStrings(_ file: String) throws -> [String] {
-        let b = try H.bytes(data.appendingPathComponent("worker-protocol/\(file)"))
+        let b = try H.bytes(try data.appendingPathComponent("worker-protocol/\(file)"))
         func u64(_ at: Int) -> Int { (0..<8).reduce(0) { $0 | Int(b[at + $1]) << (8 * $1) } }
         var pos = 0, res: [String] = []
         while pos + 8 <= b.count {
@@ -73,7 +73,7 @@ struct DerivedPathTests {
 
     @Test(arguments: [29, 30])
     func workerProtocolStrings(minor: Int) throws {
-        let json = try #require(try H.readJSON(data.appendingPathComponent("worker-protocol/derived-path-1.\(minor).json")) as? [Any])
+        let json = try #require(try H.readJSON(try data.appendingPathComponent("worker-protocol/derived-path-1.\(minor).json")) as? [Any])
         let values = try json.map(Self.derived)
         let strings = try wireStrings("derived-path-1.\(minor).bin")
         #expect(try values.map { try $0.wireString(in: store, protocolMinor: minor) } == strings)

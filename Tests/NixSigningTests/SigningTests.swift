@@ -28,7 +28,7 @@ struct SigningWithNixTests {
         #expect(secret.sign(fingerprint).description == nixSig)
 
         // The same through a PathInfo built from `nix path-info --json` (the wire's view).
-        let fromJSON = try ContentAddressTests.pathInfo(path)
+        let fromJSON = try SigningFixtures.pathInfo(path)
         #expect(try fromJSON.fingerprint() == fingerprint)
 
         let trusted = try TrustedKeys(parsing: "other:\(Base64.encode([UInt8](repeating: 1, count: 32))) \(nixPublic)")
@@ -39,11 +39,11 @@ struct SigningWithNixTests {
 
     @Test("a content-addressed path needs no signature; an input-addressed one does")
     func contentAddressedNeedsNone() throws {
-        let ca = try ContentAddressTests.pathInfo(try ContentAddressTests.caPaths()[0])
+        let ca = try SigningFixtures.pathInfo(try SigningFixtures.caPaths()[0])
         let none = TrustedKeys([])
         #expect(ca.sigs.isEmpty)
         #expect(none.verify(ca).isTrusted)
-        let built = try ContentAddressTests.pathInfo(try SigningFixtures.inputAddressedPath.get())
+        let built = try SigningFixtures.pathInfo(try SigningFixtures.inputAddressedPath.get())
         let verdict = none.verify(built)
         #expect(!verdict.isTrusted)
         #expect(verdict.description.hasPrefix(

@@ -33,9 +33,9 @@ final class AllValidPathsTests {
         let nix = try TestSupport.nix(["path-info", "--all", "--store", "local?root=\(fleet.builders[0].storeRoot)"])
         let listed = try nix.text.split(separator: "\n").map { try StoreDirectory.default.parse(String($0)) }
         #expect(all == Set(listed))
-        // The conversion keeps everything a fingerprint needs.
+        // The daemon's answer has everything a fingerprint needs.
         let p = try #require(fixture.paths.last)
-        let info = try #require(try await s2.queryPathInfo(p)).pathInfo(p)
+        let info = try #require(try await s2.queryPathInfo(p))
         #expect(info.path == p)
         #expect(try info.fingerprint().hasPrefix("1;\(StoreDirectory.default.print(p));sha256:"))
         await s2.close()

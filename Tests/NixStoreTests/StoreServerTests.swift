@@ -20,16 +20,12 @@ struct StoreServerTests {
 
     /// Holds path `a` (NAR `nar`); `b` is "broken": its NAR fails after the first chunk.
     struct Backend: StoreServerBackend {
-        func answer(_ request: IncomingRequest, version: WorkerProtocolVersion) async throws -> ServerReply {
-            switch request {
-            case let .worker(.isValidPath(p)): return .bool(p == StoreServerTests.a)
-            case .worker(.setOptions): return .nothing
-            case let .worker(.queryPathInfo(p)):
-                guard p == StoreServerTests.a else { return .pathInfo(nil) }
-                return .pathInfo(UnkeyedValidPathInfo(narHash: HashSink.hash(.sha256, StoreServerTests.nar),
-                                                      narSize: UInt64(StoreServerTests.nar.count)))
-            default: throw DaemonError(message: "you are not privileged to do that")
-            }
+        func isValidPath(_ path: StorePath) async throws -> Bool { path == StoreServerTests.a }
+
+        func queryPathInfo(_ path: StorePath) async throws -> PathInfo? {
+            guard path == StoreServerTests.a else { return nil }
+            return PathInfo(path: path, narHash: HashSink.hash(.sha256, StoreServerTests.nar),
+                            narSize: UInt64(StoreServerTests.nar.count))
         }
 
         func narFromPath(_ path: StorePath, into send: @escaping @Sendable ([UInt8]) async throws -> Void) async throws {
@@ -74,6 +70,31 @@ struct StoreServerTests {
             Issue.record("expected an error")
         } catch {
             #expect("\(error)".contains("not here"), "\(error)")
+        }
+        #expect(try await c.request(.isValidPath(Self.a)) == .valid(true))
+        await c.close()
+        #expect(await serving.value == .clientClosed)
+    }
+
+    /// What the backend does not implement is refused in Nix's words (the protocol's
+    /// defaults), SetOptions is accepted, and the connection goes on; our own client sends
+    /// the operations only daemons receive from Nix's clients.
+    @Test func unimplementedOperationsAreRefused() async throws {
+        let (c, serving) = try await Self.connect()
+        #expect(try await c.request(.setOptions(ClientSettings())) == .done)
+        let refused: [(WorkerRequest, String)] = [
+            (.addTempRoot(Self.a), "you are not privileged to create temporary roots"),
+            (.findRoots, "you are not privileged to find roots"),
+            (.verifyStore(checkContents: false, repair: true), "you are not privileged to repair paths"),
+            (.collectGarbage(action: 0, pathsToDelete: [], ignoreLiveness: false, maxFreed: 0), "you are not privileged to collect garbage"),
+        ]
+        for (request, message) in refused {
+            do {
+                _ = try await c.request(request)
+                Issue.record("\(request.op) was not refused")
+            } catch {
+                #expect("\(error)".contains(message), "\(error)")
+            }
         }
         #expect(try await c.request(.isValidPath(Self.a)) == .valid(true))
         await c.close()

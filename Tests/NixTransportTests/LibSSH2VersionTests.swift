@@ -8,7 +8,7 @@ import Testing
 @Suite struct LibSSH2VersionTests {
     @Test func theLoadedLibraryIsTheOneThisRunIsFor() {
         let expected = ProcessInfo.processInfo.environment["NIX_BRIDGE_EXPECT_LIBSSH2"] ?? "1.10"
-        #expect(SSHChannelStream.libraryVersion.hasPrefix(expected + "."),
-                "loaded libssh2 \(SSHChannelStream.libraryVersion), expected \(expected)")
+        #expect(SSHLibrary.version.hasPrefix(expected + "."),
+                "loaded libssh2 \(SSHLibrary.version), expected \(expected)")
     }
 }

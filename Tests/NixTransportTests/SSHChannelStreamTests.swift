@@ -15,7 +15,7 @@ struct SSHChannelStreamTests {
             #expect(status == SSHExitStatus(code: 3, signal: nil))
             #expect(s.stderrText == "oops\n")
             // AES-GCM where the loaded libssh2 has it (1.11), else AES-CTR with HMAC-SHA2.
-            if SSHChannelStream.libraryVersion.hasPrefix("1.10") {
+            if SSHLibrary.version.hasPrefix("1.10") {
                 #expect(s.algorithms.cipher == "aes128-ctr")
                 #expect(s.algorithms.mac == "hmac-sha2-256")
             } else {
@@ -157,33 +157,6 @@ struct SSHChannelStreamTests {
             let err = await expectSSHError { _ = try await SSHChannelStream.connect(to: t, command: "true") }
             #expect(err?.reason == .authenticationFailed(user: "root", tried: [fleet.strangerKey], note: nil))
             #expect(err?.description.contains("authentication as 'root' refused") == true)
-        }
-    }
-
-    @Test func rsaKeyFailureIsExplained() async throws {
-        try await withFleet { fleet in
-            let rsa = fleet.directory.path + "/client_rsa"
-            try TestSupport.run(["ssh-keygen", "-q", "-t", "rsa", "-b", "2048", "-N", "", "-f", rsa])
-            // Authorized, so only libssh2's SHA-1 signature stands in the way.
-            let auth = fleet.directory.path + "/builder1/authorized_keys"
-            let h = try FileHandle(forWritingTo: URL(fileURLWithPath: auth))
-            try h.seekToEnd()
-            try h.write(contentsOf: try Data(contentsOf: URL(fileURLWithPath: rsa + ".pub")))
-            try h.close()
-            if !SSHChannelStream.libraryVersion.hasPrefix("1.10") {
-                // libssh2 1.11 signs with rsa-sha2-256/512, which OpenSSH 9 accepts.
-                let s = try await SSHChannelStream.connect(to: fleetTarget(fleet, key: rsa), command: "echo rsa")
-                #expect(try await s.read(maxLength: 16) == Array("rsa\n".utf8))
-                await s.close()
-                return
-            }
-            let err = await expectSSHError { _ = try await SSHChannelStream.connect(to: fleetTarget(fleet, key: rsa), command: "true") }
-            guard case let .authenticationFailed(_, tried, note)? = err?.reason else {
-                Issue.record("expected authentication failure, got \(String(describing: err))")
-                return
-            }
-            #expect(tried == ["\(rsa) (RSA)"])
-            #expect(note?.contains("RSA keys do not work with libssh2 1.10") == true)
         }
     }
 

@@ -93,7 +93,7 @@ struct SSHConfigTests {
         #expect(config.resolve(host: "b1", home: dir.path).identitiesOnly)
         #expect(config.resolve(host: "b2", home: dir.path).port == 2)
         #expect(config.resolve(host: "b3", home: dir.path).port == 1)
-        #expect(try SSHConfig.load(home: dir.path + "/missing") == SSHConfig())
+        #expect(try SSHConfig.load(home: dir.path + "/missing", system: nil) == SSHConfig())
     }
 
     @Test func errorsNameFileAndLine() {
@@ -109,10 +109,64 @@ struct SSHConfigTests {
         #expect(SSHConfigError(file: "c", line: 2, message: "m").description == "c:2: m")
     }
 
-    @Test func matchBlocksAreSkippedWithAWarning() throws {
-        let config = try SSHConfig.parse("Match host x\n  Port 9\nHost *\n  Port 8\n", file: "c")
-        #expect(config.resolve(host: "x", home: home).port == 8)
-        #expect(config.warnings == ["c:1: Match blocks are not supported; ignored"])
+    @Test func matchBlocksApplyAndSettingsRememberTheirLine() throws {
+        var ran: [String] = []
+        let config = try SSHConfig.parse("""
+        Host b1
+          HostName 10.1.1.1
+        Match host 10.1.* exec "probe %h %n %r"
+          Port 9
+        Match localnetwork 10.0.0.0/8
+          User never
+        Host *
+          Port 8
+          ControlMaster auto
+        """, file: "c")
+        let o = config.resolve(host: "b1", localUser: "me", home: home, runExec: { ran.append($0); return true })
+        #expect(o.port == 9)
+        #expect(ran == ["probe 10.1.1.1 b1 me"])
+        #expect(o.user == "me")
+        #expect(o.settings.first { $0.keyword == "port" }?.origin == "c:4")
+        #expect(o.settings.first { $0.keyword == "controlmaster" }?.origin == "c:9")
+        #expect(config.warnings == ["c:5: Match localnetwork is not supported; the block never applies"])
+        // A failed exec makes the block not apply; an earlier failed criterion skips exec.
+        ran = []
+        #expect(config.resolve(host: "b1", localUser: "me", home: home, runExec: { ran.append($0); return false }).port == 8)
+        #expect(config.resolve(host: "b2", localUser: "me", home: home, runExec: { ran.append($0); return true }).port == 8)
+        #expect(ran == ["probe 10.1.1.1 b1 me"])
+    }
+
+    @Test func matchExecRunsInTheShell() {
+        #expect(SSHConfig.runMatchExec("test 1 = 1 && exit 0"))
+        #expect(!SSHConfig.runMatchExec("exit 1"))
+        #expect(!SSHConfig.runMatchExec("sleep 5", timeout: 0))
+    }
+
+    @Test func proxyJumpResolvesEachHop() throws {
+        let config = try SSHConfig.parse("""
+        Host inner
+          ProxyJump alice@j1:2201,j2
+        Host j2
+          HostName 127.0.0.2
+          ProxyJump elsewhere
+        Host j1
+          ProxyCommand ssh -W %h:%p gateway-%r %n %%
+        """, file: "c")
+        let o = config.resolve(host: "inner", localUser: "me", home: home)
+        #expect(o.proxyJump == [SSHJumpSpec("alice@j1:2201")!, SSHJumpSpec("j2")!])
+        let j2 = try #require(o.jumpHost.first)
+        #expect(j2.hostName == "127.0.0.2")
+        #expect(j2.proxyJump == [SSHJumpSpec("alice@j1:2201")!])  // the earlier hops, not j2's own ProxyJump
+        let j1 = try #require(j2.jumpHost.first)
+        #expect(j1.user == "alice" && j1.port == 2201)
+        #expect(j1.proxyCommand == "ssh -W j1:2201 gateway-alice j1 %")
+        guard case let .jump(t2)? = o.target().proxy, case let .jump(t1)? = t2.proxy, case .command? = t1.proxy else {
+            Issue.record("expected inner <- j2 <- j1 <- command")
+            return
+        }
+        #expect(config.resolve(host: "j3", localUser: "me", home: home).proxyJump == nil)
+        #expect(SSHJumpSpec("[::1]:22")?.host == "::1")
+        #expect(SSHJumpSpec("a:b") == nil)
     }
 
     @Test(.enabled(if: SSHFleet.canRun, "needs root, sshd and ssh-keygen"))

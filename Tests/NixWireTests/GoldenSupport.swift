@@ -6,20 +6,19 @@ import TestSupport
 
 /// Reads upstream's golden files and turns their JSON into our values.
 enum Golden {
-    static let base: URL? = TestSupport.upstreamVectors?.appendingPathComponent("libstore-tests/data")
-    static var available: Bool { base != nil }
+    static func folder(_ dir: String) throws -> URL { try TestSupport.requireVectors("libstore-tests/data/" + dir) }
 
     struct Failure: Error, CustomStringConvertible {
         var description: String
     }
 
     static func bin(_ dir: String, _ stem: String) throws -> [UInt8] {
-        let url = base!.appendingPathComponent(dir).appendingPathComponent(stem + ".bin")
+        let url = try folder(dir).appendingPathComponent(stem + ".bin")
         return [UInt8](try Data(contentsOf: url))
     }
 
     static func json(_ dir: String, _ stem: String) throws -> Any {
-        let url = base!.appendingPathComponent(dir).appendingPathComponent(stem + ".json")
+        let url = try folder(dir).appendingPathComponent(stem + ".json")
         return try JSONSerialization.jsonObject(with: Data(contentsOf: url), options: [.fragmentsAllowed])
     }
 
@@ -156,12 +155,14 @@ enum Golden {
         return res
     }
 
-    static func pathInfo(_ j: Any) throws -> UnkeyedValidPathInfo {
+    /// A path info; the unkeyed form's JSON has no path: `path` stands in.
+    static func pathInfo(_ j: Any, path: StorePath? = nil) throws -> PathInfo {
         let o = try object(j)
-        return UnkeyedValidPathInfo(deriver: try optionalStorePath(o["deriver"]), narHash: try Hash(parsing: try string(o["narHash"])),
-                                    references: Set(try array(o["references"] as Any).map(storePath)),
-                                    registrationTime: try int(o["registrationTime"]), narSize: UInt64(try int(o["narSize"])),
-                                    ultimate: bool(o["ultimate"]), signatures: Set(try signatures(o["signatures"])),
-                                    ca: try optionalContentAddress(o["ca"]))
+        return PathInfo(path: try path ?? storePath(o["path"]),
+                        deriver: try optionalStorePath(o["deriver"]), narHash: try Hash(parsing: try string(o["narHash"])),
+                        references: Set(try array(o["references"] as Any).map(storePath)),
+                        registrationTime: try int(o["registrationTime"]), narSize: UInt64(try int(o["narSize"])),
+                        ultimate: bool(o["ultimate"]), sigs: Set(try signatures(o["signatures"])),
+                        ca: try optionalContentAddress(o["ca"]))
     }
 }

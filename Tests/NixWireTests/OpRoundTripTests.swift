@@ -24,7 +24,59 @@ struct OpRoundTripTests {
             guard resp != .narEnd else { continue }
             var rr = WireReader(try resp.encodedReply(for: req.op, ctx))
             #expect(try StderrMessage.read(from: &rr, ctx) == .last)
-            #expect(try WorkerResponse.read(for: req.op, from: &rr, ctx) == resp, "\(req.op) reply at \(version)")
+            #expect(try WorkerResponse.read(for: req, from: &rr, ctx) == resp, "\(req.op) reply at \(version)")
+            #expect(rr.isAtEnd)
+        }
+    }
+
+    /// The operations only daemons receive from Nix's clients, and their replies: one type
+    /// writes and reads each, at every version.
+    @Test(arguments: [21, 25, 31, 38])
+    func daemonOperationsRoundTrip(minor: Int) throws {
+        let v = WorkerProtocolVersion(minor: minor)
+        let ctx = WireContext(version: v)
+        let a = Samples.a, b = Samples.b, drv = Samples.drv
+        let id = "sha256:" + Base16.encode(Samples.hash.bytes) + "!out"
+        let real = Realisation(id: try DrvOutput(parsing: id), outPath: a, signatures: nil, dependentRealisations: nil)
+        var exchanges: [(WorkerRequest, WorkerResponse)] = [
+            (.hasSubstitutes(a), .valid(false)),
+            (.queryReferrers(a), .validPaths([b])),
+            (.ensurePath(a), .done),
+            (.addTempRoot(a), .done),
+            (.queryDeriver(a), .storePath(drv)),
+            (.querySubstitutablePathInfo(a), .substitutablePathInfos([a: SubstitutablePathInfo(deriver: drv, references: [b], downloadSize: 10, narSize: 20)])),
+            (.querySubstitutablePathInfo(b), .substitutablePathInfos([:])),
+            (.queryDerivationOutputs(drv), .validPaths([a])),
+            (.queryDerivationOutputNames(drv), .outputNames(["out", "dev"])),
+            (.queryValidDerivers(a), .validPaths([drv])),
+            (.queryDerivationOutputMap(drv), .outputMap(["out": a, "dev": nil])),
+            (.querySubstitutablePaths([a, b]), .validPaths([])),
+            (.querySubstitutablePathInfos([a]), .substitutablePathInfos([a: SubstitutablePathInfo(narSize: 5)])),
+            (.addTextToStore(name: "foo", text: "hello", references: [b]), .storePath(a)),
+            (.importPaths, .validPaths([a])),
+            (.addIndirectRoot("/home/u/result"), .done),
+            (.addPermRoot(a, "/home/u/result"), .rootLink("/home/u/result")),
+            (.syncWithGC, .done),
+            (.findRoots, .roots(["/nix/var/nix/gcroots/auto/x": a])),
+            (.collectGarbage(action: 2, pathsToDelete: [a], ignoreLiveness: false, maxFreed: 100),
+             .collected(deleted: [StoreDirectory.default.print(a)], bytesFreed: 4096)),
+            (.optimiseStore, .done),
+            (.verifyStore(checkContents: true, repair: false), .valid(true)),
+            (.registerDrvOutput(real), .done),
+            (.queryRealisation(id), .realisations([real])),
+            (.addBuildLog(drv.baseName), .done),
+            (.buildPaths([.opaque(a)], .repair), .done),
+        ]
+        if v.atLeast(25) {
+            exchanges.append((.addToStore(name: "foo", method: "fixed:r:sha256", references: [b], repair: false), .addedPath(Samples.info(v))))
+        }
+        for (req, resp) in exchanges {
+            var r = WireReader(try req.encoded(ctx))
+            #expect(try WorkerRequest.read(from: &r, ctx, includeData: false) == req, "\(req.op) at \(v)")
+            #expect(r.isAtEnd, "\(req.op) at \(v)")
+            var rr = WireReader(try resp.encodedReply(for: req.op, ctx))
+            #expect(try StderrMessage.read(from: &rr, ctx) == .last)
+            #expect(try WorkerResponse.read(for: req, from: &rr, ctx) == resp, "\(req.op) reply at \(v)")
             #expect(rr.isAtEnd)
         }
     }
@@ -32,11 +84,11 @@ struct OpRoundTripTests {
     /// A server can take AddToStoreNar's header first and stream the NAR frames itself.
     @Test func streamingAddToStoreNar() throws {
         let ctx = WireContext(version: .nix28)
-        let info = ValidPathInfo(path: Samples.a, info: Samples.info(WorkerProtocolVersion(minor: 16)))
+        let info = Samples.info(WorkerProtocolVersion(minor: 16))
         let req = WorkerRequest.addToStoreNar(PathWithNAR(info: info, nar: Samples.nar), repair: true, dontCheckSigs: false)
         var r = WireReader(try req.encoded(ctx))
         let header = try #require(try WorkerRequest.read(from: &r, ctx, includeData: false))
-        #expect(header == .addToStoreNar(PathWithNAR(info: info, nar: []), repair: true, dontCheckSigs: false))
+        #expect(header == .addToStoreNarStreaming(info, repair: true, dontCheckSigs: false))
         var dec = FramedStreamDecoder()
         var nar: [UInt8] = []
         while let e = try dec.next(from: &r) {
@@ -47,7 +99,7 @@ struct OpRoundTripTests {
 
         let multi = WorkerRequest.addMultipleToStore([PathWithNAR(info: info, nar: Samples.nar)], repair: false, dontCheckSigs: true)
         var m = WireReader(try multi.encoded(ctx))
-        #expect(try WorkerRequest.read(from: &m, ctx, includeData: false) == .addMultipleToStore([], repair: false, dontCheckSigs: true))
+        #expect(try WorkerRequest.read(from: &m, ctx, includeData: false) == .addMultipleToStoreStreaming(repair: false, dontCheckSigs: true))
         let payload = try #require(try FramedStreamDecoder.decodeAll(from: &m))
         #expect(try WorkerRequest.decodeMultiplePayload(payload, ctx) == [PathWithNAR(info: info, nar: Samples.nar)])
     }
@@ -198,7 +250,7 @@ struct OpRoundTripTests {
         for e in try client.receive(toClient) { if case let .write(b) = e { back += b } }
         _ = try client.receive(try server.receive(back))
         #expect(client.negotiatedVersion == v)
-        let info = ValidPathInfo(path: Samples.a, info: Samples.info(WorkerProtocolVersion(minor: 16)))
+        let info = Samples.info(WorkerProtocolVersion(minor: 16))
         let (id, bytes) = try client.send(.addToStoreNar(PathWithNAR(info: info, nar: Samples.nar), repair: false, dontCheckSigs: false))
         #expect(!bytes.isEmpty)
         // A later request waits: our STDERR_READ answers must follow the AddToStoreNar directly.

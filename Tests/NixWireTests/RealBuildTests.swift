@@ -27,19 +27,21 @@ struct RealBuildTests {
     }
 
     /// The derivation as the CLI sees it, turned into the wire form.
-    static func instantiate(_ storeURI: String, env: [String: String]) throws -> (StorePath, WireBasicDerivation) {
+    static func instantiate(_ storeURI: String, env: [String: String]) throws -> (StorePath, BasicDerivation) {
         let drvText = try TestSupport.run(["nix-instantiate", "--store", storeURI, "-E", expression], environment: env).trimmed
         let drvPath = try StoreDirectory.default.parse(drvText)
         let json = try TestSupport.run(["nix", "show-derivation", "--store", storeURI, drvText], environment: env).stdout
         let all = try #require(try JSONSerialization.jsonObject(with: json) as? [String: Any])
         let d = try #require(all[drvText] as? [String: Any])
-        var outputs: [String: WireDerivationOutput] = [:]
-        for (name, o) in try #require(d["outputs"] as? [String: [String: String]]) {
-            outputs[name] = WireDerivationOutput(path: o["path"] ?? "", hashAlgo: o["hashAlgo"] ?? "", hash: o["hash"] ?? "")
+        let name = String(drvPath.name.dropLast(".drv".count))
+        var outputs: [String: DerivationOutput] = [:]
+        for (output, o) in try #require(d["outputs"] as? [String: [String: String]]) {
+            outputs[output] = try DerivationOutput(path: o["path"] ?? "", hashAlgo: o["hashAlgo"] ?? "", hash: o["hash"] ?? "",
+                                                   drvName: name, outputName: output, storeDirectory: .default)
         }
-        let drv = WireBasicDerivation(
-            outputs: outputs, inputSrcs: Set(try (d["inputSrcs"] as? [String] ?? []).map { try StoreDirectory.default.parse($0) }),
-            platform: try #require(d["system"] as? String), builder: try #require(d["builder"] as? String),
+        let drv = BasicDerivation(
+            name: name, outputs: outputs, inputSrcs: Set(try (d["inputSrcs"] as? [String] ?? []).map { try StoreDirectory.default.parse($0) }),
+            system: try #require(d["system"] as? String), builder: try #require(d["builder"] as? String),
             args: d["args"] as? [String] ?? [], env: d["env"] as? [String: String] ?? [:])
         return (drvPath, drv)
     }
@@ -49,7 +51,7 @@ struct RealBuildTests {
         defer { try? FileManager.default.removeItem(at: root) }
         let storeURI = "local?root=" + store.path
         let (drvPath, drv) = try Self.instantiate(storeURI, env: env)
-        let out = try StoreDirectory.default.parse(try #require(drv.outputs["out"]?.path))
+        let out = try #require(try drv.outputPaths(in: .default)["out"] ?? nil)
 
         let daemon = try DaemonProcess(root: store, environment: env)
         var d = DaemonDriver(daemon: daemon)

@@ -16,14 +16,14 @@ struct RealClientTests {
     final class Server: @unchecked Sendable {
         let path: String
         let fd: Int32
-        let known: [StorePath: UnkeyedValidPathInfo]
+        let known: [StorePath: PathInfo]
         private let lock = NSLock()
         private var _requests: [WorkerRequest] = []
         private var _errors: [String] = []
         var requests: [WorkerRequest] { lock.withLock { _requests } }
         var errors: [String] { lock.withLock { _errors } }
 
-        init(path: String, known: [StorePath: UnkeyedValidPathInfo]) throws {
+        init(path: String, known: [StorePath: PathInfo]) throws {
             self.path = path
             self.known = known
             fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
@@ -109,9 +109,9 @@ struct RealClientTests {
         let dir = try TestSupport.temporaryDirectory("nixwire-sock")
         defer { try? FileManager.default.removeItem(at: dir) }
         let path = Samples.a
-        let info = UnkeyedValidPathInfo(deriver: Samples.drv, narHash: Samples.hash, references: [Samples.b], registrationTime: 1_700_000_000,
-                                        narSize: 4242, ultimate: false, signatures: ["cache.example.org-1:" + String(repeating: "A", count: 86) + "=="],
-                                        ca: nil)
+        let info = PathInfo(path: path, deriver: Samples.drv, narHash: Samples.hash, references: [Samples.b], registrationTime: 1_700_000_000,
+                            narSize: 4242, ultimate: false, sigs: ["cache.example.org-1:" + String(repeating: "A", count: 86) + "=="],
+                            ca: nil)
         let server = try Server(path: dir.appendingPathComponent("sock").path, known: [path: info])
         let store = "unix://" + server.path
         let full = StoreDirectory.default.print(path)
@@ -126,7 +126,7 @@ struct RealClientTests {
         #expect(cli["narSize"] as? Int == 4242)
         #expect(cli["deriver"] as? String == StoreDirectory.default.print(Samples.drv))
         #expect(cli["references"] as? [String] == [StoreDirectory.default.print(Samples.b)])
-        #expect(cli["signatures"] as? [String] == Array(info.signatures))
+        #expect(cli["signatures"] as? [String] == Array(info.sigs))
 
         let missing = try TestSupport.nix(["path-info", "--store", store, StoreDirectory.default.print(Samples.b)], check: false)
         #expect(missing.status != 0)

@@ -65,8 +65,7 @@ struct RealDaemonTests {
         let nar = try d.send(.narFromPath(f.path))
         // An unsigned input-addressed path: Nix refuses it, drains the frames and goes on.
         // (AddSignatures on a missing path would crash Nix 2.8's daemon: null info.)
-        let unsigned = ValidPathInfo(path: Self.missing, info: UnkeyedValidPathInfo(
-            narHash: HashSink.hash(.sha256, f.nar), narSize: UInt64(f.nar.count)))
+        let unsigned = PathInfo(path: Self.missing, narHash: HashSink.hash(.sha256, f.nar), narSize: UInt64(f.nar.count))
         let badSigs = try d.send(.addToStoreNar(PathWithNAR(info: unsigned, nar: f.nar), repair: false, dontCheckSigs: false))
         let after = try d.send(.isValidPath(f.path))
         #expect(d.connection.inFlight == 9)
@@ -123,7 +122,7 @@ struct RealDaemonTests {
         let opts = try d.send(.setOptions(settings))
         let narHash = try Hash(parsing: try #require(f.pathInfo["narHash"] as? String))
         let ca = try ContentAddress(parsing: try #require(f.pathInfo["ca"] as? String))
-        let info = ValidPathInfo(path: f.path, info: UnkeyedValidPathInfo(narHash: narHash, narSize: UInt64(f.nar.count), ca: ca))
+        let info = PathInfo(path: f.path, narHash: narHash, narSize: UInt64(f.nar.count), ca: ca)
         let add = try d.send(.addToStoreNar(PathWithNAR(info: info, nar: f.nar), repair: false, dontCheckSigs: false))
         let query = try d.send(.queryPathInfo(f.path))
         let valid = try d.send(.queryValidPaths([f.path, Self.missing], substitute: false))
@@ -207,7 +206,7 @@ struct RealDaemonTests {
         _ = try d.start()
         let narHash = try Hash(parsing: try #require(f.pathInfo["narHash"] as? String))
         let ca = try ContentAddress(parsing: try #require(f.pathInfo["ca"] as? String))
-        let info = ValidPathInfo(path: f.path, info: UnkeyedValidPathInfo(narHash: narHash, narSize: UInt64(f.nar.count), ca: ca))
+        let info = PathInfo(path: f.path, narHash: narHash, narSize: UInt64(f.nar.count), ca: ca)
         let add = try d.send(.addMultipleToStore([PathWithNAR(info: info, nar: f.nar)], repair: false, dontCheckSigs: false))
         let sig = "nixwire-test-1:" + String(repeating: "A", count: 86) + "=="
         let sign = try d.send(.addSignatures(f.path, [sig]))
@@ -221,7 +220,7 @@ struct RealDaemonTests {
             return
         }
         #expect(got.narHash == narHash)
-        #expect(got.signatures == [sig])
+        #expect(got.sigs == [sig])
         let json = try TestSupport.nix(["path-info", "--json", "--store", "local?root=" + target.path, StoreDirectory.default.print(f.path)]).stdout
         let cli = try #require((try JSONSerialization.jsonObject(with: json) as? [[String: Any]])?.first)
         #expect(cli["signatures"] as? [String] == [sig])

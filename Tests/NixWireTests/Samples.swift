@@ -16,12 +16,12 @@ enum Samples {
         return w.bytes
     }()
 
-    static func info(_ v: WorkerProtocolVersion) -> UnkeyedValidPathInfo {
-        var i = UnkeyedValidPathInfo(deriver: drv, narHash: hash, references: [a, b], registrationTime: 1_700_000_000,
-                                     narSize: UInt64(nar.count))
+    static func info(_ v: WorkerProtocolVersion, path: StorePath = a) -> PathInfo {
+        var i = PathInfo(path: path, deriver: drv, narHash: hash, references: [a, b], registrationTime: 1_700_000_000,
+                         narSize: UInt64(nar.count))
         if v.atLeast(16) {
             i.ultimate = true
-            i.signatures = ["cache.example.org-1:AAAA", "other:BBBB"]
+            i.sigs = ["cache.example.org-1:AAAA", "other:BBBB"]
             i.ca = .fixed(.recursive, hash)
         }
         return i
@@ -50,10 +50,9 @@ enum Samples {
 
     static let failure = BuildResult(status: .permanentFailure, errorMsg: "builder for 'foo.drv' failed with exit code 1")
 
-    static let derivation = WireBasicDerivation(
-        outputs: ["out": WireDerivationOutput(path: StoreDirectory.default.print(a)),
-                  "dev": WireDerivationOutput(path: StoreDirectory.default.print(b), hashAlgo: "r:sha256", hash: Base16.encode(hash.bytes))],
-        inputSrcs: [b], platform: "x86_64-linux", builder: "/bin/sh", args: ["-c", "echo hi > $out"],
+    static let derivation = BasicDerivation(
+        name: "foo", outputs: ["out": .inputAddressed(a), "dev": .caFixed(method: .nar, hash: hash)],
+        inputSrcs: [b], system: "x86_64-linux", builder: "/bin/sh", args: ["-c", "echo hi > $out"],
         env: ["out": StoreDirectory.default.print(a), "name": "foo"])
 
     static var settings: ClientSettings {
@@ -81,7 +80,7 @@ enum Samples {
             (.queryPathFromHashPart(a.hashPart), .storePath(a)),
             (.queryPathFromHashPart("00000000000000000000000000000000"), .storePath(nil)),
             (.narFromPath(a), .narEnd),
-            (.addToStoreNar(PathWithNAR(info: ValidPathInfo(path: a, info: info(WorkerProtocolVersion(minor: 16))), nar: nar),
+            (.addToStoreNar(PathWithNAR(info: info(WorkerProtocolVersion(minor: 16)), nar: nar),
                             repair: false, dontCheckSigs: true), .done),
             (.buildDerivation(drvPath: drv, derivation, .normal), .buildResult(buildResult(v))),
             (.buildDerivation(drvPath: drv, derivation, .check), .buildResult(failure)),
@@ -90,7 +89,7 @@ enum Samples {
                                                          downloadSize: 1234, narSize: 5678))),
         ]
         if v.atLeast(32) {
-            let p = PathWithNAR(info: ValidPathInfo(path: a, info: info(WorkerProtocolVersion(minor: 16))), nar: nar)
+            let p = PathWithNAR(info: info(WorkerProtocolVersion(minor: 16)), nar: nar)
             var q = p
             q.info.path = b
             list.append((.addMultipleToStore([p, q], repair: true, dontCheckSigs: false), .done))

@@ -9,12 +9,12 @@ struct WorkerServerTests {
     struct Pair {
         var client: WorkerConnection
         var server = WorkerServer(info: ClientHandshakeInfo(daemonNixVersion: "nix-bridge test", remoteTrustsUs: .notTrusted))
-        var requests: [IncomingRequest] = []
+        var requests: [WorkerRequest] = []
         var clientEvents: [WorkerConnection.Event] = []
         var closed = false
         /// Streamed requests (`streamedOps`), each with the framed data handed over, and how
         /// many `.dataEnd` came.
-        var streamed: [(request: IncomingRequest, data: [UInt8])] = []
+        var streamed: [(request: WorkerRequest, data: [UInt8])] = []
         var dataEnds = 0
         /// Bytes the server sent, for byte-level checks.
         var serverBytes: [UInt8] = []
@@ -67,29 +67,22 @@ struct WorkerServerTests {
     static let versions = [21, 34, 35, 38]
 
     /// What the server decodes for a request the client sent (data is skipped).
-    static func decoded(_ r: WorkerRequest) -> IncomingRequest {
+    static func decoded(_ r: WorkerRequest) -> WorkerRequest {
         switch r {
         case let .addToStoreNar(p, repair, dontCheckSigs):
-            return .worker(.addToStoreNarStreaming(p.info, repair: repair, dontCheckSigs: dontCheckSigs))
+            return .addToStoreNarStreaming(p.info, repair: repair, dontCheckSigs: dontCheckSigs)
         case let .addMultipleToStore(_, repair, dontCheckSigs):
-            return .worker(.addMultipleToStore([], repair: repair, dontCheckSigs: dontCheckSigs))
+            return .addMultipleToStoreStreaming(repair: repair, dontCheckSigs: dontCheckSigs)
         default:
-            return .worker(r)
+            return r
         }
     }
 
     /// The server's answer to a sample exchange, as bytes.
     static func reply(_ request: WorkerRequest, _ response: WorkerResponse, _ server: WorkerServer) throws -> [UInt8] {
         switch response {
-        case let .valid(b): return try server.reply(.bool(b))
-        case let .validPaths(p): return try server.reply(.paths(p))
-        case let .pathInfo(i): return try server.reply(.pathInfo(i))
-        case let .storePath(p): return try server.reply(.optionalPath(p))
         case .narEnd: return server.narHeader() + Samples.nar
-        case .done: return try server.reply(request.op == .addSignatures ? .number(1) : .nothing)
-        case let .buildResult(r): return try server.reply(.buildResult(r))
-        case let .buildResults(r): return try server.reply(.buildResults(r))
-        case let .missing(m): return try server.reply(.missing(m))
+        default: return try server.reply(response, for: request.op)
         }
     }
 
@@ -177,11 +170,11 @@ struct WorkerServerTests {
         try pair.handshake()
         let ctx = WireContext(version: WorkerProtocolVersion(minor: minor))
         var w = WireWriter()
-        w.writeU64(ServerOp.addTempRoot.rawValue)
+        w.writeU64(WorkerOp.addTempRoot.rawValue)
         w.writeStorePath(Samples.a, ctx)
-        w.writeU64(ServerOp.querySubstitutablePaths.rawValue)
+        w.writeU64(WorkerOp.querySubstitutablePaths.rawValue)
         w.writeStorePathSet([Samples.a, Samples.b], ctx)
-        w.writeU64(ServerOp.querySubstitutablePathInfos.rawValue)
+        w.writeU64(WorkerOp.querySubstitutablePathInfos.rawValue)
         if minor >= 22 {
             w.writeU64(1)
             w.writeStorePath(Samples.b, ctx)
@@ -189,24 +182,24 @@ struct WorkerServerTests {
         } else {
             w.writeStorePathSet([Samples.b], ctx)
         }
-        w.writeU64(ServerOp.addBuildLog.rawValue)
+        w.writeU64(WorkerOp.addBuildLog.rawValue)
         w.writeString(Samples.drv.baseName)
         FramedStream.encode(Array("a log\n".utf8), into: &w)
-        w.writeU64(ServerOp.buildPaths.rawValue)
+        w.writeU64(WorkerOp.buildPaths.rawValue)
         w.writeU64(1)
         try DerivedPath.opaque(Samples.a).write(to: &w, ctx)
         BuildMode.normal.write(to: &w)
-        w.writeU64(ServerOp.isValidPath.rawValue)
+        w.writeU64(WorkerOp.isValidPath.rawValue)
         w.writeStorePath(Samples.b, ctx)
         // Fed one byte at a time: every partial request must wait, not fail.
         for byte in w.bytes { try pair.pump([byte]) }
         #expect(pair.requests == [
-            .pathQuery(.addTempRoot, Samples.a),
+            .addTempRoot(Samples.a),
             .querySubstitutablePaths([Samples.a, Samples.b]),
             .querySubstitutablePathInfos([Samples.b]),
             .addBuildLog(Samples.drv.baseName),
             .buildPaths([.opaque(Samples.a)], .normal),
-            .worker(.isValidPath(Samples.b)),
+            .isValidPath(Samples.b),
         ])
         #expect(!pair.closed)
     }
@@ -219,7 +212,7 @@ struct WorkerServerTests {
         try pair.handshake()
         let ctx = WireContext(version: WorkerProtocolVersion(minor: minor))
         var w = WireWriter()
-        w.writeU64(ServerOp.addToStore.rawValue)
+        w.writeU64(WorkerOp.addToStore.rawValue)
         if minor >= 25 {
             w.writeString("foo")
             w.writeString("fixed:r:sha256")
@@ -231,7 +224,7 @@ struct WorkerServerTests {
         }
         try pair.pump(w.bytes)
         if minor >= 25 {
-            #expect(pair.requests == [.addToStore(name: "foo", references: [Samples.b])])
+            #expect(pair.requests == [.addToStore(name: "foo", method: "fixed:r:sha256", references: [Samples.b], repair: false)])
             #expect(!pair.closed)
         } else {
             #expect(pair.requests.isEmpty)
@@ -244,15 +237,15 @@ struct WorkerServerTests {
     @Test func refusedTunnel() throws {
         var pair = Pair(minor: 21)
         try pair.handshake()
-        let info = ValidPathInfo(path: Samples.a, info: Samples.info(WorkerProtocolVersion(minor: 16)))
+        let info = Samples.info(WorkerProtocolVersion(minor: 16))
         let (_, add) = try pair.client.send(.addToStoreNar(PathWithNAR(info: info, nar: Samples.nar), repair: false, dontCheckSigs: false))
         let (_, valid) = try pair.client.send(.isValidPath(Samples.b))
         try pair.pump(add + valid)
-        #expect(pair.requests == [.worker(.addToStoreNarStreaming(info, repair: false, dontCheckSigs: false))])
+        #expect(pair.requests == [.addToStoreNarStreaming(info, repair: false, dontCheckSigs: false)])
         try pair.answer(pair.server.failure(DaemonError(message: "you are not privileged to add paths")))
         try pair.pump([])
-        #expect(pair.requests.last == .worker(.isValidPath(Samples.b)))
-        try pair.answer(try pair.server.reply(.bool(false)))
+        #expect(pair.requests.last == .isValidPath(Samples.b))
+        try pair.answer(try pair.server.reply(.valid(false), for: .isValidPath))
         #expect(pair.clientEvents.count == 2)
         if case let .failure(_, e) = pair.clientEvents.first {
             #expect(e.message == "you are not privileged to add paths")
@@ -270,20 +263,20 @@ struct WorkerServerTests {
                                    streamedOps: [.addToStoreNar, .addMultipleToStore])
         try pair.handshake()
         let v = WorkerProtocolVersion(minor: minor)
-        let path = PathWithNAR(info: ValidPathInfo(path: Samples.a, info: Samples.info(WorkerProtocolVersion(minor: 16))),
+        let path = PathWithNAR(info: Samples.info(WorkerProtocolVersion(minor: 16)),
                                nar: Samples.nar)
         let (_, add) = try pair.client.send(.addToStoreNar(path, repair: false, dontCheckSigs: true))
         let (_, multi) = try pair.client.send(.addMultipleToStore([path], repair: true, dontCheckSigs: false))
         let (_, valid) = try pair.client.send(.isValidPath(Samples.b))
         for byte in add + multi + valid { try pair.pump([byte]) }
         #expect(pair.streamed.map(\.request) == [
-            .worker(.addToStoreNarStreaming(path.info, repair: false, dontCheckSigs: true)),
-            .worker(.addMultipleToStore([], repair: true, dontCheckSigs: false)),
+            .addToStoreNarStreaming(path.info, repair: false, dontCheckSigs: true),
+            .addMultipleToStoreStreaming(repair: true, dontCheckSigs: false),
         ])
         #expect(pair.streamed.first?.data == Samples.nar)
         #expect(pair.streamed.last?.data == WorkerRequest.multiplePayload([path], WireContext(version: v, storeDir: .default)))
         #expect(pair.dataEnds == 2)
-        #expect(pair.requests == [.worker(.isValidPath(Samples.b))])
+        #expect(pair.requests == [.isValidPath(Samples.b)])
         #expect(!pair.closed)
     }
 }

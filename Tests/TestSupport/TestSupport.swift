@@ -4,15 +4,7 @@ import Foundation
 /// What the test targets share beyond `PeerFixtures` (which this module re-exports): where
 /// the upstream vectors are, and short names for running real programs.
 public enum TestSupport {
-    /// The project's root (the folder holding Package.swift).
-    public static let projectRoot: URL = {
-        var url = URL(fileURLWithPath: #filePath)
-        while url.path != "/" {
-            url.deleteLastPathComponent()
-            if FileManager.default.fileExists(atPath: url.appendingPathComponent("Package.swift").path) { return url }
-        }
-        return URL(fileURLWithPath: FileManager.default.currentDirectoryPath)
-    }()
+    public static var projectRoot: URL { PeerFixtures.projectRoot }
 
     /// `../shared/vectors/nix-upstream` relative to the project root, if present.
     public static var upstreamVectors: URL? {
@@ -22,6 +14,25 @@ public enum TestSupport {
             URL(fileURLWithPath: "/work/shared/vectors/nix-upstream"),
         ]
         return candidates.first { FileManager.default.fileExists(atPath: $0.path) }
+    }
+
+    /// Whether the golden-vector suites run: when the vectors are there, and always under CI
+    /// (`CI=true`), where missing vectors must fail rather than skip.
+    public static var vectorSuitesRun: Bool {
+        upstreamVectors != nil || ProcessInfo.processInfo.environment["CI"] == "true"
+    }
+
+    /// A folder under the upstream vectors, or an error saying they are missing.
+    public static func requireVectors(_ subpath: String) throws -> URL {
+        guard let root = upstreamVectors else { throw VectorsMissing(subpath: subpath) }
+        return root.appendingPathComponent(subpath)
+    }
+
+    public struct VectorsMissing: Error, CustomStringConvertible {
+        public var subpath: String
+        public var description: String {
+            "the upstream vectors (../shared/vectors/nix-upstream) are missing, so '\(subpath)' cannot be read"
+        }
     }
 
     public typealias Output = PeerFixtures.Output

@@ -1,6 +1,5 @@
 import NixCore
 import NixStore
-import NixWire
 
 /// Runs a plan's builds in dependency order, independent ones in parallel (the scheduler
 /// makes them wait for free slots). Like Nix without `--keep-going`, the first failure
@@ -117,7 +116,7 @@ struct BuildRun: Sendable {
                                   signingKeys: b.options.signingKeys, cache: b.cache,
                                   temporaryDirectory: b.options.temporaryDirectory, events: events)
         let local = try await pool.take(b.destinationURI)
-        let inputs: [StorePath: UnkeyedValidPathInfo]
+        let inputs: [StorePath: PathInfo]
         do {
             inputs = try await job.inputClosure(in: local.store, read: b.readDerivation)
             await pool.giveBack(local)

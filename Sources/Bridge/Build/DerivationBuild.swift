@@ -33,7 +33,7 @@ struct DerivationBuild: Sendable {
 
     /// The paths the builder needs: the closure of the sources and of the wanted outputs of
     /// the input derivations.
-    func inputClosure(in local: RemoteStore, read: (StorePath) throws -> Derivation) async throws -> [StorePath: UnkeyedValidPathInfo] {
+    func inputClosure(in local: RemoteStore, read: (StorePath) throws -> Derivation) async throws -> [StorePath: PathInfo] {
         let inputOutputs = try node.drv.inputOutputPaths(in: storeDir, resolve: read)
         let roots = Array(inputOutputs.union(node.drv.inputSrcs))
         let infos = try await Closure.pathInfos(of: roots, in: local, recursive: true)
@@ -47,16 +47,11 @@ struct DerivationBuild: Sendable {
     /// The derivation as BuildDerivation sends it. Like build-remote.cc, the input closure
     /// replaces the sources only when there are input derivations (a derivation without any
     /// keeps its own, which content-addressed outputs depend on).
-    func wireDerivation(inputs: Set<StorePath>) throws -> WireBasicDerivation {
-        let basic = node.drv.inputDrvs.isEmpty
-            ? BasicDerivation(node.drv, inputClosure: [])
-            : BasicDerivation(node.drv, inputClosure: inputs)
-        var outputs: [String: WireDerivationOutput] = [:]
-        for f in try basic.outputFields(in: storeDir) {
-            outputs[f.name] = WireDerivationOutput(path: f.path, hashAlgo: f.hashAlgo, hash: f.hash)
-        }
-        return WireBasicDerivation(outputs: outputs, inputSrcs: basic.inputSrcs, platform: basic.system,
-                                   builder: basic.builder, args: basic.args, env: basic.env)
+    /// Outputs that cannot be sent fail here, as the derivation's fault, not the machine's.
+    func basicDerivation(inputs: Set<StorePath>) throws -> BasicDerivation {
+        let basic = BasicDerivation(node.drv, inputClosure: node.drv.inputDrvs.isEmpty ? [] : inputs)
+        _ = try basic.outputFields(in: storeDir)
+        return basic
     }
 
     /// Forwards the builder's log lines (STDERR_RESULT build-log-line results, and plain
@@ -82,7 +77,7 @@ struct DerivationBuild: Sendable {
     /// Builds on `machine`. Connection failures throw `MachineUnreachable`; a failed build
     /// throws `BuildFailure` with build-remote.cc's message; cancelling the task closes the
     /// connections (the remote daemon then kills the build) and throws `CancellationError`.
-    func buildRemotely(on machine: Machine, inputs: [StorePath: UnkeyedValidPathInfo]) async throws {
+    func buildRemotely(on machine: Machine, inputs: [StorePath: PathInfo]) async throws {
         let uriText = machine.storeUri
         guard let uri = FleetConfig.lookupURI(uriText) else {
             throw MachineUnreachable(machine: uriText, reason: "not a worker-protocol store")
@@ -142,7 +137,7 @@ struct DerivationBuild: Sendable {
     }
 
     private func buildRemotely(uriText: String, remote: RemoteStore,
-                               inputs: [StorePath: UnkeyedValidPathInfo]) async throws {
+                               inputs: [StorePath: PathInfo]) async throws {
         _ = try await remote.handshake()
         // Nix's order: the build is announced on the machine, then its inputs are copied.
         events(.building(node.drvPath, machine: uriText))
@@ -161,7 +156,7 @@ struct DerivationBuild: Sendable {
                 }
             }
         }
-        let result = try await remote.buildDerivation(node.drvPath, try wireDerivation(inputs: Set(inputs.keys)))
+        let result = try await remote.buildDerivation(node.drvPath, try basicDerivation(inputs: Set(inputs.keys)))
         guard result.status.isSuccess else {
             throw BuildFailure(drvPath: printedDrv, kind: BuildFailure.kind(of: result),
                                message: "build of '\(printedDrv)' on '\(uriText)' failed: \(DaemonError.stripANSI(result.errorMsg))")
@@ -170,7 +165,7 @@ struct DerivationBuild: Sendable {
         let fetched = try await withLocal { local in
             let have = try await local.queryValidPaths(Set(outputs))
             let infos = try await remote.queryPathInfos(outputs.filter { !have.contains($0) })
-            var fetched: [StorePath: UnkeyedValidPathInfo] = [:]
+            var fetched: [StorePath: PathInfo] = [:]
             for (path, info) in infos {
                 guard let info else {
                     throw BuildFailure(drvPath: printedDrv, kind: .other,
@@ -192,14 +187,14 @@ struct DerivationBuild: Sendable {
     }
 
     /// Builds in the destination store itself (its daemon runs the builder).
-    func buildLocally(inputs: [StorePath: UnkeyedValidPathInfo]) async throws {
+    func buildLocally(inputs: [StorePath: PathInfo]) async throws {
         let local = try await pool.take(destinationURI)
         local.routeLogs(to: logHandler(activities: false))
         events(.building(node.drvPath, machine: nil))
         let result: BuildResult
         do {
             result = try await withTaskCancellationHandler {
-                try await local.store.buildDerivation(node.drvPath, try wireDerivation(inputs: Set(inputs.keys)))
+                try await local.store.buildDerivation(node.drvPath, try basicDerivation(inputs: Set(inputs.keys)))
             } onCancel: {
                 Task { await local.store.close() }
             }
@@ -233,11 +228,11 @@ struct DerivationBuild: Sendable {
 
     /// The builder now holds the outputs: the lookup cache learns it (a positive answer
     /// replaces the negative one the plan's lookup left).
-    func record(_ infos: [StorePath: UnkeyedValidPathInfo], on storeURI: String) {
+    func record(_ infos: [StorePath: PathInfo], on storeURI: String) {
         guard let cache, !infos.isEmpty else { return }
         try? LookupCacheText.register(cache, storeURI, storeDir: storeDir)
         try? cache.insert(storeURI: storeURI, entries: infos.map { path, info in
-            (path.hashPart, LookupCacheText.narInfo(info.pathInfo(path), storeDir: storeDir))
+            (path.hashPart, LookupCacheText.narInfo(info, storeDir: storeDir))
         })
     }
 }

@@ -12,7 +12,7 @@ struct PathCopy: Sendable {
     var temporaryDirectory: String
 
     /// Copies `infos`' paths in dependency order.
-    func copy(_ infos: [StorePath: UnkeyedValidPathInfo], from source: RemoteStore, to destination: RemoteStore,
+    func copy(_ infos: [StorePath: PathInfo], from source: RemoteStore, to destination: RemoteStore,
               copied: @Sendable (StorePath, UInt64) -> Void = { _, _ in }) async throws {
         for path in Closure.dependenciesFirst(infos) {
             try await copy(path, infos[path]!, from: source, to: destination)
@@ -22,18 +22,16 @@ struct PathCopy: Sendable {
 
     /// - Parameter contentAddress: what the path must hold whatever its source says (a
     ///   fixed-output derivation's own `outputHash`); it is also what the destination records.
-    func copy(_ path: StorePath, _ info: UnkeyedValidPathInfo, from source: RemoteStore,
+    func copy(_ path: StorePath, _ info: PathInfo, from source: RemoteStore,
               to destination: RemoteStore, contentAddress: ContentAddress? = nil) async throws {
-        var unkeyed = info
-        if let contentAddress { unkeyed.ca = contentAddress }
+        var checked = info
+        if let contentAddress { checked.ca = contentAddress }
         let staged = try StagedCopy(directory: temporaryDirectory, path: path, printed: source.storeDir.print(path),
-                                    info: unkeyed)
+                                    info: checked)
         defer { staged.remove() }
         try await source.narFromPath(path) { bytes in try await staged.write(bytes) }
         try await staged.finish()
-        unkeyed.registrationTime = 0
-        unkeyed.ultimate = false
-        try await destination.addToStoreNar(ValidPathInfo(path: path, info: unkeyed), dontCheckSigs: true) { frames in
+        try await destination.addToStoreNar(checked.copied, dontCheckSigs: true) { frames in
             // The checked NAR, streamed from its file in bounded memory.
             while let chunk = try staged.read(upTo: 1 << 20) {
                 try await frames.write(chunk)
@@ -49,7 +47,7 @@ final class StagedCopy: @unchecked Sendable {
     private let handle: FileHandle
     private let nar: VerifiedNARStream
 
-    init(directory: String, path storePath: StorePath, printed: String, info: UnkeyedValidPathInfo) throws {
+    init(directory: String, path storePath: StorePath, printed: String, info: PathInfo) throws {
         let file = directory + "/nix-bridge-copy-\(UUID().uuidString.prefix(12))"
         let fd = open(file, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
         guard fd >= 0 else {

@@ -3,7 +3,8 @@ import NixCore
 import Synchronization
 
 /// Chooses the remote machine for each build the way Nix 2.8's build hook (`build-remote`)
-/// does, sharing machine load with every other nix-bridge process through lock files.
+/// does, sharing machine load with every other nix-bridge process through lock files. The
+/// choice itself is `MachineChoice`'s (pure); this type owns the slot locks.
 ///
 /// A machine is eligible when it builds for the derivation's system (or the system is
 /// `builtin`), offers every required feature (supported or mandatory) and all its mandatory
@@ -136,55 +137,45 @@ public final class Scheduler: Sendable {
         return try LockFiles.open(mainLockPath)
     }
 
-    /// Probes every machine's slots (caller holds the main lock). With `keepPick`, the
-    /// chosen machine's free slot stays locked and is returned; every other probe is undone.
+    /// Probes every machine's slots (caller holds the main lock) and lets `MachineChoice`
+    /// choose. With `keepPick`, the chosen machine's free slot stays locked and is returned;
+    /// every other probe is undone.
     private func survey(_ needs: BuildNeeds, keepPick: Bool) throws(LockFileError) -> Survey {
-        let disabled = disabledReasons.withLock { $0 }
-        var assessments: [MachineAssessment] = []
-        var best: (index: Int, slot: Int, fd: Int32)?
-        defer { if let best { LockFiles.close(best.fd) } }
+        let declines = MachineChoice.declines(machines, needs, disabled: disabledReasons.withLock { $0 })
+        var held: [Int: (slot: Int, fd: Int32)] = [:]
+        defer { for h in held.values { LockFiles.close(h.fd) } }
+        var slots: [MachineChoice.Slots] = []
         for (i, m) in machines.enumerated() {
-            var decline = disabled[m].map { Decline.disabled(reason: $0) } ?? staticDecline(m, needs)
-            var load = 0
-            var free: (slot: Int, fd: Int32)?
-            for slot in 0..<Int(m.maxJobs) {
-                let path = LockFiles.slotPath(directory: stateDirectory, storeUri: m.storeUri, slot: slot)
-                let fd = try LockFiles.open(path)
-                let taken: Bool
-                do { taken = try LockFiles.tryLock(fd, path: path) } catch {
-                    LockFiles.close(fd)
-                    if let free { LockFiles.close(free.fd) }
-                    throw error
-                }
-                if taken && free == nil && decline == nil { free = (slot, fd) } else { LockFiles.close(fd) }
-                if !taken { load += 1 }
-            }
-            if decline == nil && free == nil { decline = .allSlotsBusy(load: load, maxJobs: Int(m.maxJobs)) }
-            assessments.append(MachineAssessment(machine: m, decline: decline, load: load, isPick: false))
-            guard let free else { continue }
-            if let b = best, !Scheduler.isBetter(load: load, speed: m.speedFactor,
-                                                  than: assessments[b.index].load, speed: machines[b.index].speedFactor) {
-                LockFiles.close(free.fd)
-                continue
-            }
-            if let b = best { LockFiles.close(b.fd) }
-            best = (i, free.slot, free.fd)
+            let probe = try probeSlots(m, hold: declines[i] == nil)
+            if let free = probe.free { held[i] = free }
+            slots.append(MachineChoice.Slots(load: probe.load, hasFree: probe.free != nil))
         }
-        guard let b = best else { return Survey(assessments: assessments, slot: nil) }
-        assessments[b.index].isPick = true
-        guard keepPick else { return Survey(assessments: assessments, slot: nil) }
-        LockFiles.touch(b.fd)
-        best = nil // the Slot owns the descriptor now
-        let m = machines[b.index]
-        let path = LockFiles.slotPath(directory: stateDirectory, storeUri: m.storeUri, slot: b.slot)
-        return Survey(assessments: assessments, slot: Slot(machine: m, number: b.slot, lockPath: path, fd: b.fd))
+        let (assessments, pick) = MachineChoice.choose(machines, declines: declines, slots: slots)
+        guard keepPick, let pick, let free = held.removeValue(forKey: pick) else {
+            return Survey(assessments: assessments, slot: nil)
+        }
+        LockFiles.touch(free.fd)
+        let m = machines[pick]
+        let path = LockFiles.slotPath(directory: stateDirectory, storeUri: m.storeUri, slot: free.slot)
+        return Survey(assessments: assessments, slot: Slot(machine: m, number: free.slot, lockPath: path, fd: free.fd))
     }
 
-    /// build-remote's comparison: lower load per speed, then faster, then less loaded.
-    static func isBetter(load: Int, speed: Double, than bestLoad: Int, speed bestSpeed: Double) -> Bool {
-        let a = Double(load) / speed, b = Double(bestLoad) / bestSpeed
-        if a != b { return a < b }
-        if speed != bestSpeed { return speed > bestSpeed }
-        return load < bestLoad
+    /// Counts `machine`'s locked slots; with `hold`, keeps its first free slot locked.
+    private func probeSlots(_ m: Machine, hold: Bool) throws(LockFileError) -> (load: Int, free: (slot: Int, fd: Int32)?) {
+        var load = 0
+        var free: (slot: Int, fd: Int32)?
+        for slot in 0..<Int(m.maxJobs) {
+            let path = LockFiles.slotPath(directory: stateDirectory, storeUri: m.storeUri, slot: slot)
+            let fd = try LockFiles.open(path)
+            let taken: Bool
+            do { taken = try LockFiles.tryLock(fd, path: path) } catch {
+                LockFiles.close(fd)
+                if let free { LockFiles.close(free.fd) }
+                throw error
+            }
+            if taken && free == nil && hold { free = (slot, fd) } else { LockFiles.close(fd) }
+            if !taken { load += 1 }
+        }
+        return (load, free)
     }
 }

@@ -11,7 +11,8 @@ import NixWire
 /// "you are not privileged to ..." wording: the view is read-only. With a `writeStore`
 /// (`bridge-write-store`), added paths (AddToStoreNar, AddMultipleToStore) are forwarded to
 /// it as they stream in, with their signatures checked there, as Nix's daemon does for an
-/// untrusted client; AddSignatures, which Nix refuses to such a client, is refused.
+/// untrusted client; AddSignatures, which Nix refuses to such a client, is refused (the
+/// protocol's default answer).
 public struct FleetStoreBackend: StoreServerBackend {
     public let view: FleetView
     /// Where added paths and signatures go; nil refuses them.
@@ -22,29 +23,116 @@ public struct FleetStoreBackend: StoreServerBackend {
         self.writeStore = writeStore
     }
 
-    public var streamedOps: Set<ServerOp> {
+    public var streamedOps: Set<WorkerOp> {
         writeStore == nil ? [] : [.addToStoreNar, .addMultipleToStore]
     }
 
-    /// Forwards an added path's NAR (or several paths' payload) to the write store frame by
-    /// frame. The client is told it is not trusted, so, as Nix's daemon does for such a
-    /// client, signatures are always checked (by the write store) and nothing is repaired.
-    public func answer(_ request: IncomingRequest, data: IncomingData, version: WorkerProtocolVersion) async throws -> ServerReply {
-        guard let writeStore else { throw Self.notPrivileged("add paths") }
-        let forward: @Sendable (DaemonConnection.FrameWriter) async throws -> Void = { w in
-            while let chunk = try await data.next() { try await w.write(chunk) }
+    /// Why the view refuses a write, in Nix's words for an untrusted client, with why.
+    public func notPrivileged(_ what: String) -> DaemonError { Self.notPrivileged(what) }
+
+    public static func notPrivileged(_ what: String) -> DaemonError {
+        DaemonError(message: "you are not privileged to \(what)\n\nnix-bridge serves the fleet's trusted paths read-only")
+    }
+
+    private func notValid(_ path: StorePath) -> DaemonError {
+        DaemonError(message: "path '\(view.storeDir.print(path))' is not valid")
+    }
+
+    // MARK: Queries
+
+    public func isValidPath(_ path: StorePath) async throws -> Bool { try await view.pathInfo(path) != nil }
+
+    public func queryValidPaths(_ paths: Set<StorePath>, substitute: Bool) async throws -> Set<StorePath> {
+        try await view.validPaths(Array(paths))
+    }
+
+    public func queryAllValidPaths() async throws -> Set<StorePath> { try await view.allPaths() }
+
+    /// `ultimate` is false: the view did not build anything.
+    public func queryPathInfo(_ path: StorePath) async throws -> PathInfo? {
+        guard var info = try await view.pathInfo(path) else { return nil }
+        info.ultimate = false
+        return info
+    }
+
+    public func queryPathFromHashPart(_ hashPart: String) async throws -> StorePath? { try await view.path(hashPart: hashPart) }
+
+    public func narFromPath(_ path: StorePath, into send: @escaping @Sendable ([UInt8]) async throws -> Void) async throws {
+        try await view.narFromPath(path, into: send)
+    }
+
+    public func queryDeriver(_ path: StorePath) async throws -> StorePath? {
+        guard let info = try await view.pathInfo(path) else { throw notValid(path) }
+        return info.deriver
+    }
+
+    // What the view does not know: no referrers, derivations, realisations or substitutes.
+    public func queryReferrers(_ path: StorePath) async throws -> Set<StorePath> { [] }
+    public func queryValidDerivers(_ path: StorePath) async throws -> Set<StorePath> { [] }
+    public func queryDerivationOutputs(_ path: StorePath) async throws -> Set<StorePath> { [] }
+    public func queryDerivationOutputNames(_ path: StorePath) async throws -> Set<String> { [] }
+    public func queryDerivationOutputMap(_ path: StorePath) async throws -> [String: StorePath?] { [:] }
+    public func queryRealisation(_ id: String) async throws -> Set<Realisation> { [] }
+    public func hasSubstitutes(_ path: StorePath) async throws -> Bool { false }
+    public func querySubstitutablePaths(_ paths: Set<StorePath>) async throws -> Set<StorePath> { [] }
+    public func querySubstitutablePathInfos(_ paths: [StorePath]) async throws -> [StorePath: SubstitutablePathInfo] { [:] }
+
+    public func queryMissing(_ paths: [DerivedPath]) async throws -> MissingInfo { try await missing(paths) }
+
+    // MARK: Roots and builds
+
+    public func ensurePath(_ path: StorePath) async throws {
+        guard try await view.pathInfo(path) != nil else {
+            throw DaemonError(message: "path '\(view.storeDir.print(path))' does not exist and cannot be created")
         }
-        switch request {
-        case var .worker(.addToStoreNarStreaming(info, _, _)):
-            info.info.ultimate = false
-            try await writeStore.addToStoreNar(info, repair: false, dontCheckSigs: false, body: forward)
-        case .worker(.addMultipleToStore):
-            try await writeStore.addMultipleToStore(repair: false, dontCheckSigs: false, body: forward)
-        default:
-            throw Self.notPrivileged("add paths")
+    }
+
+    // Nothing is ever collected here: a temporary root is a no-op.
+    public func addTempRoot(_ path: StorePath) async throws {}
+    public func syncWithGC() async throws {}
+    public func findRoots() async throws -> [String: StorePath] { [:] }
+
+    public func buildPaths(_ paths: [DerivedPath], mode: BuildMode) async throws {
+        // Nothing to do for paths already there; building is for builders.
+        let missing = try await missingOpaque(paths)
+        if missing.count == 1 { throw noSubstituter(missing[0]) }
+        if !missing.isEmpty {
+            throw DaemonError(message: "build of " + missing.map { "'\(view.storeDir.print($0))'" }.joined(separator: ", ") + " failed")
         }
+    }
+
+    public func buildPathsWithResults(_ paths: [DerivedPath], mode: BuildMode) async throws -> [KeyedBuildResult] {
+        let missing = Set(try await missingOpaque(paths))
+        return paths.map { p in
+            guard case let .opaque(sp) = p, missing.contains(sp) else {
+                return KeyedBuildResult(path: p, result: BuildResult(status: .alreadyValid))
+            }
+            return KeyedBuildResult(path: p, result: BuildResult(status: .noSubstituters, errorMsg: noSubstituter(sp).message))
+        }
+    }
+
+    // MARK: Writes
+
+    /// Forwards an added path's NAR to the write store frame by frame. The client is told it
+    /// is not trusted, so, as Nix's daemon does for such a client, signatures are always
+    /// checked (by the write store) and nothing is repaired.
+    public func addToStoreNar(_ info: PathInfo, repair: Bool, dontCheckSigs: Bool, nar: IncomingData?) async throws {
+        guard let writeStore, let nar else { throw notPrivileged("add paths") }
+        var info = info
+        info.ultimate = false
+        try await writeStore.addToStoreNar(info, repair: false, dontCheckSigs: false, body: Self.forward(nar))
         forgetMissing()
-        return .nothing
+    }
+
+    /// Forwards several paths' payload to the write store, as `addToStoreNar`.
+    public func addMultipleToStore(repair: Bool, dontCheckSigs: Bool, payload: IncomingData?) async throws {
+        guard let writeStore, let payload else { throw notPrivileged("add paths") }
+        try await writeStore.addMultipleToStore(repair: false, dontCheckSigs: false, body: Self.forward(payload))
+        forgetMissing()
+    }
+
+    private static func forward(_ data: IncomingData) -> @Sendable (DaemonConnection.FrameWriter) async throws -> Void {
+        { w in while let chunk = try await data.next() { try await w.write(chunk) } }
     }
 
     /// Nix asks whether a path is there before it copies it, so a written path is cached as
@@ -54,109 +142,6 @@ public struct FleetStoreBackend: StoreServerBackend {
         guard let writeStore, let cache = view.lookup.cache,
               view.lookup.stores.contains(where: { $0.uri.description == writeStore.uri.description }) else { return }
         try? cache.clear(negativeOnly: true)
-    }
-
-    /// Why the view refuses a write, in Nix's words for an untrusted client, with why.
-    public static func notPrivileged(_ what: String) -> DaemonError {
-        DaemonError(message: "you are not privileged to \(what)\n\nnix-bridge serves the fleet's trusted paths read-only")
-    }
-
-    private func notValid(_ path: StorePath) -> DaemonError {
-        DaemonError(message: "path '\(view.storeDir.print(path))' is not valid")
-    }
-
-    public func answer(_ request: IncomingRequest, version: WorkerProtocolVersion) async throws -> ServerReply {
-        switch request {
-        case let .worker(w): return try await answer(w)
-        case let .pathQuery(op, path): return try await answer(op, path)
-        case .querySubstitutablePaths: return .paths([])
-        case .querySubstitutablePathInfos: return .noSubstitutablePathInfos
-        case let .buildPaths(paths, _):
-            // Nothing to do for paths already there; building is for builders.
-            let missing = try await missingOpaque(paths)
-            if missing.count == 1 { throw noSubstituter(missing[0]) }
-            if !missing.isEmpty {
-                throw DaemonError(message: "build of " + missing.map { "'\(view.storeDir.print($0))'" }.joined(separator: ", ") + " failed")
-            }
-            return .number(1)
-        case .addToStore, .addTextToStore, .importPaths: throw Self.notPrivileged("add paths")
-        case .addIndirectRoot: throw Self.notPrivileged("create indirect roots")
-        case .addPermRoot: throw Self.notPrivileged("create perm roots")
-        case .syncWithGC: return .number(1)
-        case .findRoots: return .noRoots
-        case .collectGarbage: throw Self.notPrivileged("collect garbage")
-        case .optimiseStore: throw Self.notPrivileged("optimise the store")
-        case let .verifyStore(_, repair):
-            throw repair ? DaemonError(message: "you are not privileged to repair paths") : Self.notPrivileged("verify the store")
-        case .registerDrvOutput: throw Self.notPrivileged("register realisations")
-        // No realisations of content-addressed derivations are known: an empty set.
-        case .queryRealisation: return .strings([])
-        case .addBuildLog: throw DaemonError(message: "you are not privileged to add logs")
-        }
-    }
-
-    private func answer(_ w: WorkerRequest) async throws -> ServerReply {
-        switch w {
-        case let .isValidPath(p):
-            return .bool(try await view.pathInfo(p) != nil)
-        case let .queryValidPaths(paths, _):
-            return .paths(try await view.validPaths(Array(paths)))
-        case .queryAllValidPaths:
-            return .paths(try await view.allPaths())
-        case let .queryPathInfo(p):
-            return .pathInfo(try await view.pathInfo(p).map(Self.wire))
-        case let .queryPathFromHashPart(h):
-            return .optionalPath(try await view.path(hashPart: h))
-        case let .queryMissing(paths):
-            return .missing(try await missing(paths))
-        case .setOptions:
-            return .nothing
-        case .addSignatures:
-            // Nix's daemon refuses this to a client outside 'trusted-users', and every client
-            // is told it is not trusted: signatures reach the write store only with a path,
-            // where that store checks them.
-            throw DaemonError(message: "you are not privileged to add signatures")
-        case .addToStoreNar, .addToStoreNarStreaming, .addMultipleToStore, .addMultipleToStoreStreaming:
-            throw Self.notPrivileged("add paths")
-        case .buildDerivation:
-            throw Self.notPrivileged("build derivations")
-        case let .buildPathsWithResults(paths, _):
-            let missing = Set(try await missingOpaque(paths))
-            return .buildResults(paths.map { p in
-                guard case let .opaque(sp) = p, missing.contains(sp) else {
-                    return KeyedBuildResult(path: p, result: BuildResult(status: .alreadyValid))
-                }
-                return KeyedBuildResult(path: p, result: BuildResult(status: .noSubstituters, errorMsg: noSubstituter(sp).message))
-            })
-        case .narFromPath:
-            // StoreServer streams NARs through `narFromPath(_:into:)`.
-            throw DaemonError(message: "NarFromPath is streamed, not answered")
-        }
-    }
-
-    private func answer(_ op: ServerOp, _ path: StorePath) async throws -> ServerReply {
-        switch op {
-        case .hasSubstitutes: return .bool(false)
-        case .queryReferrers, .queryValidDerivers, .queryDerivationOutputs: return .paths([])
-        case .queryDerivationOutputNames: return .strings([])
-        case .queryDerivationOutputMap: return .outputMap([:])
-        case .queryDeriver:
-            guard let info = try await view.pathInfo(path) else { throw notValid(path) }
-            return .optionalPath(info.deriver)
-        case .querySubstitutablePathInfo: return .noSubstitutablePathInfo
-        case .ensurePath:
-            guard try await view.pathInfo(path) != nil else {
-                throw DaemonError(message: "path '\(view.storeDir.print(path))' does not exist and cannot be created")
-            }
-            return .number(1)
-        // Nothing is ever collected here: a temporary root is a no-op.
-        case .addTempRoot: return .number(1)
-        default: throw DaemonError(message: "invalid operation \(op.rawValue)")
-        }
-    }
-
-    public func narFromPath(_ path: StorePath, into send: @escaping @Sendable ([UInt8]) async throws -> Void) async throws {
-        try await view.narFromPath(path, into: send)
     }
 
     /// The plain paths the view lacks, sorted; derivation outputs are refused (building is
@@ -194,12 +179,5 @@ public struct FleetStoreBackend: StoreServerBackend {
             }
         }
         return m
-    }
-
-    /// The wire form; `ultimate` is false: the view did not build anything.
-    static func wire(_ info: PathInfo) -> UnkeyedValidPathInfo {
-        UnkeyedValidPathInfo(deriver: info.deriver, narHash: info.narHash, references: info.references,
-                             registrationTime: info.registrationTime, narSize: info.narSize, ultimate: false,
-                             signatures: info.sigs, ca: info.ca)
     }
 }

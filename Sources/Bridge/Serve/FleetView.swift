@@ -210,7 +210,7 @@ public actor FleetView {
         }
     }
 
-    // MARK: Helpers
+    // MARK: Signing what is served
 
     /// The info we serve for a trusted copy: its signatures, plus ours when its signatures
     /// or its info alone prove it (a path trusted by a content address that only its NAR can

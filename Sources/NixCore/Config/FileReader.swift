@@ -5,7 +5,7 @@
 /// differently from an unreadable one). Throw for any other failure.
 public typealias FileReader = (_ path: String) throws -> String?
 
-/// Lexical path helpers, as Nix's `canonPath`/`dirOf`/`absPath` (no symlinks: pure).
+/// Lexical path functions, as Nix's `canonPath`/`dirOf`/`absPath` (no symlinks: pure).
 enum ConfigPath {
     /// Removes `.`, `..` and repeated slashes of an absolute path. Nil for a relative path.
     static func canonical(_ path: String) -> String? {

@@ -7,8 +7,8 @@ public enum Closure {
     /// Infos of `roots` (and with `recursive`, of everything they reference, transitively).
     /// Paths that are not valid are absent from the result.
     public static func pathInfos(of roots: [StorePath], in store: RemoteStore,
-                                 recursive: Bool) async throws(StoreError) -> [StorePath: UnkeyedValidPathInfo] {
-        var result: [StorePath: UnkeyedValidPathInfo] = [:]
+                                 recursive: Bool) async throws(StoreError) -> [StorePath: PathInfo] {
+        var result: [StorePath: PathInfo] = [:]
         var seen = Set(roots)
         var frontier = Array(seen)
         while !frontier.isEmpty {
@@ -28,7 +28,7 @@ public enum Closure {
     /// The paths in the order Nix's path commands (`nix path-info`, `nix store sign`) use:
     /// each path after the paths it references (Nix's `topoSortPaths`, reversed), ties in
     /// path order. References outside `infos` are ignored.
-    public static func dependenciesFirst(_ infos: [StorePath: UnkeyedValidPathInfo]) -> [StorePath] {
+    public static func dependenciesFirst(_ infos: [StorePath: PathInfo]) -> [StorePath] {
         var order: [StorePath] = []
         order.reserveCapacity(infos.count)
         var visited = Set<StorePath>()

@@ -226,7 +226,7 @@ public actor DaemonConnection {
     /// narHash and narSize and registers nothing on a mismatch. If `body` throws, the
     /// connection is closed before the NAR is complete, so the daemon registers nothing
     /// either, and `body`'s error is rethrown.
-    public func addToStoreNar(_ info: ValidPathInfo, repair: Bool = false, dontCheckSigs: Bool = false,
+    public func addToStoreNar(_ info: PathInfo, repair: Bool = false, dontCheckSigs: Bool = false,
                               body: @Sendable (FrameWriter) async throws -> Void) async throws {
         try await streamed(.addToStoreNarStreaming(info, repair: repair, dontCheckSigs: dontCheckSigs), body: body)
     }

@@ -98,14 +98,14 @@ public actor RemoteStore {
     }
 
     /// The path's metadata, or nil when it is not valid here.
-    public func queryPathInfo(_ path: StorePath) async throws(StoreError) -> UnkeyedValidPathInfo? {
+    public func queryPathInfo(_ path: StorePath) async throws(StoreError) -> PathInfo? {
         guard case let .pathInfo(info) = try await send(.queryPathInfo(path)) else { throw unexpected(.queryPathInfo) }
         return info
     }
 
     /// Many QueryPathInfo requests at once, pipelined over the pool. Paths that are not
     /// valid map to nil.
-    public func queryPathInfos(_ paths: [StorePath]) async throws(StoreError) -> [StorePath: UnkeyedValidPathInfo?] {
+    public func queryPathInfos(_ paths: [StorePath]) async throws(StoreError) -> [StorePath: PathInfo?] {
         // Open the pool's connections up front so the requests spread over all of them.
         var conns: [DaemonConnection] = []
         for _ in 0..<maxConnections {
@@ -114,7 +114,7 @@ public actor RemoteStore {
         }
         let chosen = conns
         do {
-            return try await withThrowingTaskGroup(of: (StorePath, UnkeyedValidPathInfo?).self) { group in
+            return try await withThrowingTaskGroup(of: (StorePath, PathInfo?).self) { group in
                 for (i, p) in paths.enumerated() {
                     let c = chosen[i % chosen.count]
                     group.addTask {
@@ -124,7 +124,7 @@ public actor RemoteStore {
                         return (p, info)
                     }
                 }
-                var out: [StorePath: UnkeyedValidPathInfo?] = [:]
+                var out: [StorePath: PathInfo?] = [:]
                 out.reserveCapacity(paths.count)
                 for try await (p, info) in group { out[p] = info }
                 return out
@@ -158,7 +158,7 @@ public actor RemoteStore {
     /// Adds a path whose NAR `body` writes frame by frame, in bounded memory (see
     /// `DaemonConnection.addToStoreNar(_:repair:dontCheckSigs:body:)`). A throwing `body`
     /// closes that connection and registers nothing.
-    public func addToStoreNar(_ info: ValidPathInfo, repair: Bool = false, dontCheckSigs: Bool = false,
+    public func addToStoreNar(_ info: PathInfo, repair: Bool = false, dontCheckSigs: Bool = false,
                               body: @Sendable (DaemonConnection.FrameWriter) async throws -> Void) async throws {
         let c = try await connection()
         try await c.addToStoreNar(info, repair: repair, dontCheckSigs: dontCheckSigs, body: body)
@@ -194,7 +194,7 @@ public actor RemoteStore {
         return m
     }
 
-    public func buildDerivation(_ drvPath: StorePath, _ drv: WireBasicDerivation, mode: BuildMode = .normal) async throws(StoreError) -> BuildResult {
+    public func buildDerivation(_ drvPath: StorePath, _ drv: BasicDerivation, mode: BuildMode = .normal) async throws(StoreError) -> BuildResult {
         guard case let .buildResult(r) = try await send(.buildDerivation(drvPath: drvPath, drv, mode)) else {
             throw unexpected(.buildDerivation)
         }

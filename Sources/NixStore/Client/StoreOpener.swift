@@ -76,12 +76,15 @@ public struct StoreOpener: Sendable {
         }
     }
 
+    /// The effective ssh_config options for an ssh-ng URI (its user and port act as ssh's -l and -p).
+    public func sshOptions(_ uri: StoreURI) -> SSHOptions {
+        sshConfig.resolve(host: uri.authority, user: uri.user, port: uri.port)
+    }
+
     /// SSH options for the URI: ssh_config for the host, then what the URI and machines
     /// file say (they win, as in Nix where they become ssh command-line options).
     func sshTarget(_ uri: StoreURI) -> SSHTarget {
-        var opts = sshConfig.resolve(host: uri.authority)
-        if let user = uri.user { opts.user = user }
-        if let port = uri.port { opts.port = port }
+        let opts = sshOptions(uri)
         var target = opts.target(pinnedHostKey: uri[parameter: "base64-ssh-public-host-key"] ?? pinnedHostKeys[uri.authority])
         if let key = uri[parameter: "ssh-key"] ?? identityFiles[uri.authority] {
             target.identityFiles = [key]

@@ -3,35 +3,6 @@ import NixCore
 import NixTransport
 import NixWire
 
-/// What a worker-protocol server answers with (see `StoreServer`).
-public protocol StoreServerBackend: Sendable {
-    /// The reply to one request. Throwing reports the error to the client (STDERR_ERROR,
-    /// its description as the message) and the connection goes on, as with Nix's daemon.
-    func answer(_ request: IncomingRequest, version: WorkerProtocolVersion) async throws -> ServerReply
-
-    /// Streams a path's NAR into `send`. Throwing before the first chunk reports the error
-    /// and the connection goes on; after it, the connection ends (a NAR cannot be taken
-    /// back: the client sees it cut short).
-    func narFromPath(_ path: StorePath, into send: @escaping @Sendable ([UInt8]) async throws -> Void) async throws
-
-    /// Operations whose framed data (AddToStoreNar from 1.23, AddMultipleToStore) the backend
-    /// reads as it arrives, through `answer(_:data:version:)`; the data of others is skipped
-    /// and the request goes to `answer(_:version:)`. Default: none.
-    var streamedOps: Set<ServerOp> { get }
-
-    /// The reply to a request of `streamedOps`, reading its framed data from `data` as it
-    /// arrives. The reply is sent once the client's data has ended, whenever this returns.
-    func answer(_ request: IncomingRequest, data: IncomingData, version: WorkerProtocolVersion) async throws -> ServerReply
-}
-
-extension StoreServerBackend {
-    public var streamedOps: Set<ServerOp> { [] }
-
-    public func answer(_ request: IncomingRequest, data: IncomingData, version: WorkerProtocolVersion) async throws -> ServerReply {
-        throw DaemonError(message: "\(request.op) is not supported here")
-    }
-}
-
 /// Serves the worker protocol on a byte stream (stdin/stdout for `--stdio`, a socket),
 /// one request at a time in the order the client sent them, as Nix's daemon does.
 public enum StoreServer {
@@ -63,7 +34,7 @@ public enum StoreServer {
         var server = WorkerServer(ours: version, info: info, storeDir: storeDir, streamedOps: backend.streamedOps)
         var out: [UInt8] = []
         // The streamed request being received: its data and the backend working on it.
-        var upload: (data: IncomingData, answer: Task<ServerReply, any Error>)?
+        var upload: (request: WorkerRequest, data: IncomingData, answer: Task<WorkerResponse, any Error>)?
         defer {
             if let upload {
                 let data = upload.data
@@ -86,19 +57,18 @@ public enum StoreServer {
                     case let .streamedRequest(request):
                         try await flush(&out, stream)
                         let data = IncomingData()
-                        let version = server.negotiated ?? version
-                        upload = (data, Task {
+                        upload = (request, data, Task {
                             defer { Task { await data.abandon() } }
-                            return try await backend.answer(request, data: data, version: version)
+                            return try await perform(request, data: data, on: backend)
                         })
                     case let .data(bytes):
                         await upload?.data.send(bytes)
                     case .dataEnd:
-                        guard let (data, answer) = upload else { continue }
+                        guard let (request, data, answer) = upload else { continue }
                         upload = nil
                         await data.finish()
                         do {
-                            out += try server.reply(try await answer.value)
+                            out += try server.reply(try await answer.value, for: request.op)
                         } catch {
                             out += server.failure(daemonError(error))
                         }
@@ -108,16 +78,15 @@ public enum StoreServer {
                         return .error("closed after a fatal protocol error")
                     case let .request(request):
                         try await flush(&out, stream)
-                        if case let .worker(.narFromPath(path)) = request {
+                        if case let .narFromPath(path) = request {
                             if let ending = try await sendNAR(path, server: server, backend: backend, stream: stream) {
                                 log("NarFromPath \(storeDir.print(path)): \(ending)")
                                 return .error(ending)
                             }
                             continue
                         }
-                        let version = server.negotiated ?? version
                         do {
-                            out += try server.reply(try await backend.answer(request, version: version))
+                            out += try server.reply(try await perform(request, data: nil, on: backend), for: request.op)
                         } catch {
                             out += server.failure(daemonError(error))
                         }

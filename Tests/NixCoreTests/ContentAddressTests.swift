@@ -5,39 +5,9 @@ import Testing
 
 @Suite("Content addresses and the CA check", .enabled(if: TestSupport.hasNix, "needs the nix CLI (nix-bin)"))
 struct ContentAddressTests {
-    /// PathInfo from `nix path-info --json` (Nix 2.8 prints the NAR hash in SRI form).
-    static func pathInfo(_ path: String) throws -> PathInfo {
-        let json = try SigningFixtures.pathInfoJSON(path)
-        let dir = StoreDirectory.default
-        return PathInfo(
-            path: try dir.parse(path),
-            deriver: try (json["deriver"] as? String).map { p throws(StorePathError) in try dir.parse(p) },
-            narHash: try Hash(parsing: json["narHash"] as? String ?? ""),
-            references: Set(try (json["references"] as? [String] ?? []).map { try dir.parse($0) }),
-            narSize: (json["narSize"] as? NSNumber)?.uint64Value ?? 0,
-            ca: try (json["ca"] as? String).map { try ContentAddress(parsing: $0) })
-    }
-
-    /// One path of each kind Nix makes content-addressed, made now.
-    static func caPaths() throws -> [String] {
-        let dir = try TestSupport.temporaryDirectory("nb-ca")
-        let file = dir.appendingPathComponent("nbsign-ca")
-        try "content \(UUID())".write(to: file, atomically: true, encoding: .utf8)
-        let dep = try TestSupport.run(["nix-store", "--add", file.path]).trimmed
-        let text = try TestSupport.run(["nix-instantiate", "--read-write-mode", "--eval", "-E",
-                                        "builtins.toFile \"nbsign-text\" \"refers to ${builtins.storePath \(dep)}\""])
-            .trimmed.trimmingCharacters(in: CharacterSet(charactersIn: "\""))
-        return [
-            dep, // fixed:r:sha256 (source:)
-            try TestSupport.run(["nix-store", "--add-fixed", "sha1", file.path]).trimmed, // fixed:sha1
-            try TestSupport.run(["nix-store", "--add-fixed", "--recursive", "sha512", file.path]).trimmed, // fixed:r:sha512
-            text, // text:sha256 with a reference
-        ]
-    }
-
     @Test("real content-addressed paths check out; their CA renders as Nix's")
     func realPaths() throws {
-        let paths = try Self.caPaths()
+        let paths = try SigningFixtures.caPaths()
         var kinds = Set<String>()
         for path in paths {
             let json = try SigningFixtures.pathInfoJSON(path)
@@ -45,7 +15,7 @@ struct ContentAddressTests {
             let ca = try ContentAddress(parsing: caText)
             #expect(ca.description == caText)
             kinds.insert(String(caText.prefix(while: { $0 != ":" })) + (caText.contains(":r:") ? ":r" : ""))
-            let info = try Self.pathInfo(path)
+            let info = try SigningFixtures.pathInfo(path)
             // Only `fixed:r:sha256` is proved by the info alone (its hash is the NAR hash);
             // the others need the NAR, which Nix hashes on import as the verifier does.
             if caText.hasPrefix("fixed:r:sha256:") {
@@ -63,13 +33,13 @@ struct ContentAddressTests {
         }
         #expect(kinds == ["fixed:r", "fixed", "text"])
         // The text path refers to the first: references are part of its address.
-        #expect(try Self.pathInfo(paths[3]).references.count == 1)
+        #expect(try SigningFixtures.pathInfo(paths[3]).references.count == 1)
     }
 
     @Test("a false CA claim is caught: other name, other references, other hash, input-addressed")
     func falseClaims() throws {
-        let paths = try Self.caPaths()
-        let text = try Self.pathInfo(paths[3])
+        let paths = try SigningFixtures.caPaths()
+        let text = try SigningFixtures.pathInfo(paths[3])
         var noRefs = text
         noRefs.references = []
         guard case .mismatch(let computed?) = noRefs.contentAddressCheck() else {
@@ -78,26 +48,26 @@ struct ContentAddressTests {
         }
         #expect(computed != text.path)
 
-        var renamed = try Self.pathInfo(paths[0])
+        var renamed = try SigningFixtures.pathInfo(paths[0])
         renamed.path = try StorePath(baseName: renamed.path.hashPart + "-other-name")
         #expect(renamed.contentAddressCheck() != .valid)
 
-        var otherHash = try Self.pathInfo(paths[1])
+        var otherHash = try SigningFixtures.pathInfo(paths[1])
         otherHash.ca = .fixed(.flat, HashSink.hash(.sha1, string: "something else"))
         #expect(otherHash.contentAddressCheck() != .valid)
 
         // A flat fixed-output path cannot have references (Nix asserts so).
-        var flatWithRef = try Self.pathInfo(paths[1])
+        var flatWithRef = try SigningFixtures.pathInfo(paths[1])
         flatWithRef.references = [try StoreDirectory.default.parse(paths[0])]
         #expect(flatWithRef.contentAddressCheck() == .mismatch(computed: nil))
 
         // `fixed:r:sha256:H` names the NAR hash: a NAR with another hash cannot be the path's.
-        var otherNAR = try Self.pathInfo(paths[0])
+        var otherNAR = try SigningFixtures.pathInfo(paths[0])
         otherNAR.narHash = HashSink.hash(.sha256, string: "another NAR")
         #expect(otherNAR.contentAddressCheck() == .hashMismatch(specified: otherNAR.ca!.hash, narHash: otherNAR.narHash))
         #expect(!otherNAR.isContentAddressed())
 
-        let built = try Self.pathInfo(try SigningFixtures.inputAddressedPath.get())
+        let built = try SigningFixtures.pathInfo(try SigningFixtures.inputAddressedPath.get())
         #expect(built.contentAddressCheck() == .notContentAddressed)
         var claimed = built
         claimed.ca = .fixed(.recursive, built.narHash)

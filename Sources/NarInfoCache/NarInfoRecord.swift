@@ -1,6 +1,6 @@
 import NixCore
 
-/// The fields of a cached answer in a compact binary form, kept in the narinfo cache beside
+/// The fields of a cached answer in a compact binary form, kept in this cache beside
 /// the narinfo text so a warm lookup rebuilds its PathInfo without parsing text (parsing was
 /// most of a warm lookup's time). It carries exactly what the text does, so decoding gives
 /// the same PathInfo as parsing the text: no registration time, not ultimate.
@@ -10,10 +10,10 @@ import NixCore
 /// names; signature count (4 bytes) and signatures; content address (empty: none). Strings
 /// are a 2-byte length then UTF-8; hash bytes a 1-byte length. Every length is checked
 /// against what is left, and anything malformed decodes to nil (the text is then parsed).
-enum LookupRecord {
-    static let version: UInt8 = 1
+public enum NarInfoRecord {
+    public static let version: UInt8 = 1
 
-    static func encode(_ info: PathInfo) -> [UInt8]? {
+    public static func encode(_ info: PathInfo) -> [UInt8]? {
         var out: [UInt8] = [version]
         out.reserveCapacity(128 + info.references.count * 60 + info.sigs.count * 110)
         func string(_ s: String) -> Bool {
@@ -38,7 +38,7 @@ enum LookupRecord {
         return out
     }
 
-    static func decode(_ bytes: [UInt8]) -> PathInfo? {
+    public static func decode(_ bytes: [UInt8]) -> PathInfo? {
         var reader = Reader(bytes: bytes)
         guard reader.integer(1) == UInt64(version),
               let base = reader.string(), let path = try? StorePath(baseName: base),

@@ -1,6 +1,6 @@
-/// A minimal JSON reader for a derivation's `__json` attribute (NixCore has no Foundation).
-/// Numbers are kept as their text; nesting and sizes are bounded.
-enum JSONValue: Equatable, Sendable {
+/// A minimal JSON reader (a derivation's `__json` attribute, realisations on the wire): the
+/// layers below the CLI have no Foundation. Numbers are kept as their text; nesting is bounded.
+public enum JSONValue: Equatable, Sendable {
     case null
     case bool(Bool)
     case number(String)
@@ -9,10 +9,42 @@ enum JSONValue: Equatable, Sendable {
     case object([String: JSONValue])
 }
 
-struct JSONError: Error, CustomStringConvertible {
-    var offset: Int
-    var message: String
-    var description: String { "\(message) at byte \(offset)" }
+public struct JSONError: Error, CustomStringConvertible {
+    public var offset: Int
+    public var message: String
+    public var description: String { "\(message) at byte \(offset)" }
+}
+
+extension JSONValue {
+    /// Parses one JSON document.
+    public init(parsing text: String) throws(JSONError) {
+        var p = JSONParser(bytes: Array(text.utf8))
+        self = try p.document()
+    }
+
+    /// `s` as a JSON string literal, as nlohmann's `dump()` writes it (UTF-8 kept, controls escaped).
+    public static func quoted(_ s: String) -> String {
+        var out = "\""
+        for u in s.unicodeScalars {
+            switch u {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            case "\n": out += "\\n"
+            case "\r": out += "\\r"
+            case "\t": out += "\\t"
+            case "\u{08}": out += "\\b"
+            case "\u{0C}": out += "\\f"
+            default:
+                if u.value < 0x20 {
+                    let hex = String(u.value, radix: 16)
+                    out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
+                } else {
+                    out.unicodeScalars.append(u)
+                }
+            }
+        }
+        return out + "\""
+    }
 }
 
 struct JSONParser {

@@ -1,0 +1,22 @@
+import NixCore
+import NixStore
+import NixWire
+
+/// What serving the fleet as a store is set up with: the write store and what clients are
+/// told about their trust.
+extension FleetConfig {
+    /// The store that takes the paths clients add ('bridge-write-store'); nil when writes
+    /// are refused.
+    public func writeStore() throws -> RemoteStore? {
+        let uri = settings.bridgeWriteStore
+        return uri.isEmpty ? nil : try opener.store(try StoreURI(parsing: uri))
+    }
+}
+
+extension FleetStoreBackend {
+    /// The handshake's answer: writes are refused or checked by the write store, so the
+    /// client is told it is not trusted (as Nix's daemon tells a user outside 'trusted-users').
+    public static func handshake(version: String) -> ClientHandshakeInfo {
+        ClientHandshakeInfo(daemonNixVersion: version, remoteTrustsUs: .notTrusted)
+    }
+}
