@@ -57,3 +57,32 @@ extension Substituter.Event {
         }
     }
 }
+
+extension BuildEvent {
+    /// The lines Nix logs for this event, in its words (none for bookkeeping).
+    public func logLines(storeDir: StoreDirectory) -> [String] {
+        switch self {
+        case let .planned(build, _):
+            return NixMessages.willBeBuilt(build.map(storeDir.print))
+        case let .substitute(e):
+            return e.logLines(storeDir: storeDir)
+        case let .fetchFailed(drv, error):
+            return ["warning: cannot fetch the outputs of '\(storeDir.print(drv))' (\(error)); building it instead"]
+        case let .copyingPaths(n, _):
+            return ["copying \(n) paths..."]
+        case let .uploading(p, to, _):
+            return [NixMessages.copyingPath(storeDir.print(p), to: to)]
+        case let .building(d, machine):
+            return ["building '\(storeDir.print(d))'" + (machine.map { " on '\($0)'" } ?? "") + "..."]
+        case let .log(_, text):
+            return [text]
+        case let .copyingOutput(p, from, _):
+            return [NixMessages.copyingPath(storeDir.print(p), from: from)]
+        case let .failed(f):
+            return [NoMachineFound.errorLine(f.message)]
+        case .built, .machineDisabled:
+            // The scheduler prints Nix's "cannot build on '...'" itself.
+            return []
+        }
+    }
+}

@@ -116,7 +116,7 @@ extension Posix {
     /// Ends a child: SIGTERM, then SIGKILL if it is still there after `grace`; reaps it.
     static func terminate(_ pid: pid_t, grace: Duration = .seconds(2)) {
         var status: Int32 = 0
-        if waitpid(pid, &status, WNOHANG) == pid { return }
+        if system_waitpid(pid, &status, WNOHANG) == pid { return }
         kill(pid, SIGTERM)
         let deadline = ContinuousClock.now + grace
         while ContinuousClock.now < deadline {
@@ -125,7 +125,7 @@ extension Posix {
             usleep(2000)
         }
         kill(pid, SIGKILL)
-        _ = waitpid(pid, &status, 0)
+        _ = system_waitpid(pid, &status, 0)
     }
 
     /// The value of an environment variable.

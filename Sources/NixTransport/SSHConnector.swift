@@ -110,11 +110,13 @@ struct SSHConnector {
                 jumpLink.close()
                 throw error(.socket("socketpair: \(Posix.errorText())"))
             }
-            SSHJumpPump.start(session: session, channel: channel!, link: jumpLink, pairFD: pair.1,
-                              keepalive: hop.serverAliveInterval, name: "ssh jump \(hop.peerDescription)")
             // The pump reads and writes its end without waiting, polling when stuck.
             Posix.setNonBlocking(pair.1)
-            return SSHLink(fd: pair.0, via: hopName)
+            let done = SSHJumpPump.start(session: session, channel: channel!, link: jumpLink, pairFD: pair.1,
+                                         keepalive: hop.serverAliveInterval, name: "ssh jump \(hop.peerDescription)")
+            // Closing our end ends the pump; wait (briefly) until the jump session is gone too,
+            // so that a closed stream leaves no thread behind still using libssh2.
+            return SSHLink(fd: pair.0, via: hopName) { _ = done.wait(timeout: .now() + 2) }
         }
     }
 

@@ -174,7 +174,7 @@ struct SSHKnownHosts {
         let fd = open(file, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o600)
         guard fd >= 0 else { return .failure(LineError(message: "cannot open \(file): \(Posix.errorText())")) }
         defer { close(fd) }
-        if system_flock(fd, LOCK_EX) != 0 {
+        guard system_flock(fd, LOCK_EX) == 0 else {
             return .failure(LineError(message: "cannot lock \(file): \(Posix.errorText())"))
         }
         let now = read(files: [file]).check(name: name, key: key)

@@ -27,7 +27,7 @@ final class SSHLink {
         var out: [UInt8] = []
         var buf = [UInt8](repeating: 0, count: 4096)
         while out.count < 4096 {
-            let n = read(stderrFD, &buf, buf.count)
+            let n = system_read(stderrFD, &buf, buf.count)
             if n <= 0 { break }
             out += buf[..<n]
         }
@@ -99,15 +99,19 @@ struct SSHJumpPump {
     let pairFD: Int32
     let keepalive: Int
 
+    /// Starts the pump; the returned semaphore is signalled once it has torn everything down.
     static func start(session: SSH2Session, channel: SSH2Channel, link: SSHLink, pairFD: Int32,
-                      keepalive: Int, name: String) {
+                      keepalive: Int, name: String) -> DispatchSemaphore {
+        let done = DispatchSemaphore(value: 0)
         let box = UncheckedBox(SSHJumpPump(session: session, channel: channel, link: link, pairFD: pairFD, keepalive: keepalive))
         let thread = Thread {
             Posix.blockSignalsOnThisThread()
             box.value.run()
+            done.signal()
         }
         thread.name = name
         thread.start()
+        return done
     }
 
     func run() {
@@ -178,7 +182,7 @@ struct SSHJumpPump {
             if !toPair.isEmpty { pairEvents |= Int16(POLLOUT) }
             var fds = [pollfd(fd: link.fd, events: sessionEvents, revents: 0),
                        pollfd(fd: pairFD, events: pairEvents, revents: 0)]
-            _ = poll(&fds, 2, timeout)
+            _ = system_poll(&fds, until: .now + .milliseconds(Int(timeout)))
             if fds[0].revents & Int16(POLLHUP | POLLERR | POLLNVAL) != 0 && fds[0].revents & Int16(POLLIN) == 0 { return }
         }
     }

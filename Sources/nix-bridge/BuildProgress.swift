@@ -2,8 +2,9 @@ import Bridge
 import Foundation
 import NixCore
 
-/// `nix-bridge build`'s log lines (Nix's words: "building '...' on '...'...", "copying path
-/// '...' from '...'...", the builders' own log lines) and, on a terminal, Nix's status line:
+/// `nix-bridge build`'s log (the lines `BuildEvent.logLines` words as Nix does: "building
+/// '...' on '...'...", "copying path '...' from '...'...", the builders' own lines) and, on a
+/// terminal, Nix's status line:
 /// `[1/0/3 built, 2 copied (4.1 MiB), 0.0 MiB DL] building foo on ssh-ng://builder2`.
 final class BuildProgress: @unchecked Sendable {
     private let line: StatusLine
@@ -22,38 +23,25 @@ final class BuildProgress: @unchecked Sendable {
     }
 
     func report(_ event: BuildEvent) {
+        for text in event.logLines(storeDir: dir) { line.log(text) }
         switch event {
         case let .planned(build, _):
             lock.withLock { expected = build.count }
-            for text in NixMessages.willBeBuilt(build.map(dir.print)) { line.log(text) }
         case let .substitute(e):
             substitute(e)
-        case let .fetchFailed(drv, error):
-            line.log("warning: cannot fetch the outputs of '\(dir.print(drv))' (\(error)); building it instead")
-        case let .copyingPaths(n, _):
-            line.log("copying \(n) paths...")
-        case let .uploading(p, to, size):
-            line.log(NixMessages.copyingPath(dir.print(p), to: to))
+        case let .uploading(_, _, size):
             lock.withLock { copied += 1; copiedBytes += size }
         case let .building(d, machine):
-            let text = "building '\(dir.print(d))'" + (machine.map { " on '\($0)'" } ?? "")
-            line.log(text + "...")
             lock.withLock {
                 running += 1
                 activities.append((d, "building \(Self.name(d))" + (machine.map { " on \($0)" } ?? "")))
                 current = ""
             }
-        case let .log(_, text):
-            line.log(text)
-        case let .copyingOutput(p, from, size):
-            line.log(NixMessages.copyingPath(dir.print(p), from: from))
+        case let .copyingOutput(_, _, size):
             lock.withLock { copied += 1; copiedBytes += size; downloaded += size }
         case let .built(d, _):
             lock.withLock { running -= 1; built += 1; activities.removeAll { $0.0 == d } }
-        case .machineDisabled:
-            break // the scheduler prints Nix's "cannot build on '...'" itself
         case let .failed(f):
-            line.log(NoMachineFound.errorLine(f.message))
             lock.withLock {
                 // Only a build that had started was running (not one whose inputs failed).
                 if let i = activities.firstIndex(where: { dir.print($0.0) == f.drvPath }) {
@@ -61,12 +49,14 @@ final class BuildProgress: @unchecked Sendable {
                     running -= 1
                 }
             }
+        case .fetchFailed, .copyingPaths, .log, .machineDisabled:
+            break
         }
         line.update(status)
     }
 
+    /// The status line's part of a substitution event (its log lines come with the build's).
     private func substitute(_ e: Substituter.Event) {
-        for text in e.logLines(storeDir: dir) { line.log(text) }
         switch e {
         case let .copying(p, from, _):
             lock.withLock { current = "copying \(Self.name(p)) from \(from)" }

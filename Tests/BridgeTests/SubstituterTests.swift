@@ -117,8 +117,14 @@ final class SubstituterTests {
             // Killed once the plan is made (the lookup used builder1's connection) and before
             // its fetch-ahead can finish: killing at the first fetched byte raced with NARs that
             // had all arrived already (1 run in 12).
+            // The listener goes too, first: with it alive, the store's pool reconnected to
+            // builder1 and the fetches succeeded there (1 run in 3 under load).
             if case .planned = event {
-                once.run { ProcessTree.killDescendants(of: fleet.sshdPIDs[0]) }
+                once.run {
+                    let sessions = ProcessTree.descendants(of: fleet.sshdPIDs[0])
+                    fleet.stop(builder: 1)
+                    for pid in sessions { kill(pid, SIGKILL) }
+                }
             }
         }
         #expect(Set(fetched) == Set(closure.paths))
