@@ -11,11 +11,13 @@ struct BuildCLITests {
         let f: BuildFleet
         let environment: [String: String]
 
-        init() throws {
-            f = try BuildFleet(features: [[], ["big-parallel"]], label: "nb-build-cli")
+        /// - Parameter roots: builders served from another Debian root's Nix (`SSHFleet.init`).
+        init(features: [[String]] = [[], ["big-parallel"]], roots: [String?] = [], label: String = "nb-build-cli",
+             clientFeatures: [String] = ["local-only"]) throws {
+            f = try BuildFleet(features: features, label: label, roots: roots)
             let conf = f.work.appendingPathComponent("clientconf")
             try FileManager.default.createDirectory(at: conf, withIntermediateDirectories: true)
-            try BuildFleet.builderConf(storeRoot: f.clientRoot, secretKey: nil, features: ["local-only"])
+            try BuildFleet.builderConf(storeRoot: f.clientRoot, secretKey: nil, features: clientFeatures)
                 .write(to: conf.appendingPathComponent("nix.conf"), atomically: true, encoding: .utf8)
             environment = [
                 "NIX_SSHOPTS": f.fleet.nixSSHOpts,

@@ -12,24 +12,14 @@ import Testing
        .enabled(if: NixVersions.nix226Root != nil || NixVersions.nix226Required,
                 Comment(rawValue: NixVersions.nix226Unavailable ?? "")))
 struct Nix226Tests {
-    /// A fleet that builds, with `roots` choosing which builders run Nix 2.26.
+    /// A fleet that builds (BuildCLITests' set-up), with `roots` choosing which builders run Nix 2.26.
     final class Builders: @unchecked Sendable {
-        let f: BuildFleet
-        let environment: [String: String]
+        let setup: BuildCLITests.Setup
+        var f: BuildFleet { setup.f }
+        var environment: [String: String] { setup.environment }
 
         init(roots: [String?], label: String) throws {
-            f = try BuildFleet(features: [[], []], label: label, roots: roots)
-            let conf = f.work.appendingPathComponent("clientconf")
-            try FileManager.default.createDirectory(at: conf, withIntermediateDirectories: true)
-            try BuildFleet.builderConf(storeRoot: f.clientRoot, secretKey: nil, features: [])
-                .write(to: conf.appendingPathComponent("nix.conf"), atomically: true, encoding: .utf8)
-            environment = [
-                "NIX_SSHOPTS": f.fleet.nixSSHOpts,
-                "NIX_CONF_DIR": conf.path,
-                "NIX_USER_CONF_FILES": conf.appendingPathComponent("nix.conf").path,
-                "XDG_CACHE_HOME": f.work.appendingPathComponent("xdg-cache").path,
-                "NIX_BRIDGE_STATE_DIR": f.work.appendingPathComponent("state").path,
-            ]
+            setup = try BuildCLITests.Setup(features: [[], []], roots: roots, label: label, clientFeatures: [])
         }
 
         /// `nix-bridge ARGS` with the fleet's machines and keys, and a narinfo cache of its own.
