@@ -8,19 +8,19 @@ import Musl
 // nowhere else (as swift-system's Internals/Syscalls.swift does).
 
 /// Calls `call` again for as long as it fails with EINTR.
-@inline(__always)
-func retryingOnInterrupt<T: FixedWidthInteger>(_ call: () -> T) -> T {
+@inlinable
+package func retryingOnInterrupt<T: FixedWidthInteger>(_ call: () -> T) -> T {
     while true {
         let result = call()
         if result != -1 || errno != EINTR { return result }
     }
 }
 
-func system_read(_ fd: Int32, _ buffer: UnsafeMutableRawPointer?, _ count: Int) -> Int {
+package func system_read(_ fd: Int32, _ buffer: UnsafeMutableRawPointer?, _ count: Int) -> Int {
     retryingOnInterrupt { read(fd, buffer, count) }
 }
 
-func system_write(_ fd: Int32, _ buffer: UnsafeRawPointer?, _ count: Int) -> Int {
+package func system_write(_ fd: Int32, _ buffer: UnsafeRawPointer?, _ count: Int) -> Int {
     retryingOnInterrupt { write(fd, buffer, count) }
 }
 
@@ -33,7 +33,7 @@ func system_waitid(_ idType: idtype_t, _ id: id_t, _ info: inout siginfo_t, _ op
     retryingOnInterrupt { waitid(idType, id, &info, options) }
 }
 
-func system_flock(_ fd: Int32, _ operation: Int32) -> Int32 {
+package func system_flock(_ fd: Int32, _ operation: Int32) -> Int32 {
     retryingOnInterrupt { flock(fd, operation) }
 }
 

@@ -1,4 +1,5 @@
 import Glibc
+import NixTransport
 
 /// The CLI's own file access: bounded reads and atomic replacement.
 enum Files {

@@ -1,5 +1,6 @@
 import Foundation
 import Glibc
+import NixTransport
 
 /// Failures of the slot lock files.
 public struct LockFileError: Error, Sendable, Hashable, CustomStringConvertible {

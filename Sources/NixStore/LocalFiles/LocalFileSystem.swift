@@ -1,4 +1,5 @@
 import Glibc
+import NixTransport
 
 /// A failed file-system operation, worded like Nix's `SysError` ("creating file '...': ...").
 public struct LocalFileError: Error, Equatable, Sendable, CustomStringConvertible {
