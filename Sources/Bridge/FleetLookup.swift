@@ -63,9 +63,9 @@ extension FleetConfig {
 
     /// The builders that timed out recently (`FailedBuilders`, beside the slot locks), kept
     /// for `bridge-failed-builder-ttl` seconds; nil when that is 0 (nothing is remembered).
-    public func failedBuilders(environment: [String: String] = ProcessInfo.processInfo.environment) -> FailedBuilders? {
+    public func failedBuilders(besideSlotLocks slots: String = Scheduler.defaultStateDirectory()) -> FailedBuilders? {
         guard settings.bridgeFailedBuilderTTL > 0 else { return nil }
-        return FailedBuilders(directory: FailedBuilders.defaultDirectory(environment: environment),
+        return FailedBuilders(directory: FailedBuilders.directory(besideSlotLocks: slots),
                               ttl: .seconds(Int64(clamping: settings.bridgeFailedBuilderTTL)))
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import NixCore
 import Testing
 import TestSupport
 @testable import Bridge
@@ -42,5 +43,29 @@ struct FailedBuildersTests {
     @Test func theDirectoryIsBesideTheSlotLocks() {
         #expect(FailedBuilders.defaultDirectory(environment: ["NIX_BRIDGE_STATE_DIR": "/var/lib/nb"]) == "/var/lib/nb/failed-builders")
         #expect(FailedBuilders.directory(besideSlotLocks: "/x/current-load") == "/x/failed-builders")
+    }
+}
+
+/// The scheduler (and so `explain` and `build`) declines a machine that timed out recently,
+/// saying when it will be tried again, and takes it back once that time has passed.
+struct SchedulerFailedBuilderTests {
+    @Test func aRememberedFailureDisablesTheMachineUntilItsRetryTime() async throws {
+        let dir = try TestSupport.temporaryDirectory("nb-slots-failed").path + "/current-load"
+        let machines = try MachinesFile.parse("ssh-ng://b1 x86_64-linux - 1 1 ; ssh://b2 x86_64-linux - 1 2",
+                                              file: nil, localSystem: "x86_64-linux").machines
+        let clock = FailedBuildersTests.Clock()
+        let failed = FailedBuilders(directory: FailedBuilders.directory(besideSlotLocks: dir), ttl: .seconds(60), now: { clock.now })
+        // An ssh:// machine is reached (and remembered) as ssh-ng://.
+        #expect(Scheduler.failureKey(machines[1]) == "ssh-ng://b2")
+        failed.record("ssh-ng://b2", phase: "SSH handshake", message: "builder 'ssh-ng://b2': timed out after 15 s during SSH handshake")
+        let s = Scheduler(machines: machines, stateDirectory: dir, failedBuilders: failed, warn: { _ in })
+        let needs = BuildNeeds(system: "x86_64-linux")
+        let a = try s.assess(needs)
+        #expect(a[1].decline?.kind == "disabled")
+        #expect(a[1].decline?.description.contains("timed out after 15 s during SSH handshake") == true)
+        #expect(a[1].decline?.description.contains("tried again in") == true)
+        #expect(a[0].isPick, "the slower machine that answers is picked")
+        clock.now += 61
+        #expect(try s.assess(needs)[1].isPick, "tried again after the TTL (higher speed factor)")
     }
 }
