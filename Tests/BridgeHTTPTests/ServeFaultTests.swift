@@ -9,11 +9,11 @@ import Testing
 /// client that vanishes mid-NAR stops its transfer; a builder that cannot be asked makes
 /// the answer an error (502), never a 404 that Nix would remember as a miss.
 @Suite("HTTP binary cache faults", .serialized,
-       .enabled(if: TestSupport.hasNix && SSHFleet.canRun, "needs nix (nix-bin), sshd (openssh-server) and root"),
-       .enabled(if: TestSupport.which("curl") != nil, "needs curl"))
+       .tags(.realNix, .realSSHD), .enabled(if: TestSupport.hasNix && TestSupport.hasFleet, "needs nix (nix-bin), sshd (openssh-server) and root"),
+       .tags(.hostTools), .enabled(if: TestSupport.has("curl"), "needs curl"))
 struct ServeFaultTests {
-    func withFleet(_ label: String, largeMebibytes: Int = 8, _ body: (HTTPFleet) async throws -> Void) async throws {
-        let f = try await HTTPFleet.offPool { try HTTPFleet(label: label, largeMebibytes: largeMebibytes) }
+    func withFleet(_ label: String, largeMebibytes: Int = 8, _ body: (HTTPScenario) async throws -> Void) async throws {
+        let f = try await HTTPScenario.offPool { try HTTPScenario(label: label, largeMebibytes: largeMebibytes) }
         do {
             try await f.start()
             try await body(f)
@@ -24,14 +24,14 @@ struct ServeFaultTests {
         await f.stop()
     }
 
-    func narInfo(_ f: HTTPFleet, _ path: StorePath) async throws -> NarInfo {
+    func narInfo(_ f: HTTPScenario, _ path: StorePath) async throws -> NarInfo {
         let r = try await f.curl(path.hashPart + ".narinfo")
         try #require(r.status == 200, "\(f.printed(path)): \(r.status)")
         return try NarInfo(parsing: String(decoding: r.body, as: UTF8.self), whence: "served")
     }
 
     /// What the view pulled from builders, once it stopped growing for `quiet`.
-    func settledPull(_ f: HTTPFleet, quiet: Duration = .milliseconds(500)) async throws -> UInt64 {
+    func settledPull(_ f: HTTPScenario, quiet: Duration = .milliseconds(500)) async throws -> UInt64 {
         var last = f.view.narBytesPulled
         for _ in 0..<40 {
             try await Task.sleep(for: quiet)
@@ -47,15 +47,15 @@ struct ServeFaultTests {
             let large = try #require(f.large.paths.first)
             let info = try await narInfo(f, large)
             let size = info.pathInfo.narSize
-            let slow = try await HTTPFleet.offPool { try SlowClient(port: f.port, path: "/" + info.url) }
+            let slow = try await HTTPScenario.offPool { try SlowClient(port: f.port, path: "/" + info.url) }
             defer { slow.close() }
-            _ = try await HTTPFleet.offPool { try slow.read(64 << 10) }
+            _ = try await HTTPScenario.offPool { try slow.read(64 << 10) }
             let stalled = try await settledPull(f)
             #expect(stalled < 16 << 20, "a stalled client made the bridge pull \(stalled) of \(size) bytes")
 
             // Reading at 1 KiB/s: the transfer moves only as the client reads.
             for _ in 0..<3 {
-                _ = try await HTTPFleet.offPool { try slow.read(1 << 10) }
+                _ = try await HTTPScenario.offPool { try slow.read(1 << 10) }
                 try await Task.sleep(for: .seconds(1))
             }
             let slowPull = try await settledPull(f)

@@ -13,10 +13,10 @@ import TestSupport
 /// stops reading, one that vanishes mid-NAR, and builders that cannot be asked. Two real
 /// builders; the server runs in-process on one end of a socket pair, the client (nix-bridge's
 /// own store client, whose NAR sink can be made to stall) on the other.
-@Suite(.serialized, .enabled(if: TestSupport.hasNix && SSHFleet.canRun, "needs nix (nix-bin), sshd (openssh-server) and root"))
+@Suite(.serialized, .tags(.realNix, .realSSHD), .enabled(if: TestSupport.hasNix && TestSupport.hasFleet, "needs nix (nix-bin), sshd (openssh-server) and root"))
 final class ServeStdioFaultTests {
-    let fleet: SSHFleet
-    let work: URL
+    let fleet: Fleet
+    var work: URL { fleet.work }
     let key1, key2: SigningKey
     /// 32 MiB, on builder 2 only.
     let large: StoreFixture
@@ -27,10 +27,9 @@ final class ServeStdioFaultTests {
     let stores: [RemoteStore]
 
     init() throws {
-        fleet = try SSHFleet(count: 2)
-        work = try TestSupport.temporaryDirectory("nb-serve-faults")
-        key1 = try SigningKey.generate(name: "builder1-1", in: work)
-        key2 = try SigningKey.generate(name: "builder2-1", in: work)
+        fleet = try Fleet(count: 2, label: "nb-serve-faults")
+        key1 = try SigningKey.generate(name: "builder1-1", in: fleet.work)
+        key2 = try SigningKey.generate(name: "builder2-1", in: fleet.work)
         large = try StoreFixture.large(mebibytes: 32, name: "sf-large", seed: 81)
         only2 = try StoreFixture.make(count: 3, seed: 82, namePrefix: "sf-only2")
         only1 = try StoreFixture.make(count: 1, seed: 83, namePrefix: "sf-only1")
@@ -42,10 +41,7 @@ final class ServeStdioFaultTests {
         stores = try fleet.builders.map { try opener.store(try StoreURI(parsing: $0.storeURI)) }
     }
 
-    deinit {
-        fleet.stop()
-        try? FileManager.default.removeItem(at: work)
-    }
+    deinit { fleet.stop() }
 
     /// A view of both builders, served on a socket pair; the client end's connection.
     func serve() async throws -> (FleetView, DaemonConnection, Task<StoreServer.Ending, Never>) {

@@ -7,17 +7,17 @@ import Testing
 /// starts is an error naming the file; a disk that fills while it serves is a warning naming
 /// it, and the paths are still served (from the builders, uncached).
 @Suite("nix-bridge serve --http with a full narinfo cache disk", .serialized,
-       .enabled(if: TestSupport.hasNix && SSHFleet.canRun, "needs nix (nix-bin), sshd (openssh-server) and root"),
-       .enabled(if: CLI.isBuilt, "needs the built nix-bridge executable"))
+       .tags(.realNix, .realSSHD), .enabled(if: TestSupport.hasNix && TestSupport.hasFleet, "needs nix (nix-bin), sshd (openssh-server) and root"),
+       .tags(.builtCLI), .enabled(if: CLI.isBuilt, "needs the built nix-bridge executable"))
 final class ServeCacheDiskTests {
-    let env: FleetCLI
+    let env: Fleet
     let key: SigningKey
     let closure: StoreFixture
     let disk: URL
     let log: String
 
     init() throws {
-        env = try FleetCLI(builders: 1)
+        env = try Fleet(count: 1, label: "nb-cache-disk")
         key = try SigningKey.generate(name: "builder1-1", in: env.work)
         closure = try StoreFixture.closure(size: 30, rootName: "cache-disk-root", seed: 91)
         _ = try FixtureStore.create(at: URL(fileURLWithPath: env.builder(1).storeRoot), fixture: closure, signWith: key)

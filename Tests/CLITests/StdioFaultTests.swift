@@ -7,15 +7,15 @@ import Testing
 /// fleet cannot answer for is an error naming the builder, not "not valid" (which Nix would
 /// take as the path's absence).
 @Suite("nix-bridge --stdio with a builder down", .serialized,
-       .enabled(if: TestSupport.hasNix && SSHFleet.canRun, "needs nix (nix-bin), sshd (openssh-server) and root"),
-       .enabled(if: CLI.isBuilt, "needs the built nix-bridge executable"))
+       .tags(.realNix, .realSSHD), .enabled(if: TestSupport.hasNix && TestSupport.hasFleet, "needs nix (nix-bin), sshd (openssh-server) and root"),
+       .tags(.builtCLI), .enabled(if: CLI.isBuilt, "needs the built nix-bridge executable"))
 final class StdioFaultTests {
-    let f: StdioFleet
+    let f: StdioScenario
 
-    init() throws { f = try StdioFleet() }
+    init() throws { f = try StdioScenario() }
 
     @Test func aBuilderThatCannotBeAskedIsAnErrorForNix() throws {
-        f.env.fleet.stop(builder: 2)
+        f.env.stop(builder: 2)
         // Held by builder 2 only.
         let out = try f.env.nix(["path-info", "--store", f.localURI(), f.root], check: false)
         #expect(out.status != 0)
