@@ -36,6 +36,11 @@ public struct Settings: Hashable, Sendable {
     /// `bridge-write-store`, nix-bridge's own: the store URI `nix-bridge --stdio` forwards
     /// added paths and signatures to; empty (the default) refuses writes.
     public var bridgeWriteStore: String
+    /// `bridge-socket`, nix-bridge's own: the Unix socket of the long-running service
+    /// (`nix-bridge serve`), which `nix-bridge --stdio` relays to when it answers. Default
+    /// `$NIX_STATE_DIR/bridge-socket/socket` (`/nix/var/nix/bridge-socket/socket`), beside
+    /// Nix's `daemon-socket/socket`; empty: `--stdio` always serves alone.
+    public var bridgeSocket: String
 
     /// Reads the typed view of a configuration.
     public init(_ config: NixConfig) {
@@ -76,5 +81,6 @@ public struct Settings: Hashable, Sendable {
         connectTimeout = number("connect-timeout")
         trustedUsers = list("trusted-users")
         bridgeWriteStore = string("bridge-write-store")
+        bridgeSocket = string("bridge-socket")
     }
 }
