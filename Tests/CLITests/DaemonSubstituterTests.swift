@@ -12,8 +12,9 @@ import Glibc
 /// on the default `bridge-socket` beside the daemon's socket, and a user outside
 /// `trusted-users` running `nix-build` and `nix build` through the daemon.
 @Suite("a nix-daemon with the bridge as substituter, used by a plain user", .serialized,
-       .enabled(if: TestSupport.hasNix && SSHFleet.canRun && CLI.isBuilt, "needs nix (nix-bin), sshd, root and a built nix-bridge"),
-       .enabled(if: DaemonSetup.user != nil, "needs the user nixbridge-user (scripts/bootstrap adds it)"))
+       .tags(.realNix, .realSSHD, .builtCLI),
+       .enabled(if: TestSupport.hasNix && TestSupport.hasFleet && CLI.isBuilt, "needs nix (nix-bin), sshd, root and a built nix-bridge"),
+       .enabled(if: DaemonSetup.user != nil || TestSupport.peersRequired, "needs the user nixbridge-user (scripts/bootstrap adds it)"))
 struct DaemonSubstituterTests {
     @Test("Nix 2.8's daemon: held outputs and their dependencies are fetched, a miss is built remotely")
     func nix28() throws {
@@ -91,7 +92,7 @@ final class DaemonSetup: @unchecked Sendable {
         return (pw.pointee.pw_uid, pw.pointee.pw_gid)
     }
 
-    let fleet: BuildFleet
+    let fleet: Fleet
     let root: String?
     let dir: URL
     let daemon: SpawnedProcess
@@ -99,11 +100,11 @@ final class DaemonSetup: @unchecked Sendable {
     let daemonStore: String
     let userKey: String
     let environment: [String: String]
-    var binds: [String] { [fleet.fleet.directory.path, fleet.work.path, "/opt/swift", CLI.binaryDirectory] }
+    var binds: [String] { [fleet.directory.path, fleet.work.path, "/opt/swift", CLI.binaryDirectory] }
 
     init(root: String?) throws {
         let binary = try #require(CLI.binary)
-        fleet = try BuildFleet(features: [[], []], label: "nb-daemon")
+        fleet = try Fleet(features: [[], []], label: "nb-daemon")
         self.root = root
         dir = fleet.work
         // The user reaches the daemon's socket and its own files under the work directory.
@@ -127,7 +128,7 @@ final class DaemonSetup: @unchecked Sendable {
             """.write(to: etc.appendingPathComponent("nix.conf"), atomically: true, encoding: .utf8)
         environment = [
             "NIX_CONF_DIR": etc.path, "NIX_USER_CONF_FILES": etc.appendingPathComponent("nix.conf").path,
-            "NIX_STATE_DIR": state.path, "NIX_SSHOPTS": fleet.fleet.nixSSHOpts,
+            "NIX_STATE_DIR": state.path, "NIX_SSHOPTS": fleet.nixSSHOpts,
             "HOME": dir.appendingPathComponent("root-home").path,
             "XDG_CACHE_HOME": dir.appendingPathComponent("root-cache").path,
             "NIX_BRIDGE_STATS": dir.appendingPathComponent("service.stats").path,
@@ -147,7 +148,7 @@ final class DaemonSetup: @unchecked Sendable {
         let daemonCommand = ["/usr/bin/nix-daemon"]
         let daemonLog = dir.appendingPathComponent("daemon.log").path
         if let root {
-            daemon = try SpawnedProcess(NixVersions.inRoot(root, binds: [fleet.fleet.directory.path, dir.path, "/opt/swift",
+            daemon = try SpawnedProcess(NixVersions.inRoot(root, binds: [fleet.directory.path, dir.path, "/opt/swift",
                                                                          CLI.binaryDirectory],
                                                             ["/usr/bin/env"] + environment.map { "\($0.key)=\($0.value)" }
                                                             + daemonCommand),

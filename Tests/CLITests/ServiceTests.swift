@@ -8,10 +8,10 @@ import Testing
 /// once and shared by every client, re-opened when they break; SIGHUP reloads the trust;
 /// SIGTERM removes the socket, after which `--stdio` serves alone again.
 @Suite("nix-bridge serve --socket", .serialized,
-       .enabled(if: TestSupport.hasNix && SSHFleet.canRun, "needs nix (nix-bin), sshd (openssh-server) and root"),
-       .enabled(if: CLI.isBuilt, "needs the built nix-bridge executable"))
+       .tags(.realNix, .realSSHD), .enabled(if: TestSupport.hasNix && TestSupport.hasFleet, "needs nix (nix-bin), sshd (openssh-server) and root"),
+       .tags(.builtCLI), .enabled(if: CLI.isBuilt, "needs the built nix-bridge executable"))
 final class ServiceTests {
-    let f: StdioFleet
+    let f: StdioScenario
     let socket: String
     /// The running service's stdout and stderr (a new file for each start).
     var log: String
@@ -24,7 +24,7 @@ final class ServiceTests {
     let relayOrAlone: String
 
     init() throws {
-        f = try StdioFleet()
+        f = try StdioScenario()
         let w = f.env.work
         socket = w.appendingPathComponent("bridge-socket/socket").path
         log = w.appendingPathComponent("service.log").path
@@ -34,13 +34,13 @@ final class ServiceTests {
         try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: counter)
         serviceConf = w.appendingPathComponent("service.conf")
         try FileManager.default.createDirectory(at: serviceConf, withIntermediateDirectories: true)
-        relay = try StdioFleet.wrapper(in: w, name: "relay", conf: "builders =\nbridge-socket = \(socket)",
-                                       sshOpts: f.env.fleet.nixSSHOpts)
-        relayOrAlone = try StdioFleet.wrapper(in: w, name: "relay-or-alone", conf: """
+        relay = try StdioScenario.wrapper(in: w, name: "relay", conf: "builders =\nbridge-socket = \(socket)",
+                                       sshOpts: f.env.nixSSHOpts)
+        relayOrAlone = try StdioScenario.wrapper(in: w, name: "relay-or-alone", conf: """
             builders = ssh-ng://builder1 x86_64-linux ; ssh-ng://builder2 x86_64-linux
             trusted-public-keys = \(f.key1.publicKey) \(f.key2.publicKey)
             bridge-socket = \(socket)
-            """, sshOpts: f.env.fleet.nixSSHOpts)
+            """, sshOpts: f.env.nixSSHOpts)
         try writeServiceConf(trusted: [f.key1.publicKey, f.key2.publicKey])
     }
 
@@ -62,7 +62,7 @@ final class ServiceTests {
         log = f.env.work.appendingPathComponent("service-\(UUID().uuidString.prefix(6)).log").path
         let env = ["NIX_CONF_DIR": serviceConf.path, "NIX_USER_CONF_FILES": serviceConf.appendingPathComponent("nix.conf").path,
                    "XDG_CACHE_HOME": f.env.work.appendingPathComponent("service.cache").path,
-                   "NIX_SSHOPTS": f.env.fleet.nixSSHOpts]
+                   "NIX_SSHOPTS": f.env.nixSSHOpts]
         let process = try SpawnedProcess([binary, "serve", "--socket", socket] + extra, logFile: log, environment: env)
         let deadline = Date().addingTimeInterval(60)
         while Date() < deadline && process.isRunning {
@@ -119,7 +119,7 @@ final class ServiceTests {
 
         // The builders' end of the service's connections goes away: the next client is served
         // over new ones.
-        for sshd in f.env.fleet.sshdPIDs {
+        for sshd in f.env.sshdPIDs {
             for pid in ProcessTree.descendants(of: sshd) { kill(pid, SIGKILL) }
         }
         usleep(300_000)
