@@ -7,7 +7,7 @@ import Glibc
 extension Fleet {
     /// Starts sshd for builder directory `b` on a free port, trying other ports when another
     /// process takes the chosen one first. Returns once it accepts connections.
-    static func startSSHD(dir b: String, hostKeys: [String], root: String? = nil) throws -> (SpawnedProcess, Int) {
+    static func startSSHD(dir b: String, hostKeys: [String], root: String? = nil, extra: [String] = []) throws -> (SpawnedProcess, Int) {
         for _ in 0..<8 {
             let port = try freeLoopbackPort()
             try """
@@ -27,6 +27,7 @@ extension Fleet {
             MaxStartups 100:30:200
             MaxSessions 100
             SetEnv NIX_CONF_DIR=\(b)/nixconf HOME=\(b)/home
+            \(extra.joined(separator: "\n"))
 
             """.write(toFile: "\(b)/sshd_config", atomically: true, encoding: .utf8)
             // sshd needs an absolute path to re-execute itself.

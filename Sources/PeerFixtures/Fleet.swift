@@ -87,10 +87,12 @@ public final class Fleet: @unchecked Sendable {
     /// keys besides ed25519. `roots[i]`, when given, is a Debian root
     /// (`NixVersions.nix226Root`) whose own sshd and Nix serve builder i+1, through
     /// scripts/in-root with the builder's folder bound in. `clientNixConf` is the client's
-    /// nix.conf (empty: Nix's defaults).
+    /// nix.conf (empty: Nix's defaults); `extraSSHDConfig` lines go into every sshd_config.
     public convenience init(count: Int, extraNixConf: [String] = [], extraHostKeyTypes: [String] = [],
-                            roots: [String?] = [], label: String = "nb-fleet", clientNixConf: String = "") throws {
+                            roots: [String?] = [], label: String = "nb-fleet", clientNixConf: String = "",
+                            extraSSHDConfig: [String] = []) throws {
         try self.init(count: count, label: label, roots: roots, extraHostKeyTypes: extraHostKeyTypes,
+                      extraSSHDConfig: extraSSHDConfig,
                       builderConf: { b, _ in (["store = local?root=\(b)/store", "sandbox = false"] + extraNixConf)
                           .joined(separator: "\n") + "\n" },
                       setup: { _ in (nil, clientNixConf) })
@@ -101,7 +103,7 @@ public final class Fleet: @unchecked Sendable {
     /// each). The client's nix.conf trusts the builders' keys and has no substituters.
     public convenience init(features: [[String]], maxJobs: Int = 1, label: String = "nb-build", roots: [String?] = []) throws {
         let system = Fleet.hostSystem()
-        try self.init(count: features.count, label: label, roots: roots, extraHostKeyTypes: [],
+        try self.init(count: features.count, label: label, roots: roots, extraHostKeyTypes: [], extraSSHDConfig: [],
                       builderConf: { b, i in
                           let sec = "\(b)/signing.sec", pub = "\(b)/signing.pub"
                           try PeerFixtures.run(["nix-store", "--generate-binary-cache-key", "builder\(i + 1)-1", sec, pub])
@@ -132,7 +134,7 @@ public final class Fleet: @unchecked Sendable {
         var clientKey: String
     }
 
-    private init(count: Int, label: String, roots: [String?], extraHostKeyTypes: [String],
+    private init(count: Int, label: String, roots: [String?], extraHostKeyTypes: [String], extraSSHDConfig: [String],
                  builderConf: (String, Int) throws -> String,
                  setup: (Fleet) throws -> (BuildSetup?, String)) throws {
         directory = try PeerFixtures.temporaryDirectory(label)
@@ -179,7 +181,8 @@ public final class Fleet: @unchecked Sendable {
             try authorized.write(toFile: "\(b)/authorized_keys", atomically: true, encoding: .utf8)
             try builderConf(b, i - 1).write(toFile: "\(b)/nixconf/nix.conf", atomically: true, encoding: .utf8)
             let hostKeys = ["\(b)/host_ed25519"] + extraHostKeyTypes.map { "\(b)/host_\($0)" }
-            let (sshd, port) = try Self.startSSHD(dir: b, hostKeys: hostKeys, root: i <= roots.count ? roots[i - 1] : nil)
+            let (sshd, port) = try Self.startSSHD(dir: b, hostKeys: hostKeys, root: i <= roots.count ? roots[i - 1] : nil,
+                                               extra: extraSSHDConfig)
             processes.append(sshd)
             knownLines += "\(name) \(hostLine)\n"
             configText += """

@@ -31,6 +31,12 @@ public struct Settings: Hashable, Sendable {
     public var store: String
     /// `connect-timeout` in seconds (default 0: no limit).
     public var connectTimeout: UInt64
+    /// `stalled-download-timeout` in seconds (default 300): a worker-protocol reply (other
+    /// than a build's) or a transfer that makes no progress for this long fails.
+    public var stalledDownloadTimeout: UInt64
+    /// `bridge-failed-builder-ttl`, nix-bridge's own, in seconds (default 60): how long a
+    /// builder that timed out is skipped by later commands (`FailedBuilders`).
+    public var bridgeFailedBuilderTTL: UInt64
     /// `trusted-users` (default `root`).
     public var trustedUsers: [String]
     /// `bridge-write-store`, nix-bridge's own: the store URI `nix-bridge --stdio` forwards
@@ -41,6 +47,9 @@ public struct Settings: Hashable, Sendable {
     /// `$NIX_STATE_DIR/bridge-socket/socket` (`/nix/var/nix/bridge-socket/socket`), beside
     /// Nix's `daemon-socket/socket`; empty: `--stdio` always serves alone.
     public var bridgeSocket: String
+    /// `ssh-transport`, nix-bridge's own: `libssh2`, `openssh` (the user's `ssh`, as Nix
+    /// runs it) or `auto` (the default: libssh2 unless a host's ssh_config needs OpenSSH).
+    public var sshTransport: String
 
     /// Reads the typed view of a configuration.
     public init(_ config: NixConfig) {
@@ -79,8 +88,11 @@ public struct Settings: Hashable, Sendable {
         requireSigs = bool("require-sigs")
         store = string("store")
         connectTimeout = number("connect-timeout")
+        stalledDownloadTimeout = number("stalled-download-timeout")
+        bridgeFailedBuilderTTL = number("bridge-failed-builder-ttl")
         trustedUsers = list("trusted-users")
         bridgeWriteStore = string("bridge-write-store")
         bridgeSocket = string("bridge-socket")
+        sshTransport = string("ssh-transport")
     }
 }

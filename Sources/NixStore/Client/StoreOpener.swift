@@ -13,18 +13,28 @@ public struct StoreOpener: Sendable {
     public var pinnedHostKeys: [String: String]
     /// SSH identity files by host (the machines file's ssh key field).
     public var identityFiles: [String: String]
-    public var connectTimeout: Duration
+    /// Nix's `connect-timeout` when set: bounds the TCP connect, SSH handshake and login,
+    /// and then the worker handshake. Nil: ssh_config's `ConnectTimeout`, else 15 s.
+    public var connectTimeout: Duration?
+    /// Nix's `stalled-download-timeout`: a request (other than a build) or a NAR transfer
+    /// that receives and sends nothing for this long fails, and its connection is closed.
+    /// Nil waits forever.
+    public var stalledTimeout: Duration?
     /// The program run for local stores.
     public var localDaemon: String
     public var maxConnections: Int
+    /// The `ssh-transport` setting; a store URI's `ssh-transport` parameter wins.
+    public var sshTransport: SSHTransport = .auto
 
     public init(sshConfig: SSHConfig = SSHConfig(), pinnedHostKeys: [String: String] = [:],
-                identityFiles: [String: String] = [:], connectTimeout: Duration = .seconds(15),
+                identityFiles: [String: String] = [:], connectTimeout: Duration? = nil,
+                stalledTimeout: Duration? = .seconds(300),
                 localDaemon: String = "nix-daemon", maxConnections: Int = 1) {
         self.sshConfig = sshConfig
         self.pinnedHostKeys = pinnedHostKeys
         self.identityFiles = identityFiles
         self.connectTimeout = connectTimeout
+        self.stalledTimeout = stalledTimeout
         self.localDaemon = localDaemon
         self.maxConnections = maxConnections
     }
@@ -44,10 +54,11 @@ public struct StoreOpener: Sendable {
     public func store(_ uri: StoreURI, logs: (@Sendable (LogEvent) -> Void)? = nil) throws(StoreError) -> RemoteStore {
         let peer = uri.description
         let open = try streamOpener(uri)
+        let timeouts = DaemonConnection.Timeouts(handshake: handshakeTimeout(uri), stalled: stalledTimeout)
         return RemoteStore(uri: uri, maxConnections: maxConnections) { () async throws(StoreError) -> DaemonConnection in
             let stream: any ByteStream
             do { stream = try await open() } catch { throw StoreError.wrap(error, peer: peer) }
-            return try await DaemonConnection.open(stream: stream, peer: peer, logs: logs)
+            return try await DaemonConnection.open(stream: stream, peer: peer, timeouts: timeouts, logs: logs)
         }
     }
 
@@ -55,8 +66,12 @@ public struct StoreOpener: Sendable {
     func streamOpener(_ uri: StoreURI) throws(StoreError) -> @Sendable () async throws -> any ByteStream {
         switch uri.scheme {
         case .sshNG:
-            let target = sshTarget(uri)
             let command = StoreOpener.remoteCommand(for: uri)
+            if try sshClient(uri).client == .openssh {
+                let client = openSSHClient(uri)
+                return { try await client.connect(command: command) }
+            }
+            let target = sshTarget(uri)
             return { try await SSHChannelStream.connect(to: target, command: command) }
         case .ssh:
             throw .unsupportedStore(uri.description, reason: "ssh:// (the legacy serve protocol) is not supported yet; use ssh-ng://")
@@ -81,6 +96,34 @@ public struct StoreOpener: Sendable {
         sshConfig.resolve(host: uri.authority, user: uri.user, port: uri.port)
     }
 
+    /// Which SSH client reaches an ssh-ng store, and why (for `ping`).
+    public func sshClient(_ uri: StoreURI) throws(StoreError) -> (client: SSHTransport, reason: String) {
+        var transport = sshTransport
+        if let given = uri[parameter: "ssh-transport"] {
+            do { transport = try SSHTransport(parsing: given) } catch {
+                throw .unsupportedStore(uri.description, reason: "ssh-transport: \(error)")
+            }
+        }
+        return transport.choice(for: sshOptions(uri))
+    }
+
+    /// The user's OpenSSH client for the URI, with what Nix passes it: user and port from the
+    /// URI, the machines file's key and pinned host key, NIX_SSHOPTS.
+    func openSSHClient(_ uri: StoreURI) -> OpenSSHClient {
+        OpenSSHClient(host: uri.user.map { "\($0)@" + uri.authority } ?? uri.authority, port: uri.port,
+                      identityFile: uri[parameter: "ssh-key"] ?? identityFiles[uri.authority],
+                      pinnedHostKey: uri[parameter: "base64-ssh-public-host-key"] ?? pinnedHostKeys[uri.authority],
+                      connectTimeout: sshTarget(uri).connectTimeout)
+    }
+
+    /// How long the worker handshake may take once the transport is up: the connect timeout
+    /// (for ssh-ng, the host's effective one), as a daemon that does not answer its first
+    /// bytes is as unreachable as one that does not accept the connection.
+    func handshakeTimeout(_ uri: StoreURI) -> Duration {
+        if uri.scheme == .sshNG { return sshTarget(uri).connectTimeout }
+        return connectTimeout ?? .seconds(15)
+    }
+
     /// SSH options for the URI: ssh_config for the host, then what the URI and machines
     /// file say (they win, as in Nix where they become ssh command-line options).
     func sshTarget(_ uri: StoreURI) -> SSHTarget {
@@ -90,7 +133,7 @@ public struct StoreOpener: Sendable {
             target.identityFiles = [key]
             target.identitiesOnly = true
         }
-        target.connectTimeout = connectTimeout
+        if let connectTimeout { target.connectTimeout = connectTimeout }
         if target.alias == nil { target.alias = uri.authority }
         return target
     }
