@@ -6,25 +6,38 @@ import Logging
 import NixCore
 import NixSigning
 
-/// `nix-bridge serve --http ADDR:PORT`: the fleet as a Nix HTTP binary cache.
+/// `nix-bridge serve [--socket PATH] [--http ADDR:PORT]`: the fleet as a long-running
+/// service on a Unix socket (the worker protocol, as nix-daemon's socket) and/or a Nix
+/// HTTP binary cache.
 struct ServeCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "serve",
         abstract: "Serve the fleet's trusted paths to Nix clients.",
         discussion: """
+            With --socket PATH (or neither --socket nor --http: the 'bridge-socket' setting, \
+            default /nix/var/nix/bridge-socket/socket), serves the worker protocol on a Unix \
+            socket as nix-daemon does; 'nix-bridge --stdio' relays to it, so every client shares \
+            one set of builder connections, one narinfo cache and one view of the fleet. The \
+            socket's permissions are --socket-mode (default 0600: its owner only); under \
+            systemd socket activation the socket systemd passes is used. SIGHUP reads nix.conf, \
+            the machines and the keys again for new socket clients.
             With --http ADDR:PORT, serves an HTTP binary cache (as nix-serve and harmonia do) \
             on that address only: /nix-cache-info, /<hash>.narinfo and the NARs, streamed from \
-            a builder that holds the path. Only paths signed by 'sigs-needed' keys of \
-            'trusted-public-keys' (or content-addressed) are served; the others are 404. \
-            Narinfos keep the builders' signatures and get one more from each key of \
-            'secret-key-files'. Use it as 'substituters = http://ADDR:PORT'. Prints the URL \
-            once listening (port 0 picks a free one); stops on SIGINT or SIGTERM.
+            a builder that holds the path. Use it as 'substituters = http://ADDR:PORT'.
+            Only paths signed by 'sigs-needed' keys of 'trusted-public-keys' (or \
+            content-addressed) are served. Narinfos keep the builders' signatures and get one \
+            more from each key of 'secret-key-files'. Prints unix://PATH and/or the URL once \
+            listening (port 0 picks a free one); stops on SIGINT or SIGTERM, removing the socket.
             """
     )
 
+    @Option(help: ArgumentHelp("Serve the worker protocol on this Unix socket.", valueName: "path"))
+    var socket: String?
+    @Option(help: ArgumentHelp("The socket's permission bits, in octal.", valueName: "mode"))
+    var socketMode = "0600"
     @Option(help: ArgumentHelp("Serve an HTTP binary cache on this address and port (e.g. 127.0.0.1:5000).",
                                valueName: "addr:port"))
-    var http: String
+    var http: String?
     @Option(help: "'Priority' in nix-cache-info (lower is preferred).")
     var priority = 40
     @Option(help: "How many trusted signatures a path needs.")
@@ -34,42 +47,84 @@ struct ServeCommand: ParsableCommand {
     @OptionGroup var sources: LookupSourceOptions
     @OptionGroup var nix: NixOptions
 
+    func validate() throws {
+        guard let mode = UInt32(socketMode, radix: 8), mode <= 0o777 else {
+            throw ValidationError("'--socket-mode' expects octal permission bits such as 0660, got '\(socketMode)'")
+        }
+        _ = mode
+        if let http { _ = try Self.parseAddress(http) }
+    }
+
     /// Synchronous, so that nothing has run on Swift's global executor yet when NIO's event
     /// loops take it over (see `HTTPBinaryCache.runTasksOnEventLoops`).
     func run() throws {
-        _ = HTTPBinaryCache.runTasksOnEventLoops()
+        if http != nil { _ = HTTPBinaryCache.runTasksOnEventLoops() }
         final class Outcome: @unchecked Sendable { var error: (any Error)? }
         let outcome = Outcome()
         let done = DispatchSemaphore(value: 0)
         let me = self
+        let signals = ServeSignals()
         Task {
-            do { try await me.serve() } catch { outcome.error = error }
+            do { try await me.serve(signals) } catch { outcome.error = error }
             done.signal()
         }
         done.wait()
         if let error = outcome.error { throw error }
     }
 
-    func serve() async throws {
-        let (host, port) = try Self.parseAddress(http)
+    func serve(_ signals: ServeSignals) async throws {
         let config = try nix.load()
-        guard var lookup = try sources.lookup(config, sigsNeeded: sigsNeeded) else {
-            throw CLIError.noStores
+        let socketPath: String? = http == nil || socket != nil ? (socket ?? config.settings.bridgeSocket) : nil
+        if socket == nil && http == nil && socketPath?.isEmpty != false {
+            throw ValidationError("'bridge-socket' is empty: give --socket PATH or --http ADDR:PORT")
         }
-        lookup.warnOnCacheWriteFailures { printError($0) }
-        let fleet = FleetView(lookup: lookup, signingKeys: try config.signingKeys())
-        var logger = Logger(label: "nix-bridge.http")
-        logger.logLevel = .warning
-        let cache = HTTPBinaryCache(
-            fleet: fleet,
-            configuration: .init(host: host, port: port, priority: priority, narInfoTTL: .seconds(narinfoTtl)),
-            logger: logger)
-        try await cache.run(handleSignals: true) { bound in
-            let shown = host.contains(":") ? "[\(host)]" : host
-            // Unbuffered: whoever started us waits for this line to know the port.
-            FileHandle.standardOutput.write(Data("http://\(shown):\(bound)\n".utf8))
+        let service: SocketService?
+        if let socketPath {
+            service = try await SocketService.start(path: socketPath, mode: UInt32(socketMode, radix: 8)!,
+                                                    first: config, nix: nix, sources: sources, sigsNeeded: sigsNeeded)
+            FileHandle.standardOutput.write(Data("unix://\(socketPath)\n".utf8))
+        } else {
+            service = nil
         }
-        for s in lookup.stores { await s.close() }
+        var httpTask: Task<Void, any Error>?
+        if let address = http {
+            let (host, port) = try Self.parseAddress(address)
+            let fleet: FleetView
+            if let service {
+                fleet = await service.service.view
+            } else {
+                guard var lookup = try sources.lookup(config, sigsNeeded: sigsNeeded) else { throw CLIError.noStores }
+                lookup.warnOnCacheWriteFailures { printError($0) }
+                fleet = FleetView(lookup: lookup, signingKeys: try config.signingKeys())
+            }
+            var logger = Logger(label: "nix-bridge.http")
+            logger.logLevel = .warning
+            let cache = HTTPBinaryCache(
+                fleet: fleet,
+                configuration: .init(host: host, port: port, priority: priority, narInfoTTL: .seconds(narinfoTtl)),
+                logger: logger)
+            let ownsFleet = service == nil
+            httpTask = Task {
+                // An HTTP server that cannot start (or stops) ends the service too.
+                defer { signals.stop() }
+                try await cache.run { bound in
+                    let shown = host.contains(":") ? "[\(host)]" : host
+                    // Unbuffered: whoever started us waits for this line to know the port.
+                    FileHandle.standardOutput.write(Data("http://\(shown):\(bound)\n".utf8))
+                }
+                if ownsFleet { for s in fleet.lookup.stores { await s.close() } }
+            }
+        }
+        for await signal in signals.events {
+            if signal == SIGHUP {
+                if let service { await service.reload() }
+                continue
+            }
+            break
+        }
+        httpTask?.cancel()
+        await service?.stop()
+        _ = try await httpTask?.value
     }
 
     /// `HOST:PORT` or `[V6]:PORT`.
