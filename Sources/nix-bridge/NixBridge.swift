@@ -21,7 +21,7 @@ struct NixBridge: AsyncParsableCommand {
     static func main() async {
         var command: any ParsableCommand
         do {
-            command = try parseAsRoot(NixOptions.joiningOptionPairs(Array(CommandLine.arguments.dropFirst())))
+            command = try PathList.parse(NixOptions.joiningOptionPairs(Array(CommandLine.arguments.dropFirst())), as: self)
         } catch {
             guard exitCode(for: error) != .success else { exit(withError: error) } // --help, --version
             printError("error: \(message(for: error))")

@@ -5,7 +5,7 @@ import NixCore
 import NixStore
 
 /// `nix-bridge path-info`: like `nix path-info`, with every query pipelined.
-struct PathInfoCommand: AsyncParsableCommand {
+struct PathInfoCommand: AsyncParsableCommand, PathListCommand {
     static let configuration = CommandConfiguration(
         commandName: "path-info",
         abstract: "Show information about store paths in a store (like 'nix path-info')."
@@ -22,8 +22,14 @@ struct PathInfoCommand: AsyncParsableCommand {
     @Option(help: "How many connections to open to the store.")
     var connections: Int = 1
     @Argument(help: "Store paths.")
-    var paths: [String]
+    var paths: [String] = []
+    @Flag(help: "Also read paths from standard input, one per line (as Nix's --stdin).")
+    var stdin = false
     @OptionGroup var nix: NixOptions
+
+    var pathArguments: [String] { get { paths } set { paths = newValue } }
+    var readsStandardInput: Bool { stdin }
+    static let pathArgumentName = "<paths> ..."
 
     func run() async throws {
         var opener = try nix.load().opener

@@ -34,9 +34,9 @@ final class FleetCLI: @unchecked Sendable {
     func localStore(_ n: Int) -> String { "local?root=\(builder(n).storeRoot)" }
 
     /// `nix-bridge ARGS` in the fleet's environment (exit status not checked).
-    func bridge(_ args: [String]) throws -> TestSupport.Output {
+    func bridge(_ args: [String], input: Data? = nil) throws -> TestSupport.Output {
         guard let binary = CLI.binary else { throw SigningFixtures.Failure("nix-bridge is not built") }
-        return try TestSupport.run([binary] + args, environment: environment, check: false)
+        return try TestSupport.run([binary] + args, input: input, environment: environment, check: false)
     }
 
     /// Real `nix ARGS` (nix-command enabled) in the same environment.
