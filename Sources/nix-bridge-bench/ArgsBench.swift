@@ -7,7 +7,9 @@ import PeerFixtures
 /// `nix-bridge-bench args`: what a long path list costs before the first byte goes out.
 /// `nix-bridge path-info --store bogus://x PATHS...` parses its command line (or reads
 /// `--stdin`) and then fails to open the store; the same for the real `nix path-info`. The
-/// argument handling that N paths add is the time with N paths minus the time with one.
+/// argument handling that N paths add is the time with N paths minus the time with one: CPU
+/// (user + system of the child, the kernel's copy of the arguments included) and wall time
+/// from the child's start to its exit.
 ///
 ///     swift build -c release --product nix-bridge --product nix-bridge-bench
 ///     .build/release/nix-bridge-bench args
@@ -56,7 +58,7 @@ struct ArgsBench: ParsableCommand {
                     nix: tNix.map { String(format: "%.0f ms (%.0f ms)", addedNix! * 1e3, ($0.cpu - nixOne.cpu) * 1e3) } ?? "no --stdin",
                     ratio: addedNix.map { String(format: "%.1fx", $0 / max(added, 1e-4)) } ?? "-",
                     target: n >= 100_000 ? "< 100 ms" : "report",
-                    met: n >= 100_000 ? added < 0.1 : nil))
+                    met: n >= 100_000 ? max(added, t.cpu - one.cpu) < 0.1 : nil))
             }
         }
         print(String(format: "one path: nix-bridge %.0f ms (CPU %.0f ms), nix %.0f ms (CPU %.0f ms); median of %d runs",
@@ -77,8 +79,10 @@ struct ArgsBench: ParsableCommand {
             p.standardOutput = FileHandle.nullDevice
             p.standardError = err
             p.standardInput = try stdin.map { try FileHandle(forReadingFrom: URL(fileURLWithPath: $0)) } ?? FileHandle.nullDevice
-            let start = ContinuousClock.now
+            // Timed from the child's start: Foundation's own work of handing 100,000
+            // arguments to posix_spawn is the benchmark's, not the command's.
             try p.run()
+            let start = ContinuousClock.now
             let text = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
             p.waitUntilExit()
             walls.append(Bench.seconds(ContinuousClock.now - start))
