@@ -9,7 +9,7 @@ struct NixBridge: AsyncParsableCommand {
         commandName: "nix-bridge",
         abstract: "Make a fleet of Nix remote builders act as one verified binary cache.",
         version: "0.1.0",
-        subcommands: [Ping.self, PathInfoCommand.self, LookupCommand.self, SubstituteCommand.self, BuildCommand.self, ExplainCommand.self, StatusCommand.self, ServeCommand.self, CacheCommand.self, KeyCommand.self, StdioCommand.self],
+        subcommands: [Ping.self, PathInfoCommand.self, LookupCommand.self, SubstituteCommand.self, BuildCommand.self, ExplainCommand.self, StatusCommand.self, CheckCommand.self, ServeCommand.self, CacheCommand.self, KeyCommand.self, StdioCommand.self],
         // `nix-bridge --stdio ...`, as Nix runs its remote program: no subcommand name.
         defaultSubcommand: StdioCommand.self
     )

@@ -126,7 +126,7 @@ enum StatusJSON {
             if let h = p.hint { e["hint"] = h }
             if let err = m.sampleError { e["recentPathsError"] = err }
             if let recent = m.recent {
-                e["recentPaths"] = ["sampled": recent.sampled, "unsigned": recent.unsigned]
+                e["recentPaths"] = ["sampled": recent.sampled, "inputAddressed": recent.inputAddressed, "unsigned": recent.unsigned]
                 e["signingKeys"] = recent.keys.map { ["name": $0.name, "trusted": $0.trusted, "paths": $0.paths] as [String: Any] }
             }
             return e

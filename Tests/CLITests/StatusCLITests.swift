@@ -104,6 +104,40 @@ final class StatusCLITests {
         #expect(out.text.contains("ssh-ng://builder2"))
     }
 
+    @Test func checkSaysWhichStepFailsAndTheFix() throws {
+        let pins = (1...3).map { env.builder($0).hostKeyBase64 }
+        let builders = "ssh-ng://builder1 x86_64-linux - 2 1 - - \(pins[0]) ; ssh-ng://builder2 x86_64-linux - 1 1 - - \(pins[1]) ; ssh-ng://builder3 x86_64-linux"
+        let common = ["--option", "trusted-public-keys", key1.publicKey,
+                      "--option", "substituters", "ssh-ng://builder1 ssh://builder2?remote-store=x"]
+        let out = try env.bridge(["check", "--builders", builders] + common)
+        #expect(out.status == 1, "\(out.text)\(out.stderr)")
+        let sections = out.text.components(separatedBy: "\nssh-ng://")
+        #expect(sections.count == 3, "\(out.text)")
+        let (b1, b2, b3) = (sections[0], sections[1], sections[2])
+        #expect(b1.hasPrefix("ssh-ng://builder1\n") && !b1.contains("FAIL"), "\(b1)")
+        for step in ["host key pinned", "local substituters line", "ssh login", "nix-daemon on the PATH of a non-interactive shell",
+                     "trusted user", "a signing key in secret-key-files", "recent paths signed", "its key in the local trusted-public-keys"] {
+            #expect(b1.contains("  PASS  \(step): "), "\(step): \(b1)")
+        }
+        #expect(b2.contains("  FAIL  its key in the local trusted-public-keys: 'stranger-1' not in trusted-public-keys\n        fix: add the builder's public key"), "\(b2)")
+        #expect(b2.contains("  PASS  local substituters line"), "ssh:// names the same store: \(b2)")
+        #expect(b3.contains("  FAIL  host key pinned: "), "\(b3)")
+        #expect(b3.contains("  FAIL  local substituters line: 'substituters' does not name 'ssh-ng://builder3'"), "\(b3)")
+        #expect(b3.contains("  FAIL  a signing key in secret-key-files: none of its 3 recent input-addressed paths is signed\n        fix: generate a key pair with 'nix-store --generate-binary-cache-key"), "\(b3)")
+        #expect(b3.contains("  FAIL  recent paths signed: 3 of its 3 most recent paths are unsigned\n        fix: sign what it built before the key was set: 'nix store sign --key-file"), "\(b3)")
+        #expect(out.text.hasSuffix("\n5 steps failed\n"), "\(out.text)")
+
+        env.fleet.stop(builder: 3)
+        let down = try env.bridge(["check", "--builders", builders] + common)
+        #expect(down.status == 1)
+        #expect(down.text.contains("  FAIL  ssh login: "), "\(down.text)")
+        #expect(down.text.contains("fix: nothing listens on that port: is sshd running on the builder?"), "\(down.text)")
+
+        let one = try env.bridge(["check", "--builders", "ssh-ng://builder1 x86_64-linux - 2 1 - - \(pins[0])"] + common)
+        #expect(one.status == 0, "\(one.text)")
+        #expect(one.text.hasSuffix("all steps passed\n"), "\(one.text)")
+    }
+
     func listPaths(_ n: Int) throws -> [String] {
         try env.nix(["path-info", "--all", "--store", env.localStore(n)]).text.split(separator: "\n").map(String.init)
     }

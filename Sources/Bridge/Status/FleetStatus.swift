@@ -18,6 +18,8 @@ public struct SigningKeyUse: Sendable, Hashable {
 public struct RecentPaths: Sendable, Hashable {
     /// How many paths were looked at (the most recent of a bounded sample).
     public var sampled: Int
+    /// Of those, the input-addressed ones (a content-addressed path needs no signature).
+    public var inputAddressed: Int
     /// Of those, input-addressed paths with no signature: a substituter refuses them.
     public var unsigned: Int
     /// The keys that signed them, most used first.
@@ -131,14 +133,15 @@ public enum FleetStatus {
         let newest = infos.sorted { ($0.registrationTime, $0.path.baseName) > ($1.registrationTime, $1.path.baseName) }
             .prefix(recent)
         var counts: [String: Int] = [:]
-        var unsigned = 0
+        var unsigned = 0, inputAddressed = 0
         for info in newest {
             let names = Set(info.sigs.compactMap { $0.split(separator: ":", maxSplits: 1).first.map(String.init) })
+            if info.ca == nil { inputAddressed += 1 }
             if names.isEmpty, info.ca == nil { unsigned += 1 }
             for n in names { counts[n, default: 0] += 1 }
         }
         let keys = counts.map { SigningKeyUse(name: $0.key, trusted: trusted.key(named: $0.key) != nil, paths: $0.value) }
             .sorted { ($0.paths, $1.name) > ($1.paths, $0.name) }
-        return RecentPaths(sampled: newest.count, unsigned: unsigned, keys: keys)
+        return RecentPaths(sampled: newest.count, inputAddressed: inputAddressed, unsigned: unsigned, keys: keys)
     }
 }
