@@ -25,6 +25,7 @@ public struct FleetConfig: Sendable {
         var opener = StoreOpener()
         opener.sshConfig = try SSHConfig.load(path: sshConfigFile(environment: environment))
         opener.connectTimeout = .seconds(Int64(settings.connectTimeout == 0 ? 15 : settings.connectTimeout))
+        opener.sshTransport = try SSHTransport(parsing: settings.sshTransport)
         for m in machinesFile.machines {
             guard let host = m.authority.map(hostOnly) else { continue }
             if let key = m.sshPublicHostKey?.base64 { opener.pinnedHostKeys[host] = key }

@@ -29,7 +29,7 @@ struct ExplainCommand: ParsableCommand, PathListCommand {
 
     func run() throws {
         let config = try nix.load()
-        let drvs = try Targets.derivations(derivations, storeDir: config.storeDir)
+        let drvs = try Targets.derivations(derivations, storeDir: config.storeDir, readFile: Files.readDerivation)
         let scheduler = Scheduler(machines: config.machines, stateDirectory: Scheduler.defaultStateDirectory())
         var reports: [ExplainReport] = []
         for named in drvs {

@@ -35,7 +35,7 @@ struct SubstituteCommand: AsyncParsableCommand, PathListCommand {
 
     func run() async throws {
         let config = try nix.load()
-        let targets = try Targets.resolve(paths, storeDir: config.storeDir)
+        let targets = try Targets.resolve(paths, storeDir: config.storeDir, readFile: Files.readDerivation)
         guard let lookup = try sources.lookup(config) else {
             throw CLIError.noStores
         }

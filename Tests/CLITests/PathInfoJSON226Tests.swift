@@ -6,16 +6,17 @@ import Testing
 /// `path-info --json` prints what Nix 2.26's `nix path-info --json` prints (an object keyed by
 /// path), byte for byte, for a builder running Nix 2.26; `--json-list` keeps Nix 2.8's list.
 @Suite("path-info --json as Nix 2.26 prints it", .serialized,
-       .enabled(if: TestSupport.hasNix && SSHFleet.canRun && CLI.isBuilt, "needs nix (nix-bin), sshd, root and a built nix-bridge"),
+       .tags(.realNix, .realSSHD, .builtCLI),
+       .enabled(if: TestSupport.hasNix && TestSupport.hasFleet && CLI.isBuilt, "needs nix (nix-bin), sshd, root and a built nix-bridge"),
        .enabled(if: NixVersions.nix226Root != nil || NixVersions.nix226Required,
                 Comment(rawValue: NixVersions.nix226Unavailable ?? "")))
 final class PathInfoJSON226Tests {
     let root: String
-    let env: FleetCLI
+    let env: Fleet
 
     init() throws {
         root = try #require(NixVersions.nix226Root, Comment(rawValue: NixVersions.nix226Unavailable ?? ""))
-        env = try FleetCLI(builders: 1, roots: [root])
+        env = try Fleet(count: 1, roots: [root], label: "nb-cli-json226")
     }
 
     /// Nix 2.26 itself, inside its root, on the builder's own store.

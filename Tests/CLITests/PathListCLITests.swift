@@ -6,18 +6,19 @@ import TestSupport
 /// Paths in any number: on the command line (however options are interleaved) and with
 /// `--stdin`, as Nix reads them, checked against the real `nix` on real stores.
 @Suite("path lists: positional and --stdin", .serialized,
-       .enabled(if: TestSupport.hasNix && SSHFleet.canRun, "needs nix (nix-bin), sshd (openssh-server) and root"),
+       .tags(.realNix, .realSSHD, .builtCLI),
+       .enabled(if: TestSupport.hasNix && TestSupport.hasFleet, "needs nix (nix-bin), sshd (openssh-server) and root"),
        .enabled(if: CLI.isBuilt, "needs the built nix-bridge executable"),
        .timeLimit(.minutes(3)))
 final class PathListCLITests {
-    let env: FleetCLI
+    let env: Fleet
     let key: SigningKey
     /// 40 paths with references on builder 1, signed with `key`.
     let fixture: StoreFixture
     let paths: [String]
 
     init() throws {
-        env = try FleetCLI(builders: 1)
+        env = try Fleet(count: 1, label: "nb-cli-pathlist")
         key = try SigningKey.generate(name: "builder1-1", in: env.work)
         fixture = try StoreFixture.make(count: 40, seed: 16, namePrefix: "list")
         _ = try FixtureStore.create(at: URL(fileURLWithPath: env.builder(1).storeRoot), fixture: fixture, signWith: key)

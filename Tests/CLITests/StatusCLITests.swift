@@ -7,16 +7,17 @@ import Testing
 /// its slots held by another process, one signing with a key nobody trusts, one that signs
 /// nothing and then goes down.
 @Suite("nix-bridge status", .serialized,
-       .enabled(if: TestSupport.hasNix && SSHFleet.canRun, "needs nix (nix-bin), sshd (openssh-server) and root"),
+       .tags(.realNix, .realSSHD, .builtCLI, .hostTools),
+       .enabled(if: TestSupport.hasNix && TestSupport.hasFleet, "needs nix (nix-bin), sshd (openssh-server) and root"),
        .enabled(if: CLI.isBuilt, "needs the built nix-bridge executable"),
        .timeLimit(.minutes(2)))
 final class StatusCLITests {
-    let env: FleetCLI
+    let env: Fleet
     let key1, stranger: SigningKey
     let stateDir: String
 
     init() throws {
-        env = try FleetCLI(builders: 3)
+        env = try Fleet(count: 3, label: "nb-cli-status")
         key1 = try SigningKey.generate(name: "builder1-1", in: env.work)
         stranger = try SigningKey.generate(name: "stranger-1", in: env.work)
         let untrustedKey = stranger
@@ -69,7 +70,7 @@ final class StatusCLITests {
         #expect(text.text.contains("ssh-ng://builder3: 3 of its 3 most recent paths are unsigned"), "\(text.text)")
         #expect(text.text.contains("3 rows (1 found, 2 not found, 0 expired), hit rate 33%"), "\(text.text)")
 
-        env.fleet.stop(builder: 3)
+        env.stop(builder: 3)
         let json = try env.bridge(["status", "--json"] + statusArgs)
         #expect(json.status == 0, "\(json.stderr)")
         let o = try #require(try JSONSerialization.jsonObject(with: json.stdout) as? [String: Any])
@@ -127,7 +128,7 @@ final class StatusCLITests {
         #expect(b3.contains("  FAIL  recent paths signed: 3 of its 3 most recent paths are unsigned\n        fix: sign what it built before the key was set: 'nix store sign --key-file"), "\(b3)")
         #expect(out.text.hasSuffix("\n5 steps failed\n"), "\(out.text)")
 
-        env.fleet.stop(builder: 3)
+        env.stop(builder: 3)
         let down = try env.bridge(["check", "--builders", builders] + common)
         #expect(down.status == 1)
         #expect(down.text.contains("  FAIL  ssh login: "), "\(down.text)")
