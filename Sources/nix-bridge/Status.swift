@@ -39,9 +39,10 @@ struct StatusCommand: AsyncParsableCommand {
         let scheduler = Scheduler(machines: config.machines, stateDirectory: stateDir ?? Scheduler.defaultStateDirectory(),
                                   warn: { _ in })
         let cache = try? config.narInfoCache(path: narinfoCache)
+        let failed = config.failedBuilders(besideSlotLocks: scheduler.stateDirectory)
         let terminal = isatty(1) == 1
         repeat {
-            let report = await FleetStatus.gather(config, scheduler: scheduler, cache: cache)
+            let report = await FleetStatus.gather(config, scheduler: scheduler, cache: cache, failedBuilders: failed)
             let text = json ? StatusJSON.render(report) + "\n" : StatusText.render(report)
             if watch, terminal {
                 // Home and clear, then the table: redrawn in place.
@@ -63,10 +64,17 @@ enum StatusText {
             let p = m.ping
             let rtt = p.roundTripSeconds.map { String(format: "%.2f ms", $0 * 1000) } ?? "-"
             let trusted = p.trusted.map { $0 ? "yes" : "no" } ?? "-"
-            rows.append([m.machine.storeUri, m.isReachable ? "up" : "down", p.nixVersion ?? "-", p.protocolVersion ?? "-",
+            let state = m.isReachable ? "up" : m.downSince.map { "down since \(clock($0))" } ?? "down"
+            rows.append([m.machine.storeUri, state, p.nixVersion ?? "-", p.protocolVersion ?? "-",
                          trusted, rtt, "\(m.slotsInUse)/\(m.machine.maxJobs)",
                          list(m.machine.supportedFeatures), list(m.machine.mandatoryFeatures), keys(m)])
             if let e = p.error { notes.append("\(m.machine.storeUri): \(e)" + (p.hint.map { "\n  hint: \($0)" } ?? "")) }
+            if let f = p.earlierFailure, m.isReachable {
+                notes.append("\(m.machine.storeUri): answers again (it failed at \(clock(f.failedAt)) during \(f.phase))")
+            }
+            if let until = p.skippedUntil {
+                notes.append("\(m.machine.storeUri): other commands skip it until \(clock(until)) (bridge-failed-builder-ttl)")
+            }
             if let e = m.sampleError { notes.append("\(m.machine.storeUri): cannot read its recent paths: \(e)") }
             if let recent = m.recent, recent.unsigned > 0 {
                 notes.append("\(m.machine.storeUri): \(recent.unsigned) of its \(recent.sampled) most recent paths are unsigned")
@@ -88,6 +96,13 @@ enum StatusText {
         guard let recent = m.recent else { return "-" }
         if recent.keys.isEmpty { return recent.sampled == 0 ? "(no paths)" : "none" }
         return recent.keys.map { "\($0.name) (\($0.trusted ? "trusted" : "NOT trusted"))" }.joined(separator: ", ")
+    }
+
+    /// Local time of day, as `HH:MM:SS`.
+    static func clock(_ d: Date) -> String {
+        let f = DateFormatter()
+        f.dateFormat = "HH:mm:ss"
+        return f.string(from: d)
     }
 
     static func list(_ s: Set<String>) -> String { s.isEmpty ? "-" : s.sorted().joined(separator: ",") }
@@ -123,6 +138,11 @@ enum StatusJSON {
             if let t = p.trusted { e["trusted"] = t }
             if let rtt = p.roundTripSeconds { e["roundTripSeconds"] = rtt }
             if let err = p.error { e["error"] = err }
+            if let since = m.downSince { e["downSince"] = PingJSON.timestamp(since) }
+            if let f = p.earlierFailure {
+                e["earlierFailure"] = ["phase": f.phase, "message": f.message, "failedAt": PingJSON.timestamp(f.failedAt)]
+            }
+            if let until = p.skippedUntil { e["skippedUntil"] = PingJSON.timestamp(until) }
             if let h = p.hint { e["hint"] = h }
             if let err = m.sampleError { e["recentPathsError"] = err }
             if let recent = m.recent {

@@ -71,6 +71,18 @@ final class StatusCLITests {
         #expect(text.text.contains("3 rows (1 found, 2 not found, 0 expired), hit rate 33%"), "\(text.text)")
 
         env.stop(builder: 3)
+        // What another command remembered when builder3 timed out 30 s ago (FailedBuilders' file).
+        let failedAt = Int(Date().timeIntervalSince1970) - 30
+        let failedDir = env.work.appendingPathComponent("failed-builders")
+        try FileManager.default.createDirectory(at: failedDir, withIntermediateDirectories: true)
+        try Data("""
+            store: ssh-ng://builder3
+            phase: worker handshake
+            failed-at: \(failedAt)
+            retry-at: \(failedAt + 90)
+            message: builder 'ssh-ng://builder3': timed out after 15 s during worker handshake
+
+            """.utf8).write(to: failedDir.appendingPathComponent("ssh-ng:__builder3"))
         let json = try env.bridge(["status", "--json"] + statusArgs)
         #expect(json.status == 0, "\(json.stderr)")
         let o = try #require(try JSONSerialization.jsonObject(with: json.stdout) as? [String: Any])
@@ -86,12 +98,16 @@ final class StatusCLITests {
         #expect(machines[2]["reachable"] as? Bool == false)
         #expect((machines[2]["error"] as? String)?.isEmpty == false, "\(machines[2])")
         #expect((machines[2]["recentPaths"]) == nil)
+        let earlier = try #require(machines[2]["earlierFailure"] as? [String: Any], "\(machines[2])")
+        #expect(earlier["phase"] as? String == "worker handshake")
+        let since = try #require(machines[2]["downSince"] as? String)
+        #expect(ISO8601DateFormatter().date(from: since).map { Int($0.timeIntervalSince1970) } == failedAt)
         let cache = try #require(o["cache"] as? [String: Any])
         #expect(cache["rows"] as? Int == 3 && cache["positive"] as? Int == 1, "\(cache)")
 
         let down = try env.bridge(["status"] + statusArgs)
         let b3down = try #require(down.text.split(separator: "\n").first { $0.hasPrefix("ssh-ng://builder3 ") })
-        #expect(b3down.contains(" down "), "\(down.text)")
+        #expect(b3down.contains(" down since "), "\(down.text)")
         #expect(down.text.contains("\nssh-ng://builder3: "), "the reason is printed under the table: \(down.text)")
     }
 

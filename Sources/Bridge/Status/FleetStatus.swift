@@ -38,6 +38,16 @@ public struct MachineStatus: Sendable {
     public var sampleError: String?
 
     public var isReachable: Bool { ping.error == nil }
+
+    /// Since when it has been failing: the failure other commands remembered
+    /// (`FailedBuilders`), or now when this probe timed out; nil when that is not known.
+    public var downSince: Date? {
+        guard !isReachable else { return nil }
+        return ping.earlierFailure?.failedAt ?? (ping.skippedUntil != nil ? probedAt : nil)
+    }
+
+    /// When the probe ran.
+    public var probedAt = Date()
 }
 
 /// What the narinfo cache holds.
@@ -66,7 +76,9 @@ public enum FleetStatus {
     /// over a second connection), reads the slot locks of `scheduler` and the `cache`.
     /// `sample` bounds the paths whose info is fetched, `recent` how many of the newest of
     /// them are counted.
+    /// `failedBuilders` (the remembered failures) is read, and updated as `ping` updates it.
     public static func gather(_ config: FleetConfig, scheduler: Scheduler, cache: NarInfoCache?,
+                              failedBuilders: FailedBuilders? = nil,
                               sample: Int = 2000, recent: Int = 100) async -> Report {
         let trusted = (try? config.trustedKeys()) ?? TrustedKeys([])
         let loads: [Machine: Int]
@@ -79,7 +91,7 @@ public enum FleetStatus {
         let machines = await withTaskGroup(of: (Int, MachineStatus).self) { group in
             for (i, m) in config.machines.enumerated() {
                 group.addTask {
-                    let ping = await Pinger.ping(m.storeUri, opener: opener, roundTrips: 3)
+                    let ping = await Pinger.ping(m.storeUri, opener: opener, roundTrips: 3, failedBuilders: failedBuilders)
                     var status = MachineStatus(machine: m, ping: ping, slotsInUse: loads[m] ?? 0)
                     if ping.error == nil {
                         do {
