@@ -160,7 +160,7 @@ public struct HTTPBinaryCache: Sendable {
             headers[.contentLength] = String(length)
             return Response(status: .ok, headers: headers)
         }
-        let fleet = self.fleet, logger = self.logger
+        let fleet = self.fleet, logger = self.logger, metrics = self.metrics
         let printed = configuration.storeDir.print(info.path)
         return Response(status: .ok, headers: headers, body: ResponseBody(contentLength: length) { writer in
             let out = BodyWriterBox(writer)
@@ -170,6 +170,7 @@ public struct HTTPBinaryCache: Sendable {
             } catch {
                 // Thrown on: the connection is closed short of Content-Length.
                 logger.error("NAR of '\(printed)' cut: \(error)")
+                metrics?.narCut()
                 throw error
             }
         })
@@ -179,7 +180,11 @@ public struct HTTPBinaryCache: Sendable {
     /// holds it trusted. Answers are kept for `narInfoTTL`.
     func entry(hashPart: String) async throws -> ServedNarInfos.Entry? {
         guard CacheURL.isHashPart(hashPart) else { return nil }
-        if let entry = served.get(hashPart) { return entry }
+        if let entry = served.get(hashPart) {
+            metrics?.narInfoAnswered(from: "memory")
+            return entry
+        }
+        metrics?.narInfoAnswered(from: "fleet")
         let info: PathInfo
         do {
             guard let path = try await fleet.path(hashPart: hashPart),

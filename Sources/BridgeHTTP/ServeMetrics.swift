@@ -53,6 +53,17 @@ public final class ServeMetrics: Sendable {
         if let bytes, bytes > 0 { narBytes.increment(by: bytes) }
     }
 
+    /// A narinfo answered from the in-memory answers (`memory`) or by asking the fleet (`fleet`).
+    func narInfoAnswered(from source: String) {
+        CoreMetrics.Counter(label: "nix_bridge_http_narinfo_answers_total", dimensions: [("source", source)], factory: factory)
+            .increment()
+    }
+
+    /// A NAR response cut short (the builder failed or the NAR did not match).
+    func narCut() {
+        CoreMetrics.Counter(label: "nix_bridge_http_nar_cut_total", factory: factory).increment()
+    }
+
     /// The Prometheus text exposition of everything recorded so far.
     public func text() -> String { registry.emitToString() }
 

@@ -85,6 +85,11 @@ final class ServeMetricsCLITests {
         let narBytes = try closure.pathInfos().reduce(0) { $0 + Double($1.narSize) }
         #expect(m["nix_bridge_http_nar_bytes_total"] == narBytes, "\(scrape.body)")
         #expect(m["nix_bridge_http_requests_in_flight"] == 1, "the scrape itself")
+        // Nix asks for each narinfo once per run; a second ask is answered from memory.
+        #expect((m["nix_bridge_http_narinfo_answers_total{source=\"fleet\"}"] ?? 0) >= n, "\(scrape.body)")
+        #expect(try curl(url + "/\(try #require(closure.roots.first).hashPart).narinfo").status == 200)
+        let again = try Self.parse(try curl(url + "/metrics").body)
+        #expect(again["nix_bridge_http_narinfo_answers_total{source=\"memory\"}"] == (m["nix_bridge_http_narinfo_answers_total{source=\"memory\"}"] ?? 0) + 1)
 
         // -v: one line per request, with its path and status.
         let text = try String(contentsOfFile: log, encoding: .utf8)
