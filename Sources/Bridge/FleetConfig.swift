@@ -26,6 +26,7 @@ public struct FleetConfig: Sendable {
         opener.sshConfig = try SSHConfig.load(path: sshConfigFile(environment: environment))
         opener.connectTimeout = settings.connectTimeout == 0 ? nil : .seconds(Int64(clamping: settings.connectTimeout))
         opener.stalledTimeout = settings.stalledDownloadTimeout == 0 ? nil : .seconds(Int64(clamping: settings.stalledDownloadTimeout))
+        opener.sshTransport = try SSHTransport(parsing: settings.sshTransport)
         for m in machinesFile.machines {
             guard let host = m.authority.map(hostOnly) else { continue }
             if let key = m.sshPublicHostKey?.base64 { opener.pinnedHostKeys[host] = key }

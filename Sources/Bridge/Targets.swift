@@ -2,8 +2,8 @@ import Foundation
 import NixCore
 
 /// Turns what a user names (store paths, `DRV^out`, `DRV^*`, a `.drv` path) into the store
-/// paths to look for. Derivations are read from the local store, where `nix-instantiate`
-/// put them.
+/// paths to look for. Derivations come from the local store, where `nix-instantiate` put
+/// them, through the `readFile` the caller gives (this layer reads no files itself).
 public enum Targets {
     public enum TargetError: Error, CustomStringConvertible {
         case notInStore(String, String)
@@ -25,9 +25,8 @@ public enum Targets {
     }
 
     /// The store paths for each argument, in order, without duplicates.
-    public static func resolve(_ arguments: [String], storeDir: StoreDirectory = .default,
-                               readFile: (String) throws -> [UInt8] = { [UInt8](try Data(contentsOf: URL(fileURLWithPath: $0))) })
-        throws -> [StorePath] {
+    public static func resolve(_ arguments: [String], storeDir: StoreDirectory,
+                               readFile: (String) throws -> [UInt8]) throws -> [StorePath] {
         var out: [StorePath] = []
         var seen = Set<StorePath>()
         for arg in arguments {

@@ -30,7 +30,7 @@ public final class LatencyProxy: @unchecked Sendable {
         listenFD = fd
         guard ok, listen(fd, 64) == 0 else {
             close(fd)
-            throw SSHFleet.FleetError(message: "latency proxy: cannot listen: \(errno)")
+            throw Fleet.FleetError(message: "latency proxy: cannot listen: \(errno)")
         }
         port = Int(UInt16(bigEndian: addr.sin_port))
         Thread { [self] in

@@ -35,7 +35,7 @@ public final class SilentProxy: @unchecked Sendable {
         listenFD = fd
         guard ok, listen(fd, 64) == 0 else {
             close(fd)
-            throw SSHFleet.FleetError(message: "silent proxy: cannot listen: \(errno)")
+            throw Fleet.FleetError(message: "silent proxy: cannot listen: \(errno)")
         }
         port = Int(UInt16(bigEndian: addr.sin_port))
         Thread { [self] in

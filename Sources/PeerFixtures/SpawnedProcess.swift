@@ -41,7 +41,7 @@ public final class SpawnedProcess: @unchecked Sendable {
         posix_spawnattr_setflags(&attr, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
         var pid: pid_t = 0
         let rc = posix_spawn(&pid, arguments[0], &actions, &attr, &argv, &envp)
-        guard rc == 0 else { throw SSHFleet.FleetError(message: "cannot start \(arguments[0]): \(String(cString: strerror(rc)))") }
+        guard rc == 0 else { throw Fleet.FleetError(message: "cannot start \(arguments[0]): \(String(cString: strerror(rc)))") }
         self.pid = pid
     }
 

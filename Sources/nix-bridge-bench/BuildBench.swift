@@ -31,12 +31,12 @@ struct BuildBench: ParsableCommand {
     var withSubstituters = false
 
     func run() throws {
-        let bench = try BuildBenchFleet(maxJobs: maxJobs)
+        let bench = try Fleet(features: [[], []], maxJobs: maxJobs, label: "nb-bench-build")
         defer { bench.stop() }
         let binary = try nixBridge ?? Self.siblingBinary()
         let half = prebuilt ?? layers / 2
         let count = layers * width
-        print("build: \(count) derivations (\(layers) layers of \(width)), \(half * width) pre-built on builder1; machines: \(bench.fleet.builders.count) x maxJobs \(maxJobs)")
+        print("build: \(count) derivations (\(layers) layers of \(width)), \(half * width) pre-built on builder1; machines: \(bench.builders.count) x maxJobs \(maxJobs)")
         print("build: load average at start: \(Self.loadAverage())")
         var ours: [Double] = [], nix: [Double] = [], nixSubs: [Double] = []
         for r in 0..<runs {
@@ -68,14 +68,14 @@ struct BuildBench: ParsableCommand {
 
     /// One timed run of `tool` on a graph of its own; checks every output is then valid in
     /// the fresh local store, and reports the builds each builder ran.
-    func measure(_ tool: String, run: Int, _ bench: BuildBenchFleet,
+    func measure(_ tool: String, run: Int, _ bench: Fleet,
                  command: (_ drvs: [String], _ store: String) -> [String]) throws -> Double {
         let graph = try bench.graph(layers: layers, width: width, nonce: "\(tool)-\(run)-\(UInt32.random(in: 0...UInt32.max))")
         let prebuild = try Bench.timeSync { try bench.prebuild(graph, layers: prebuilt ?? layers / 2) }
         let store = try FixtureStore.scratchDirectory("nb-bench-build")
         defer { try? FileManager.default.removeItem(at: store) }
         let storeURI = "local?root=\(store.path)"
-        let top = try bench.instantiate(graph, attribute: "top", store: storeURI)
+        let top = try bench.graphDerivations(graph, attribute: "top", store: storeURI)
         let outputs = try bench.outputs(graph, store: storeURI)
         let before = bench.buildCounts()
         let (seconds, _) = try bench.time(command(top, storeURI), timeout: nixTimeout)

@@ -8,13 +8,13 @@ import PeerFixtures
 /// What the `lookup` and `substitute` benchmarks share: a loopback fleet with signing keys,
 /// real Nix run against it with a time limit, timing and the results table.
 final class BenchFleet: @unchecked Sendable {
-    let fleet: SSHFleet
+    let fleet: Fleet
     let work: URL
     let keys: [SigningKey]
     var opener = StoreOpener()
 
     init(builders: Int) throws {
-        fleet = try SSHFleet(count: builders)
+        fleet = try Fleet(count: builders)
         let work = try PeerFixtures.temporaryDirectory("nb-bench")
         self.work = work
         keys = try (1...builders).map { try SigningKey.generate(name: "builder\($0)-1", in: work) }

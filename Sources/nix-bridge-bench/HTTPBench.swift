@@ -103,12 +103,12 @@ struct HTTPBench: ParsableCommand {
                                        "--to", "file://\(dir)?compression=none"] + mine.map { StoreDirectory.default.print($0) },
                                       timeout: 600)
             }
-            let nginxPort = try SSHFleet.freeLoopbackPort()
+            let nginxPort = try Fleet.freeLoopbackPort()
             let conf = bench.work.appendingPathComponent("nginx.conf").path
             try Self.nginxConf(root: dir, port: nginxPort, work: bench.work.path).write(toFile: conf, atomically: true, encoding: .utf8)
             nginxProcess = try SpawnedProcess([nginx, "-c", conf, "-p", bench.work.path],
                                               logFile: bench.work.appendingPathComponent("nginx.log").path)
-            guard SSHFleet.waitListening(port: nginxPort, timeout: 10, while: { nginxProcess?.isRunning ?? false }) else {
+            guard Fleet.waitListening(port: nginxPort, timeout: 10, while: { nginxProcess?.isRunning ?? false }) else {
                 throw BenchFailure("nginx did not start: \((try? String(contentsOfFile: bench.work.path + "/nginx.log", encoding: .utf8)) ?? "")")
             }
             nginxURL = "http://127.0.0.1:\(nginxPort)"

@@ -7,7 +7,7 @@ import NixTransport
 /// the same sshd: connect + auth + exec latency, and `cat` throughput over one channel.
 ///
 /// Needs an ssh_config whose host block logs in with an ed25519/ECDSA key, e.g. the one the
-/// test harness writes (Sources/PeerFixtures/SSHFleet.swift: `<fleet dir>/ssh_config`), or any
+/// test harness writes (Sources/PeerFixtures/Fleet.swift: `<fleet dir>/ssh_config`), or any
 /// loopback sshd set up the same way (see the real-nix notes):
 ///
 ///     swift build -c release --product nix-bridge-bench

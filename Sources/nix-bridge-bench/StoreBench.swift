@@ -6,7 +6,7 @@ import NixTransport
 import PeerFixtures
 
 /// `nix-bridge-bench store`: the ssh-ng store client beside real Nix 2.8 in
-/// the same run, against its own loopback builder (SSHFleet) holding signed fixture paths:
+/// the same run, against its own loopback builder (Fleet) holding signed fixture paths:
 /// QueryPathInfo of many paths (loopback and behind a 10 ms RTT proxy) and NarFromPath of one
 /// large path (vs a raw `cat` over the same libssh2 transport and vs `nix copy --from`).
 ///
@@ -34,11 +34,11 @@ struct StoreBench: ParsableCommand {
     }
 
     func run() throws {
-        guard PeerFixtures.hasNix, SSHFleet.canRun else {
+        guard PeerFixtures.hasNix, Fleet.canRun else {
             throw ValidationError("needs nix (nix-bin), sshd (openssh-server) and root")
         }
         let started = ContinuousClock.now
-        let fleet = try SSHFleet(count: 1)
+        let fleet = try Fleet(count: 1)
         let scratch = try FixtureStore.scratchDirectory("nb-bench-store")
         var proxy: LatencyProxy?
         defer {

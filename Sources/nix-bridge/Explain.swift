@@ -26,7 +26,7 @@ struct ExplainCommand: ParsableCommand {
 
     func run() throws {
         let config = try nix.load()
-        let drvs = try Targets.derivations(derivations, storeDir: config.storeDir)
+        let drvs = try Targets.derivations(derivations, storeDir: config.storeDir, readFile: Files.readDerivation)
         let slots = Scheduler.defaultStateDirectory()
         let scheduler = Scheduler(machines: config.machines, stateDirectory: slots,
                                   failedBuilders: config.failedBuilders(besideSlotLocks: slots))

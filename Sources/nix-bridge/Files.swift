@@ -5,6 +5,17 @@ import NixTransport
 enum Files {
     /// Reads a whole file of at most `limit` bytes.
     static func read(_ path: String, limit: Int) throws(CLIError) -> String {
+        String(decoding: try readBytes(path, limit: limit), as: UTF8.self)
+    }
+
+    /// A `.drv` file of the local store, for `Targets` (bounded: Nix's own derivations stay
+    /// far below 64 MiB).
+    static func readDerivation(_ path: String) throws -> [UInt8] {
+        try readBytes(path, limit: 64 << 20)
+    }
+
+    /// The bytes of a whole file of at most `limit` bytes.
+    static func readBytes(_ path: String, limit: Int) throws(CLIError) -> [UInt8] {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { throw .file(path: path, operation: "open", reason: errnoText()) }
         defer { close(fd) }
@@ -17,7 +28,7 @@ enum Files {
             out += buf[..<r]
             guard out.count <= limit else { throw .tooLarge(path: path, limit: limit) }
         }
-        return String(decoding: out, as: UTF8.self)
+        return out
     }
 
     /// Replaces `path` with `text` atomically: a temporary file in the same directory with

@@ -31,7 +31,7 @@ struct LookupCommand: AsyncParsableCommand {
 
     func run() async throws {
         let config = try nix.load()
-        let targets = try Targets.resolve(paths, storeDir: config.storeDir)
+        let targets = try Targets.resolve(paths, storeDir: config.storeDir, readFile: Files.readDerivation)
         guard let lookup = try sources.lookup(config, sigsNeeded: sigsNeeded, noCache: noCache) else {
             throw CLIError.noStores
         }

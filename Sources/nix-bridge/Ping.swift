@@ -126,7 +126,10 @@ struct SSHSettingLine {
         var lines: [SSHSettingLine] = []
         var options: SSHOptions? = opener.sshOptions(uri)
         var hop = 0
-        lines.append(SSHSettingLine(hop: 0, text: "transport libssh2 \(SSHLibrary.version)", origin: "loaded library"))
+        let choice = (try? opener.sshClient(uri)) ?? (client: SSHTransport.libssh2, reason: "")
+        let openssh = choice.client == .openssh
+        lines.append(SSHSettingLine(hop: 0, text: openssh ? "transport openssh (\(choice.reason))" : "transport libssh2 \(SSHLibrary.version)",
+                                    origin: openssh ? "ssh-transport" : "loaded library"))
         if let key = uri[parameter: "ssh-key"] ?? opener.identityFiles[uri.authority] {
             lines.append(SSHSettingLine(hop: 0, text: "identityfile \(key) (only this key)", origin: "machines file"))
         }
@@ -137,7 +140,7 @@ struct SSHSettingLine {
             if hop > 0 { lines.append(SSHSettingLine(hop: hop - 1, text: "via ProxyJump host \(o.host):", origin: "")) }
             lines.append(SSHSettingLine(hop: hop, text: "hostname \(o.hostName) port \(o.port) user \(o.user)", origin: "effective"))
             for s in o.settings {
-                let ignored = SSHOptions.honouredKeywords.contains(s.keyword) ? "" : " (no effect with libssh2)"
+                let ignored = openssh || SSHOptions.honouredKeywords.contains(s.keyword) ? "" : " (no effect with libssh2)"
                 lines.append(SSHSettingLine(hop: hop, text: "\(s.keyword) \(s.arguments.joined(separator: " "))\(ignored)", origin: s.origin))
             }
             for w in o.warnings + o.knownHostsProblems.map({ "known_hosts line skipped: \($0)" }) {

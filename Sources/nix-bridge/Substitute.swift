@@ -29,7 +29,7 @@ struct SubstituteCommand: AsyncParsableCommand {
 
     func run() async throws {
         let config = try nix.load()
-        let targets = try Targets.resolve(paths, storeDir: config.storeDir)
+        let targets = try Targets.resolve(paths, storeDir: config.storeDir, readFile: Files.readDerivation)
         guard let lookup = try sources.lookup(config) else {
             throw CLIError.noStores
         }

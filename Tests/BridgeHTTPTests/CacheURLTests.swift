@@ -34,7 +34,7 @@ struct CacheURLTests {
         #expect(CacheURL.narRequest(file: "../" + nar + ".nar", hashQuery: good) == nil)
     }
 
-    @Test(.enabled(if: TestSupport.hasNix, "needs the nix CLI (nix-bin)"))
+    @Test(.tags(.realNix), .enabled(if: TestSupport.hasNix, "needs the nix CLI (nix-bin)"))
     func namesOfARealPath() throws {
         let dir = try TestSupport.temporaryDirectory("nb-cacheurl")
         defer { try? FileManager.default.removeItem(at: dir) }

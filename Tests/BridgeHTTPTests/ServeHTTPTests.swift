@@ -8,13 +8,13 @@ import Testing
 /// path-info`, `nix copy`, `nix-store -r`, `nix build` against `http://127.0.0.1:PORT`),
 /// with curl for what Nix does not show (status codes, HEAD, a cut NAR).
 @Suite("HTTP binary cache", .serialized,
-       .enabled(if: TestSupport.hasNix && SSHFleet.canRun, "needs nix (nix-bin), sshd (openssh-server) and root"),
-       .enabled(if: TestSupport.which("curl") != nil, "needs curl"))
+       .tags(.realNix, .realSSHD), .enabled(if: TestSupport.hasNix && TestSupport.hasFleet, "needs nix (nix-bin), sshd (openssh-server) and root"),
+       .tags(.hostTools), .enabled(if: TestSupport.has("curl"), "needs curl"))
 struct ServeHTTPTests {
     /// A started fleet for one test, stopped afterwards whatever happens.
     func withFleet(_ label: String, narInfoTTL: Duration = .seconds(60),
-                   _ body: (HTTPFleet) async throws -> Void) async throws {
-        let f = try await HTTPFleet.offPool { try HTTPFleet(label: label, narInfoTTL: narInfoTTL) }
+                   _ body: (HTTPScenario) async throws -> Void) async throws {
+        let f = try await HTTPScenario.offPool { try HTTPScenario(label: label, narInfoTTL: narInfoTTL) }
         do {
             try await f.start()
             try await body(f)
@@ -26,7 +26,7 @@ struct ServeHTTPTests {
     }
 
     /// What builder n's store says of `paths` (real `nix path-info --json --sigs`).
-    func builderInfos(_ f: HTTPFleet, _ n: Int, _ paths: [StorePath]) async throws -> [StorePath: PathInfo] {
+    func builderInfos(_ f: HTTPScenario, _ n: Int, _ paths: [StorePath]) async throws -> [StorePath: PathInfo] {
         let out = try await f.nix(["path-info", "--json", "--sigs", "--store", "local?root=\(f.fleet.builders[n - 1].storeRoot)"]
                                   + paths.map(f.printed))
         return Dictionary(uniqueKeysWithValues: try PathInfoJSON.parse(out.stdout).map { ($0.path, $0) })

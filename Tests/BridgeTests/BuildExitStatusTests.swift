@@ -31,9 +31,9 @@ struct BuildExitStatusTests {
                                                   errorMsg: "hash mismatch in fixed-output derivation '/nix/store/x'")) == .hashMismatch)
     }
 
-    @Test("a builder whose 'timeout' kills the build: exit 101", .enabled(if: TestSupport.hasNix && SSHFleet.canRun, "needs nix, sshd and root"))
+    @Test("a builder whose 'timeout' kills the build: exit 101", .tags(.realNix, .realSSHD), .enabled(if: TestSupport.hasNix && TestSupport.hasFleet, "needs nix, sshd and root"))
     func timedOutOnBuilder() async throws {
-        let f = try BuildFleet(features: [[]])
+        let f = try Fleet(features: [[]])
         defer { f.stop() }
         let conf = f.builder(1).nixConfDir + "/nix.conf"
         try (try String(contentsOfFile: conf, encoding: .utf8) + "timeout = 1\n").write(toFile: conf, atomically: true, encoding: .utf8)
@@ -49,9 +49,9 @@ struct BuildExitStatusTests {
         }
     }
 
-    @Test("a fixed-output derivation that produces another hash on the builder: exit 102", .enabled(if: TestSupport.hasNix && SSHFleet.canRun, "needs nix, sshd and root"))
+    @Test("a fixed-output derivation that produces another hash on the builder: exit 102", .tags(.realNix, .realSSHD), .enabled(if: TestSupport.hasNix && TestSupport.hasFleet, "needs nix, sshd and root"))
     func hashMismatchOnBuilder() async throws {
-        let f = try BuildFleet(features: [[]])
+        let f = try Fleet(features: [[]])
         defer { f.stop() }
         let tag = UUID().uuidString.prefix(8).lowercased()
         // The declared hash is of the empty string; the builder writes something else.

@@ -7,8 +7,8 @@ import NixTransport
 import TestSupport
 @testable import Bridge
 
-/// FleetBuilders over a `BuildFleet`, and a record of the events they send.
-extension BuildFleet {
+/// FleetBuilders over a `Fleet`, and a record of the events they send.
+extension Fleet {
     func machines() throws -> [Machine] {
         try MachinesFile.parse(try String(contentsOfFile: machinesFile, encoding: .utf8), file: machinesFile,
                             localSystem: system).machines
@@ -16,7 +16,7 @@ extension BuildFleet {
 
     func opener() throws -> StoreOpener {
         var o = StoreOpener()
-        o.sshConfig = try SSHConfig.load(path: fleet.sshConfig)
+        o.sshConfig = try SSHConfig.load(path: sshConfig)
         return o
     }
 
@@ -25,7 +25,7 @@ extension BuildFleet {
                       cache: NarInfoCache? = nil, buildersUseSubstitutes: Bool = false) throws -> FleetBuilder {
         let opener = try opener()
         let machines = try machines()
-        let asked = lookupBuilders ?? Array(1...fleet.builders.count)
+        let asked = lookupBuilders ?? Array(1...builders.count)
         let stores = try asked.map { try opener.store(try StoreURI(parsing: builder($0).storeURI)) }
         let lookup = Lookup(stores: stores, trustedKeys: try TrustedKeys(parsing: trustedPublicKeys), cache: cache)
         var options = FleetBuilder.Options(maxJobs: maxJobs, buildersUseSubstitutes: buildersUseSubstitutes,

@@ -8,21 +8,21 @@ import TestSupport
 
 /// `FleetBuilder` against two real builders that build sandboxed: builder1 offers no extra
 /// feature, builder2 offers `big-parallel`. Derivations come from the real nix-instantiate.
-@Suite(.serialized, .enabled(if: TestSupport.hasNix && SSHFleet.canRun, "needs nix (nix-bin), sshd and root"))
+@Suite(.serialized, .tags(.realNix, .realSSHD), .enabled(if: TestSupport.hasNix && TestSupport.hasFleet, "needs nix (nix-bin), sshd and root"))
 struct BuildTests {
-    static func dep(_ f: BuildFleet, tag: String) -> String {
+    static func dep(_ f: Fleet, tag: String) -> String {
         f.expression(name: "dep-\(tag)", script: "echo dep-log; echo dep-\(tag) > $out")
     }
 
     /// A derivation that needs `dep` and `big-parallel` (only builder2 has it).
-    static func top(_ f: BuildFleet, tag: String) -> String {
+    static func top(_ f: Fleet, tag: String) -> String {
         let script = "echo building top; read line < ${dep}; echo \"$line top\" > $out"
         return "let dep = \(dep(f, tag: tag)); in " + f.expression(name: "top-\(tag)", script: script, features: ["big-parallel"])
     }
 
     @Test("an output a builder holds is fetched, verified, and not rebuilt; its inputs are never looked at")
     func hitIsFetched() async throws {
-        let f = try BuildFleet(features: [[], ["big-parallel"]])
+        let f = try Fleet(features: [[], ["big-parallel"]])
         defer { f.stop() }
         let tag = UUID().uuidString.prefix(8).lowercased()
         let expr = f.expression(name: "held-\(tag)", script: "echo held > $out")
@@ -43,7 +43,7 @@ struct BuildTests {
 
     @Test("a miss builds its input, then itself on the machine with the feature; outputs land verified and signed")
     func missBuildsOnTheRightMachine() async throws {
-        let f = try BuildFleet(features: [[], ["big-parallel"]])
+        let f = try Fleet(features: [[], ["big-parallel"]])
         defer { f.stop() }
         let tag = UUID().uuidString.prefix(8).lowercased()
         let drv = try f.instantiate(Self.top(f, tag: tag))
@@ -68,7 +68,7 @@ struct BuildTests {
 
     @Test("a failing builder fails the build with Nix's message and exit status 100")
     func failingBuilder() async throws {
-        let f = try BuildFleet(features: [[], ["big-parallel"]])
+        let f = try Fleet(features: [[], ["big-parallel"]])
         defer { f.stop() }
         let tag = UUID().uuidString.prefix(8).lowercased()
         let drv = try f.instantiate(f.expression(name: "fails-\(tag)", script: "echo about to fail; exit 3"))
@@ -85,7 +85,7 @@ struct BuildTests {
 
     @Test("a builder killed mid-build: the machine is disabled, the build moves to the other one, nothing partial lands")
     func killedBuilderFailsOver() async throws {
-        let f = try BuildFleet(features: [[], []])
+        let f = try Fleet(features: [[], []])
         defer { f.stop() }
         let tag = UUID().uuidString.prefix(8).lowercased()
         // A sleep with a unique duration, so the test finds it among the builder's processes.
@@ -102,7 +102,7 @@ struct BuildTests {
             if victim == nil { try await Task.sleep(for: .milliseconds(50)) }
         }
         let n = try #require(victim, "the build never started")
-        ProcessTree.killDescendants(of: f.fleet.sshdPIDs[n - 1])
+        ProcessTree.killDescendants(of: f.sshdPIDs[n - 1])
         let built = try await task.value
         let out = StoreDirectory.default.print(try #require(built.first?.paths.first))
         #expect(events.disabled == ["ssh-ng://builder\(n)"])
@@ -113,7 +113,7 @@ struct BuildTests {
 
     @Test("independent builds run in parallel up to the fleet's capacity (sum of maxJobs), on every machine")
     func parallelUpToCapacity() async throws {
-        let f = try BuildFleet(features: [[], []])
+        let f = try Fleet(features: [[], []])
         defer { f.stop() }
         let tag = UUID().uuidString.prefix(8).lowercased()
         let leaves = (0..<4).map { f.expression(name: "leaf\($0)-\(tag)", script: "/bin/sleep 1; echo \($0) > $out") }
@@ -136,7 +136,7 @@ struct BuildTests {
 
     @Test("the only builder killed mid-build: the build fails cleanly (exit 1), nothing is registered locally")
     func killedOnlyBuilderFailsCleanly() async throws {
-        let f = try BuildFleet(features: [[]])
+        let f = try Fleet(features: [[]])
         defer { f.stop() }
         let tag = UUID().uuidString.prefix(8).lowercased()
         let marker = "sleep 3.\(Int.random(in: 100_000...999_999))"
@@ -151,7 +151,7 @@ struct BuildTests {
             try await Task.sleep(for: .milliseconds(50))
         }
         #expect(!f.builderProcesses(1, containing: marker).isEmpty, "the build never started")
-        ProcessTree.killDescendants(of: f.fleet.sshdPIDs[0])
+        ProcessTree.killDescendants(of: f.sshdPIDs[0])
         do {
             _ = try await task.value
             Issue.record("the build succeeded")
@@ -166,7 +166,7 @@ struct BuildTests {
 
     @Test("builders-use-substitutes: the builder fetches a missing input itself; without it we upload it")
     func buildersUseSubstitutes() async throws {
-        let f = try BuildFleet(features: [[], ["big-parallel"]])
+        let f = try Fleet(features: [[], ["big-parallel"]])
         defer { f.stop() }
         try f.substitute(builder: 2, from: 1)
         for useSubstitutes in [true, false] {
@@ -189,7 +189,7 @@ struct BuildTests {
 
     @Test("the first failure stops the other running builds (Nix without --keep-going)")
     func firstFailureStopsTheOthers() async throws {
-        let f = try BuildFleet(features: [[], []])
+        let f = try Fleet(features: [[], []])
         defer { f.stop() }
         let tag = UUID().uuidString.prefix(8).lowercased()
         let marker = "sleep 8.\(Int.random(in: 100_000...999_999))"
@@ -215,7 +215,7 @@ struct BuildTests {
 
     @Test("two targets, one fails: the other is stopped and the build ends with Nix's 'build of ..., ... failed'")
     func twoTargetsOneFails() async throws {
-        let f = try BuildFleet(features: [[], []])
+        let f = try Fleet(features: [[], []])
         defer { f.stop() }
         let tag = UUID().uuidString.prefix(8).lowercased()
         let bad = try f.instantiate(f.expression(name: "bad-\(tag)", script: "/bin/sleep 0.3; exit 2"))

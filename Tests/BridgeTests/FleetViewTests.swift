@@ -11,9 +11,9 @@ import TestSupport
 /// The fleet as one store of trusted paths, over two real builders: builder 1 (ranked first)
 /// has its copies tampered with on disk after signing, so its NARs no longer match what it
 /// signed; builder 2's are honest.
-@Suite(.serialized, .enabled(if: TestSupport.hasNix && SSHFleet.canRun, "needs nix (nix-bin), sshd (openssh-server) and root"))
+@Suite(.serialized, .tags(.realNix, .realSSHD), .enabled(if: TestSupport.hasNix && TestSupport.hasFleet, "needs nix (nix-bin), sshd (openssh-server) and root"))
 final class FleetViewTests {
-    let fleet: SSHFleet
+    let fleet: Fleet
     let work: URL
     let key1, key2, stranger: SigningKey
     /// On both builders; tampered on builder 1.
@@ -27,7 +27,7 @@ final class FleetViewTests {
     let stores: [RemoteStore]
 
     init() throws {
-        fleet = try SSHFleet(count: 2)
+        fleet = try Fleet(count: 2)
         work = try TestSupport.temporaryDirectory("nb-fleetview")
         key1 = try SigningKey.generate(name: "builder1-1", in: work)
         key2 = try SigningKey.generate(name: "builder2-1", in: work)

@@ -10,16 +10,16 @@ import TestSupport
 
 /// The lookup layer against two real builders (sshd + nix-daemon, Nix 2.8) with their own
 /// keys: signed on one, on both, unsigned, signed by an untrusted key, missing.
-@Suite(.serialized, .enabled(if: TestSupport.hasNix && SSHFleet.canRun, "needs nix (nix-bin), sshd (openssh-server) and root"))
+@Suite(.serialized, .tags(.realNix, .realSSHD), .enabled(if: TestSupport.hasNix && TestSupport.hasFleet, "needs nix (nix-bin), sshd (openssh-server) and root"))
 final class LookupTests {
-    let fleet: SSHFleet
+    let fleet: Fleet
     let work: URL
     let key1, key2, stranger: SigningKey
     let onlyB1, onBoth, unsigned, untrusted: StoreFixture
     var opener = StoreOpener()
 
     init() throws {
-        fleet = try SSHFleet(count: 2)
+        fleet = try Fleet(count: 2)
         work = try TestSupport.temporaryDirectory("nb-lookup")
         key1 = try SigningKey.generate(name: "builder1-1", in: work)
         key2 = try SigningKey.generate(name: "builder2-1", in: work)
@@ -119,11 +119,12 @@ final class LookupTests {
         """.write(to: expr, atomically: true, encoding: .utf8)
         let drv = try TestSupport.run(["nix-instantiate", expr.path]).trimmed
         let outs = try TestSupport.run(["nix-store", "-q", "--outputs", drv]).trimmed.split(separator: "\n").map(String.init)
-        let all = try Targets.resolve([drv]).map { StoreDirectory.default.print($0) }
+        let readFile: (String) throws -> [UInt8] = { [UInt8](try Data(contentsOf: URL(fileURLWithPath: $0))) }
+        let all = try Targets.resolve([drv], storeDir: .default, readFile: readFile).map { StoreDirectory.default.print($0) }
         #expect(Set(all) == Set(outs))
-        let dev = try Targets.resolve([drv + "^dev"]).map { StoreDirectory.default.print($0) }
+        let dev = try Targets.resolve([drv + "^dev"], storeDir: .default, readFile: readFile).map { StoreDirectory.default.print($0) }
         #expect(dev.count == 1 && dev[0].hasSuffix("-dev"))
-        #expect(throws: Targets.TargetError.self) { try Targets.resolve([drv + "^nope"]) }
+        #expect(throws: Targets.TargetError.self) { try Targets.resolve([drv + "^nope"], storeDir: .default, readFile: readFile) }
     }
 }
 

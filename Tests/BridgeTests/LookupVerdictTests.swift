@@ -186,7 +186,7 @@ extension LookupTests {
 }
 
 /// The digest verdicts are recorded under: it must change with every setting they depend on.
-@Suite(.enabled(if: TestSupport.hasNix, "needs the nix CLI (nix-bin) to make keys"))
+@Suite(.tags(.realNix), .enabled(if: TestSupport.hasNix, "needs the nix CLI (nix-bin) to make keys"))
 struct TrustVerdictKeyTests {
     @Test func theKeyCoversKeysSigsNeededAndStoreDir() throws {
         let dir = try TestSupport.temporaryDirectory("nb-verdict-key")

@@ -12,7 +12,7 @@ import TestSupport
 /// infos, so its copies look trusted; builder1 is real. Each lie ends in bounded time with a
 /// clear message naming builder2, builder1's answers are used, nothing the liar sent is
 /// registered or cached.
-@Suite(.serialized, .enabled(if: TestSupport.hasNix && SSHFleet.canRun && MaliciousDaemon.python != nil,
+@Suite(.serialized, .tags(.realNix, .realSSHD), .enabled(if: TestSupport.hasNix && TestSupport.hasFleet && MaliciousDaemon.python != nil,
                              "needs nix (nix-bin), sshd (openssh-server), root and /usr/bin/python3"))
 struct MaliciousBuilderTests {
     /// builder1's signed infos of every fixture path, as the fake serves them.

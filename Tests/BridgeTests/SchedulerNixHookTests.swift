@@ -8,7 +8,7 @@ import TestSupport
 /// The slot locks are Nix's own: real `nix-build` (its build hook, `nix __build-remote`) and a
 /// Scheduler on the same `current-load` directory see each other's builds. The hook of a
 /// chroot store `--store DIR` keeps its locks in `DIR/nix/var/nix/current-load`.
-@Suite(.serialized, .enabled(if: TestSupport.hasNix && TestSupport.which("ssh") != nil, "needs the nix CLI and ssh"))
+@Suite(.serialized, .tags(.realNix, .hostTools), .enabled(if: TestSupport.hasNix && TestSupport.has("ssh"), "needs the nix CLI and ssh"))
 struct SchedulerNixHookTests {
     static let machine = "ssh://127.0.0.1 aarch64-linux"
 

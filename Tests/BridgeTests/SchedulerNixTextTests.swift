@@ -25,7 +25,7 @@ import TestSupport
         Case(name: "no machines", system: "aarch64-linux", features: ["kvm"], builders: ""),
     ]
 
-    @Test(.enabled(if: TestSupport.hasNix, "needs the nix CLI (nix-bin)"), arguments: cases)
+    @Test(.tags(.realNix), .enabled(if: TestSupport.hasNix, "needs the nix CLI (nix-bin)"), arguments: cases)
     func matchesNixBuildJ0(_ c: Case) async throws {
         let dir = try TestSupport.temporaryDirectory("nb-j0")
         let name = "nb-j0-" + c.name.replacingOccurrences(of: " ", with: "-")
@@ -46,7 +46,7 @@ import TestSupport
     }
 
     /// The warning for a machine that fails to connect, against Nix's for a refused ssh port.
-    @Test(.enabled(if: TestSupport.hasNix, "needs the nix CLI (nix-bin)"))
+    @Test(.tags(.realNix), .enabled(if: TestSupport.hasNix, "needs the nix CLI (nix-bin)"))
     func disabledWarningMatchesNix() throws {
         let dir = try TestSupport.temporaryDirectory("nb-j0")
         let drvFile = try SchedulerFixtures.instantiate(

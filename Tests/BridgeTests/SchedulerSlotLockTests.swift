@@ -8,7 +8,7 @@ import TestSupport
 /// Slots are flock locks shared by every scheduler on a state directory, in this process or
 /// another one (here the real `flock` CLI holds slots from a separate process).
 @Suite(.serialized) struct SchedulerSlotLockTests {
-    static let hasFlock = TestSupport.which("flock") != nil
+    static let hasFlock = TestSupport.has("flock")
 
     static func machines(_ spec: String) throws -> [Machine] {
         try MachinesFile.parse(spec, file: nil, localSystem: "x86_64-linux").machines
@@ -34,7 +34,7 @@ import TestSupport
         #expect(flock(probe, LOCK_EX | LOCK_NB) == 0)
     }
 
-    @Test(.enabled(if: hasFlock, "needs the flock CLI (util-linux)"))
+    @Test(.tags(.hostTools), .enabled(if: hasFlock, "needs the flock CLI (util-linux)"))
     func aLockHeldByAnotherProcessCountsAsLoad() async throws {
         let dir = try TestSupport.temporaryDirectory("nb-slots").path + "/current-load"
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
@@ -80,7 +80,7 @@ import TestSupport
     /// Six schedulers (one per task, as separate processes would be) race for a machine with
     /// max-jobs 2 while another process holds one of its slots: at most one build at a time
     /// gets through; once that process ends, two.
-    @Test(.enabled(if: hasFlock, "needs the flock CLI (util-linux)"))
+    @Test(.tags(.hostTools), .enabled(if: hasFlock, "needs the flock CLI (util-linux)"))
     func maxJobsIsNeverExceeded() async throws {
         let dir = try TestSupport.temporaryDirectory("nb-slots").path + "/current-load"
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)

@@ -12,7 +12,7 @@ import TestSupport
 /// client: a streamed AddToStoreNar (which real Nix 2.8's `nix copy` does not send: it uses
 /// AddMultipleToStore) goes to a real nix-daemon's chroot store frame by frame, with
 /// signatures checked there whatever the client asked.
-@Suite(.serialized, .enabled(if: TestSupport.hasNix, "needs the nix CLI (nix-bin)"))
+@Suite(.serialized, .tags(.realNix), .enabled(if: TestSupport.hasNix, "needs the nix CLI (nix-bin)"))
 final class ServeWriteTests {
     let work: URL
     let key: SigningKey

@@ -12,19 +12,19 @@ import TestSupport
 /// silent while an input is uploaded to it or while its output is copied back: the stall is
 /// found within `stalled-download-timeout` (2 s here), builder1 is disabled (and remembered),
 /// the build moves to builder2, and only checked outputs land in the client store.
-@Suite(.serialized, .enabled(if: TestSupport.hasNix && SSHFleet.canRun, "needs nix (nix-bin), sshd (openssh-server) and root"))
+@Suite(.serialized, .tags(.realNix, .realSSHD), .enabled(if: TestSupport.hasNix && TestSupport.hasFleet, "needs nix (nix-bin), sshd (openssh-server) and root"))
 struct SilentBuildTests {
     final class Env: @unchecked Sendable {
-        let f: BuildFleet
+        let f: Fleet
         let proxy: SilentProxy
         let sshConfig: String
         let failed: FailedBuilders
 
         init() throws {
-            f = try BuildFleet(features: [[], []], label: "nb-silent-build")
-            proxy = try SilentProxy(targetPort: f.fleet.builders[0].port)
+            f = try Fleet(features: [[], []], label: "nb-silent-build")
+            proxy = try SilentProxy(targetPort: f.builders[0].port)
             sshConfig = f.work.appendingPathComponent("ssh_config_silent").path
-            try ("Host builder1\n  Port \(proxy.port)\n\n" + String(contentsOfFile: f.fleet.sshConfig, encoding: .utf8))
+            try ("Host builder1\n  Port \(proxy.port)\n\n" + String(contentsOfFile: f.sshConfig, encoding: .utf8))
                 .write(toFile: sshConfig, atomically: true, encoding: .utf8)
             failed = FailedBuilders(directory: f.work.appendingPathComponent("failed-builders").path)
         }

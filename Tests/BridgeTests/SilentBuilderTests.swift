@@ -12,7 +12,7 @@ import TestSupport
 /// seconds: whatever the phase, the work ends in bounded time with builder1's answers, the
 /// error names builder2 and what it was doing, and nothing partial is registered.
 final class SilentBuilderFleet: @unchecked Sendable {
-    let fleet: SSHFleet
+    let fleet: Fleet
     let proxy: SilentProxy
     let work: URL
     let destRoot: URL
@@ -23,7 +23,7 @@ final class SilentBuilderFleet: @unchecked Sendable {
     let failedDir: String
 
     init(label: String, silentFromStart: Bool = false, builder2Config: [String] = []) throws {
-        fleet = try SSHFleet(count: 2)
+        fleet = try Fleet(count: 2)
         work = try TestSupport.temporaryDirectory("nb-\(label)")
         destRoot = try FixtureStore.scratchDirectory("nb-\(label)-dest")
         key1 = try SigningKey.generate(name: "builder1-1", in: work)
@@ -98,7 +98,7 @@ func elapsed<T>(_ body: () async throws -> T) async rethrows -> (T, Duration) {
     return (r, ContinuousClock.now - start)
 }
 
-@Suite(.serialized, .enabled(if: TestSupport.hasNix && SSHFleet.canRun, "needs nix (nix-bin), sshd (openssh-server) and root"))
+@Suite(.serialized, .tags(.realNix, .realSSHD), .enabled(if: TestSupport.hasNix && TestSupport.hasFleet, "needs nix (nix-bin), sshd (openssh-server) and root"))
 struct SilentBuilderTests {
     func lookupFindsEverythingOnBuilder1(_ r: Lookup.Result, _ env: SilentBuilderFleet) {
         #expect(r.answers.count == env.fixture.paths.count)

@@ -10,10 +10,10 @@ import TestSupport
 /// A 64 MiB path on two real builders, streamed in one pass: a builder killed mid-NAR, the
 /// only source killed, a corrupted NAR (from one builder, from the only one), and the NAR
 /// in the destination while it still arrives, with a bounded send queue.
-@Suite(.serialized, .enabled(if: TestSupport.hasNix && SSHFleet.canRun, "needs nix (nix-bin), sshd (openssh-server) and root"))
+@Suite(.serialized, .tags(.realNix, .realSSHD), .enabled(if: TestSupport.hasNix && TestSupport.hasFleet, "needs nix (nix-bin), sshd (openssh-server) and root"))
 final class SubstituterFailoverTests {
-    let env: TwoBuilderSubstitution
-    var fleet: SSHFleet { env.fleet }
+    let env: SubstitutionScenario
+    var fleet: Fleet { env.fleet }
     var work: URL { env.work }
     var key1: SigningKey { env.key1 }
     var key2: SigningKey { env.key2 }
@@ -22,7 +22,7 @@ final class SubstituterFailoverTests {
     var stagedFiles: [String] { env.stagedFiles }
 
     init() throws {
-        env = try TwoBuilderSubstitution(label: "failover",
+        env = try SubstitutionScenario(label: "failover",
                                          fixture: try StoreFixture.large(mebibytes: 64, name: "failover-large", seed: 31))
     }
 

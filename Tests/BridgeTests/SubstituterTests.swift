@@ -9,10 +9,10 @@ import TestSupport
 
 /// Substitution from two real builders into a chroot store through a real
 /// `nix-daemon --stdio`: closures, trust, and a builder serving a corrupted NAR.
-@Suite(.serialized, .enabled(if: TestSupport.hasNix && SSHFleet.canRun, "needs nix (nix-bin), sshd (openssh-server) and root"))
+@Suite(.serialized, .tags(.realNix, .realSSHD), .enabled(if: TestSupport.hasNix && TestSupport.hasFleet, "needs nix (nix-bin), sshd (openssh-server) and root"))
 final class SubstituterTests {
-    let env: TwoBuilderSubstitution
-    var fleet: SSHFleet { env.fleet }
+    let env: SubstitutionScenario
+    var fleet: Fleet { env.fleet }
     var work: URL { env.work }
     var key1: SigningKey { env.key1 }
     var key2: SigningKey { env.key2 }
@@ -20,7 +20,7 @@ final class SubstituterTests {
     var destURI: String { env.destURI }
 
     init() throws {
-        env = try TwoBuilderSubstitution(label: "subst",
+        env = try SubstitutionScenario(label: "subst",
                                          fixture: try StoreFixture.closure(size: 12, rootName: "subst-root", seed: 21))
     }
 

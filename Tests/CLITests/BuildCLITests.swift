@@ -5,22 +5,22 @@ import TestSupport
 /// `nix-bridge build` run as a user runs it, against a real fleet that builds: builder1 with
 /// no extra feature, builder2 with `big-parallel`. The client store is a chroot store whose
 /// own nix.conf lets it build sandboxed (for builds no machine can take).
-@Suite(.serialized, .enabled(if: TestSupport.hasNix && SSHFleet.canRun && CLI.isBuilt, "needs nix (nix-bin), sshd, root and a built nix-bridge"))
+@Suite(.serialized, .tags(.realNix, .realSSHD, .builtCLI), .enabled(if: TestSupport.hasNix && TestSupport.hasFleet && CLI.isBuilt, "needs nix (nix-bin), sshd, root and a built nix-bridge"))
 struct BuildCLITests {
     final class Setup: @unchecked Sendable {
-        let f: BuildFleet
+        let f: Fleet
         let environment: [String: String]
 
-        /// - Parameter roots: builders served from another Debian root's Nix (`SSHFleet.init`).
+        /// - Parameter roots: builders served from another Debian root's Nix (`Fleet.init`).
         init(features: [[String]] = [[], ["big-parallel"]], roots: [String?] = [], label: String = "nb-build-cli",
              clientFeatures: [String] = ["local-only"]) throws {
-            f = try BuildFleet(features: features, label: label, roots: roots)
+            f = try Fleet(features: features, label: label, roots: roots)
             let conf = f.work.appendingPathComponent("clientconf")
             try FileManager.default.createDirectory(at: conf, withIntermediateDirectories: true)
-            try BuildFleet.builderConf(storeRoot: f.clientRoot, secretKey: nil, features: clientFeatures)
+            try Fleet.builderConf(storeRoot: f.clientRoot, secretKey: nil, features: clientFeatures)
                 .write(to: conf.appendingPathComponent("nix.conf"), atomically: true, encoding: .utf8)
             environment = [
-                "NIX_SSHOPTS": f.fleet.nixSSHOpts,
+                "NIX_SSHOPTS": f.nixSSHOpts,
                 "NIX_CONF_DIR": conf.path,
                 "NIX_USER_CONF_FILES": conf.appendingPathComponent("nix.conf").path,
                 "XDG_CACHE_HOME": f.work.appendingPathComponent("xdg-cache").path,

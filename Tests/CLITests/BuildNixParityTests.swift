@@ -5,9 +5,9 @@ import TestSupport
 /// `nix-bridge build` and real `nix-build -j0 --builders` on the same fleet print the same
 /// log (store hashes and the derivations' tag aside), and make the same choices: the input on
 /// builder1, the `big-parallel` job on builder2 with the input uploaded first.
-@Suite(.serialized, .enabled(if: TestSupport.hasNix && SSHFleet.canRun && CLI.isBuilt, "needs nix (nix-bin), sshd, root and a built nix-bridge"))
+@Suite(.serialized, .tags(.realNix, .realSSHD, .builtCLI), .enabled(if: TestSupport.hasNix && TestSupport.hasFleet && CLI.isBuilt, "needs nix (nix-bin), sshd, root and a built nix-bridge"))
 struct BuildNixParityTests {
-    static func expression(_ f: BuildFleet, tag: String) -> String {
+    static func expression(_ f: Fleet, tag: String) -> String {
         let dep = f.expression(name: "pdep-\(tag)", script: "echo pdep > $out")
         let top = f.expression(name: "ptop-\(tag)", script: "echo top log; read l < ${dep}; echo $l top > $out",
                                features: ["big-parallel"])
@@ -31,9 +31,9 @@ struct BuildNixParityTests {
 
     @Test("same log lines as nix-build -j0 with the same builders")
     func sameLogAsNixBuild() throws {
-        let f = try BuildFleet(features: [[], ["big-parallel"]], label: "nb-build-parity")
+        let f = try Fleet(features: [[], ["big-parallel"]], label: "nb-build-parity")
         defer { f.stop() }
-        let env = ["NIX_SSHOPTS": f.fleet.nixSSHOpts, "NIX_CONF_DIR": f.work.path,
+        let env = ["NIX_SSHOPTS": f.nixSSHOpts, "NIX_CONF_DIR": f.work.path,
                    "NIX_USER_CONF_FILES": f.work.path + "/none.conf",
                    "XDG_CACHE_HOME": f.work.path + "/xdg", "NIX_BRIDGE_STATE_DIR": f.work.path + "/state"]
         let nixTag = "n" + UUID().uuidString.prefix(8).lowercased()

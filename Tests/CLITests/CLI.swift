@@ -13,7 +13,7 @@ enum CLI {
         return candidates.map(\.path).first { FileManager.default.isExecutableFile(atPath: $0) }
     }()
 
-    static var isBuilt: Bool { binary != nil }
+    static var isBuilt: Bool { binary != nil || TestSupport.peersRequired }
 
     /// Runs `nix-bridge ARGS` without checking the exit status.
     @discardableResult
@@ -26,5 +26,13 @@ enum CLI {
     static func mode(_ url: URL) throws -> Int {
         let attrs = try FileManager.default.attributesOfItem(atPath: url.path)
         return (attrs[.posixPermissions] as? NSNumber)?.intValue ?? -1
+    }
+}
+
+extension Fleet {
+    /// `nix-bridge ARGS` in the fleet's client environment (exit status not checked).
+    func bridge(_ args: [String], input: Data? = nil) throws -> TestSupport.Output {
+        guard let binary = CLI.binary else { throw SigningFixtures.Failure("nix-bridge is not built") }
+        return try run([binary] + args, input: input, check: false)
     }
 }

@@ -5,13 +5,13 @@ import Testing
 /// `nix-bridge build` as several users run it at once, against a real one-machine fleet, and
 /// its refusals next to real `nix-build -j0`'s.
 @Suite("nix-bridge build: concurrency and -j0 refusals", .serialized,
-       .enabled(if: TestSupport.hasNix && SSHFleet.canRun, "needs nix (nix-bin), sshd (openssh-server) and root"),
-       .enabled(if: CLI.isBuilt, "needs the built nix-bridge executable"))
+       .tags(.realNix, .realSSHD), .enabled(if: TestSupport.hasNix && TestSupport.hasFleet, "needs nix (nix-bin), sshd (openssh-server) and root"),
+       .tags(.builtCLI), .enabled(if: CLI.isBuilt, "needs the built nix-bridge executable"))
 final class ConcurrentBuildTests {
-    let env: BuildCLIFleet
+    let env: Fleet
 
     init() throws {
-        env = try BuildCLIFleet()
+        env = try Fleet(features: [[]], maxJobs: 1, label: "nb-build-cli")
     }
 
     /// Six derivations (PATH set: Nix sets none in a build), each writing `date +%s.%N` when it starts and when it ends (0.3 s
@@ -37,13 +37,13 @@ final class ConcurrentBuildTests {
 
     @Test func sixConcurrentBuildsOnAOneSlotMachineNeverOverlap() throws {
         let file = try expression()
-        let machines = env.machines
+        let machines = env.machinesSpec
         let binary = try #require(CLI.binary)
         // Each client has its own local store: only the machine's slot is shared.
         let jobs = try (1...6).map { i -> (store: String, root: String, drv: String) in
             let store = env.newLocalStore("client-\(i)")
             return (store, env.work.appendingPathComponent("client-\(i)").path,
-                    try env.instantiate(file, attribute: "d\(i)", store: store))
+                    try env.instantiateFile(file, attribute: "d\(i)", store: store))
         }
         let outputs = try env.runConcurrently(jobs.map {
             [binary, "build", "-j0", "--builders", machines, "--store", $0.store, $0.drv]
@@ -70,10 +70,10 @@ final class ConcurrentBuildTests {
     @Test func noFittingMachinePrintsNixsText() throws {
         let file = try expression()
         let store = env.newLocalStore("refusal")
-        let drv = try env.instantiate(file, attribute: "exotic", store: store)
-        let machines = env.machines
+        let drv = try env.instantiateFile(file, attribute: "exotic", store: store)
+        let machines = env.machinesSpec
         let ours = try env.bridge(["build", "-j0", "--builders", machines, "--store", store, drv])
-        let theirs = try env.nix(["nix-build", "-j0", "--no-out-link", "--builders", machines, "--store", store, drv])
+        let theirs = try env.run(["nix-build", "-j0", "--no-out-link", "--builders", machines, "--store", store, drv], check: false)
         #expect(ours.status != 0)
         #expect(theirs.status != 0)
         #expect(ours.text.isEmpty, "no output path printed: \(ours.text)")
@@ -85,9 +85,9 @@ final class ConcurrentBuildTests {
     @Test func noMachinesAtAllPrintsNixsText() throws {
         let file = try expression()
         let store = env.newLocalStore("no-machines")
-        let drv = try env.instantiate(file, attribute: "d1", store: store)
+        let drv = try env.instantiateFile(file, attribute: "d1", store: store)
         let ours = try env.bridge(["build", "-j0", "--builders", "", "--store", store, drv])
-        let theirs = try env.nix(["nix-build", "-j0", "--no-out-link", "--builders", "", "--store", store, drv])
+        let theirs = try env.run(["nix-build", "-j0", "--no-out-link", "--builders", "", "--store", store, drv], check: false)
         #expect(ours.status != 0)
         #expect(theirs.status != 0)
         let expected = refusalText(theirs.stderr)

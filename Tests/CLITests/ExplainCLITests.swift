@@ -4,7 +4,7 @@ import TestSupport
 
 /// `nix-bridge explain` with a real machines file, derivations from the real nix-instantiate,
 /// slot locks held by another process, and Nix's own -j0 error for comparison.
-@Suite(.serialized, .enabled(if: TestSupport.hasNix, "needs the nix CLI (nix-bin)"))
+@Suite(.serialized, .tags(.realNix), .enabled(if: TestSupport.hasNix, "needs the nix CLI (nix-bin)"))
 struct ExplainCLITests {
     static let machinesFile = """
         # three builders
@@ -72,7 +72,7 @@ struct ExplainCLITests {
     }
 
     /// Slots held by another process count as load: the fast machine is full, so the next one is picked.
-    @Test(.enabled(if: TestSupport.which("flock") != nil, "needs the flock CLI (util-linux)"))
+    @Test(.tags(.hostTools), .enabled(if: TestSupport.has("flock"), "needs the flock CLI (util-linux)"))
     func busySlotsOfAnotherProcess() throws {
         let f = try Fixture()
         let drv = try f.drv("nb-explain-arm", system: "aarch64-linux", features: ["kvm"])

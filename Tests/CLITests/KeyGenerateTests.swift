@@ -2,8 +2,8 @@ import Foundation
 import TestSupport
 import Testing
 
-@Suite("nix-bridge key generate / public", .enabled(if: TestSupport.hasNix, "needs the nix CLI (nix-bin)"),
-       .enabled(if: CLI.isBuilt, "needs the built nix-bridge executable"))
+@Suite("nix-bridge key generate / public", .tags(.realNix), .enabled(if: TestSupport.hasNix, "needs the nix CLI (nix-bin)"),
+       .tags(.builtCLI), .enabled(if: CLI.isBuilt, "needs the built nix-bridge executable"))
 struct KeyGenerateTests {
     @Test("files have nix-store --generate-binary-cache-key's format and modes")
     func sameAsNix() throws {

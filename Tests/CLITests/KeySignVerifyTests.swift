@@ -3,8 +3,8 @@ import TestSupport
 import Testing
 
 @Suite("nix-bridge key sign / verify beside nix store verify",
-       .enabled(if: TestSupport.hasNix, "needs the nix CLI (nix-bin)"),
-       .enabled(if: CLI.isBuilt, "needs the built nix-bridge executable"))
+       .tags(.realNix), .enabled(if: TestSupport.hasNix, "needs the nix CLI (nix-bin)"),
+       .tags(.builtCLI), .enabled(if: CLI.isBuilt, "needs the built nix-bridge executable"))
 struct KeySignVerifyTests {
     /// A fresh cache holding the input-addressed test path, and a Nix-made key pair.
     struct Setup {

@@ -6,10 +6,10 @@ import Testing
 /// `nix-bridge lookup`, `substitute` and `cache` as a user runs them, against two real
 /// builders with their own keys, checked with the real nix CLI.
 @Suite("nix-bridge lookup / substitute / cache", .serialized,
-       .enabled(if: TestSupport.hasNix && SSHFleet.canRun, "needs nix (nix-bin), sshd (openssh-server) and root"),
-       .enabled(if: CLI.isBuilt, "needs the built nix-bridge executable"))
+       .tags(.realNix, .realSSHD), .enabled(if: TestSupport.hasNix && TestSupport.hasFleet, "needs nix (nix-bin), sshd (openssh-server) and root"),
+       .tags(.builtCLI), .enabled(if: CLI.isBuilt, "needs the built nix-bridge executable"))
 final class LookupSubstituteCLITests {
-    let env: FleetCLI
+    let env: Fleet
     let key1, key2, stranger: SigningKey
     /// A 6-path closure on both builders, each signing with its own key.
     let closure: StoreFixture
@@ -20,7 +20,7 @@ final class LookupSubstituteCLITests {
     let dest: URL
 
     init() throws {
-        env = try FleetCLI(builders: 2)
+        env = try Fleet(count: 2, label: "nb-cli-fleet")
         key1 = try SigningKey.generate(name: "builder1-1", in: env.work)
         key2 = try SigningKey.generate(name: "builder2-1", in: env.work)
         stranger = try SigningKey.generate(name: "stranger-1", in: env.work)

@@ -8,14 +8,14 @@ import Testing
 /// the 2.26 client using nix-bridge over ssh-ng and HTTP. Skipped only where no such root could
 /// be made (the Debian mirror unreachable, as scripts/test says); under CI otherwise it fails.
 @Suite("Nix 2.26 beside 2.8", .serialized,
-       .enabled(if: TestSupport.hasNix && SSHFleet.canRun && CLI.isBuilt, "needs nix (nix-bin), sshd, root and a built nix-bridge"),
+       .tags(.realNix, .realSSHD, .builtCLI), .enabled(if: TestSupport.hasNix && TestSupport.hasFleet && CLI.isBuilt, "needs nix (nix-bin), sshd, root and a built nix-bridge"),
        .enabled(if: NixVersions.nix226Root != nil || NixVersions.nix226Required,
                 Comment(rawValue: NixVersions.nix226Unavailable ?? "")))
 struct Nix226Tests {
     /// A fleet that builds (BuildCLITests' set-up), with `roots` choosing which builders run Nix 2.26.
     final class Builders: @unchecked Sendable {
         let setup: BuildCLITests.Setup
-        var f: BuildFleet { setup.f }
+        var f: Fleet { setup.f }
         var environment: [String: String] { setup.environment }
 
         init(roots: [String?], label: String) throws {
@@ -102,7 +102,7 @@ struct Nix226Tests {
         #expect(lookup.text.contains("\(both)\n  ssh-ng://builder1: signed by 'builder1-1', trusted\n  ssh-ng://builder2:"),
                 "\(lookup.text)")
 
-        s.f.fleet.stop(builder: 1)
+        s.f.stop(builder: 1)
         let fresh = s.freshStore("failover")
         let subst = try s.bridge(["substitute", "--store", fresh, both])
         #expect(subst.status == 0, "\(subst.stderr)")
@@ -116,17 +116,17 @@ struct Nix226Tests {
     @Test("Nix 2.26 as client: nix store info, nix copy --from ssh-ng and http, nix-store -r with the bridge as substituter")
     func client226() throws {
         let root = try #require(NixVersions.nix226Root, Comment(rawValue: NixVersions.nix226Unavailable ?? ""))
-        let f = try StdioFleet()
+        let f = try StdioScenario()
         let work = f.env.work
         let conf = work.appendingPathComponent("nix226conf")
         try FileManager.default.createDirectory(at: conf, withIntermediateDirectories: true)
         let keys = "\(f.key1.publicKey) \(f.key2.publicKey)"
         try "substituters =\ntrusted-public-keys = \(keys)\nexperimental-features = nix-command\n"
             .write(to: conf.appendingPathComponent("nix.conf"), atomically: true, encoding: .utf8)
-        let environment = ["NIX_SSHOPTS": f.env.fleet.nixSSHOpts, "NIX_CONF_DIR": conf.path,
+        let environment = ["NIX_SSHOPTS": f.env.nixSSHOpts, "NIX_CONF_DIR": conf.path,
                            "NIX_USER_CONF_FILES": conf.appendingPathComponent("nix.conf").path,
                            "HOME": work.appendingPathComponent("home226").path]
-        let binds = [f.env.fleet.directory.path, work.path]
+        let binds = [f.env.directory.path, work.path]
         func nix226(_ args: [String]) throws -> TestSupport.Output {
             try NixVersions.run(in: root, binds: binds, args, environment: environment, check: false)
         }

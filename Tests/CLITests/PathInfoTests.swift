@@ -5,7 +5,7 @@ import TestSupport
 
 /// `nix-bridge path-info` prints what the real `nix path-info` prints, line for line, in the
 /// same order (Nix prints references before the paths referring to them).
-@Suite(.enabled(if: TestSupport.hasNix && CLI.isBuilt, "needs the nix CLI (nix-bin) and a built nix-bridge"),
+@Suite(.tags(.realNix, .builtCLI), .enabled(if: TestSupport.hasNix && CLI.isBuilt, "needs the nix CLI (nix-bin) and a built nix-bridge"),
        .timeLimit(.minutes(1)))
 struct PathInfoTests {
     @Test("text output with -r and --sigs is the same as nix path-info's, order included")

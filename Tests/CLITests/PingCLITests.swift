@@ -4,12 +4,12 @@ import Testing
 
 /// `nix-bridge ping` against real sshd + nix-daemon (Nix 2.8), as a user runs it.
 @Suite("nix-bridge ping over ssh-ng", .serialized,
-       .enabled(if: TestSupport.hasNix && SSHFleet.canRun, "needs nix (nix-bin), sshd (openssh-server) and root"),
-       .enabled(if: CLI.isBuilt, "needs the built nix-bridge executable"))
+       .tags(.realNix, .realSSHD), .enabled(if: TestSupport.hasNix && TestSupport.hasFleet, "needs nix (nix-bin), sshd (openssh-server) and root"),
+       .tags(.builtCLI), .enabled(if: CLI.isBuilt, "needs the built nix-bridge executable"))
 final class PingCLITests {
-    let env: FleetCLI
+    let env: Fleet
 
-    init() throws { env = try FleetCLI(builders: 2) }
+    init() throws { env = try Fleet(count: 2, label: "nb-cli-fleet") }
 
     @Test func pingOneStore() throws {
         let out = try env.bridge(["ping", "--store", "ssh-ng://builder1"])
@@ -103,7 +103,7 @@ final class PingCLITests {
     }
 
     @Test func keyRefused() throws {
-        let file = try env.write("machines-stranger", "ssh-ng://builder1 x86_64-linux \(env.fleet.strangerKey) 1 1 - - \(env.builder(1).hostKeyBase64)\n")
+        let file = try env.write("machines-stranger", "ssh-ng://builder1 x86_64-linux \(env.strangerKey) 1 1 - - \(env.builder(1).hostKeyBase64)\n")
         let out = try env.bridge(["ping", "--builders", "@\(file)"])
         #expect(out.status != 0)
         #expect(out.stderr.contains("hint: the builder refused our keys"), "\(out.stderr)")

@@ -5,16 +5,16 @@ import Testing
 /// `nix-bridge ping -v` and `path-info` for a builder reached only through a jump host, with
 /// the ssh_config spread over Match blocks and an Include, as users write them.
 @Suite("nix-bridge through ProxyJump", .serialized,
-       .enabled(if: TestSupport.hasNix && SSHFleet.canRun, "needs nix (nix-bin), sshd (openssh-server) and root"),
-       .enabled(if: CLI.isBuilt, "needs the built nix-bridge executable"))
+       .tags(.realNix, .realSSHD), .enabled(if: TestSupport.hasNix && TestSupport.hasFleet, "needs nix (nix-bin), sshd (openssh-server) and root"),
+       .tags(.builtCLI), .enabled(if: CLI.isBuilt, "needs the built nix-bridge executable"))
 final class PingProxyCLITests {
-    let env: FleetCLI
+    let env: Fleet
     let config: String
     let environment: [String: String]
 
     init() throws {
-        env = try FleetCLI(builders: 2)
-        let fleet = env.fleet
+        env = try Fleet(count: 2, label: "nb-cli-fleet")
+        let fleet = env
         config = try env.write("proxy_config", """
         Host inner
           HostName 127.0.0.1
@@ -51,7 +51,7 @@ final class PingProxyCLITests {
         #expect(lines.contains("controlmaster auto (no effect with libssh2) \(config):12"))
         #expect(lines.contains("via ProxyJump host builder1:"))
         // The jump host's settings come from the included file.
-        #expect(lines.contains("port \(env.fleet.builders[0].port) \(env.fleet.sshConfig):3"))
+        #expect(lines.contains("port \(env.builders[0].port) \(env.sshConfig):3"))
         // Real Nix, through OpenSSH's own ProxyJump, reaches the same store.
         let nix = try TestSupport.run(["nix", "--extra-experimental-features", "nix-command", "store", "ping",
                                        "--store", "ssh-ng://inner"], environment: environment, check: false)

@@ -5,19 +5,19 @@ import Testing
 /// `nix-bridge ping` with an RSA key and libssh2 1.11 loaded through LD_LIBRARY_PATH
 /// (NIX_BRIDGE_LIBSSH2_DIR: a folder holding only that libssh2.so.1).
 @Suite("RSA keys with libssh2 1.11", .serialized,
-       .enabled(if: TestSupport.hasNix && SSHFleet.canRun, "needs nix (nix-bin), sshd (openssh-server) and root"),
-       .enabled(if: CLI.isBuilt, "needs the built nix-bridge executable"),
+       .tags(.realNix, .realSSHD), .enabled(if: TestSupport.hasNix && TestSupport.hasFleet, "needs nix (nix-bin), sshd (openssh-server) and root"),
+       .tags(.builtCLI), .enabled(if: CLI.isBuilt, "needs the built nix-bridge executable"),
        .enabled(if: ProcessInfo.processInfo.environment["NIX_BRIDGE_LIBSSH2_DIR"] != nil,
                 "set NIX_BRIDGE_LIBSSH2_DIR to a folder holding libssh2.so.1 from libssh2 >= 1.11"))
 final class RSACLITests {
-    let env: FleetCLI
-    init() throws { env = try FleetCLI(builders: 1) }
+    let env: Fleet
+    init() throws { env = try Fleet(count: 1, label: "nb-cli-fleet") }
 
     @Test func rsaKeyLogsInWithLibssh2_1_11() throws {
         let dir = ProcessInfo.processInfo.environment["NIX_BRIDGE_LIBSSH2_DIR"]!
         let key = env.work.appendingPathComponent("client_rsa").path
         try TestSupport.run(["ssh-keygen", "-q", "-t", "rsa", "-b", "3072", "-N", "", "-f", key])
-        let authorized = env.fleet.directory.appendingPathComponent("builder1/authorized_keys").path
+        let authorized = env.directory.appendingPathComponent("builder1/authorized_keys").path
         let old = try String(contentsOfFile: authorized, encoding: .utf8)
         try (old + String(contentsOfFile: key + ".pub", encoding: .utf8)).write(toFile: authorized, atomically: true, encoding: .utf8)
         guard let binary = CLI.binary else { throw SigningFixtures.Failure("nix-bridge is not built") }

@@ -6,16 +6,16 @@ import Testing
 /// `nix-bridge serve --http` as a user runs it: the fleet from nix.conf options, served on
 /// loopback, used by the real nix CLI as a substituter.
 @Suite("nix-bridge serve --http", .serialized,
-       .enabled(if: TestSupport.hasNix && SSHFleet.canRun, "needs nix (nix-bin), sshd (openssh-server) and root"),
-       .enabled(if: CLI.isBuilt, "needs the built nix-bridge executable"))
+       .tags(.realNix, .realSSHD), .enabled(if: TestSupport.hasNix && TestSupport.hasFleet, "needs nix (nix-bin), sshd (openssh-server) and root"),
+       .tags(.builtCLI), .enabled(if: CLI.isBuilt, "needs the built nix-bridge executable"))
 final class ServeHTTPCLITests {
-    let env: FleetCLI
+    let env: Fleet
     let key1, key2, ours: SigningKey
     let closure: StoreFixture
     let log: String
 
     init() throws {
-        env = try FleetCLI(builders: 2)
+        env = try Fleet(count: 2, label: "nb-cli-fleet")
         key1 = try SigningKey.generate(name: "builder1-1", in: env.work)
         key2 = try SigningKey.generate(name: "builder2-1", in: env.work)
         ours = try SigningKey.generate(name: "bridge-1", in: env.work)

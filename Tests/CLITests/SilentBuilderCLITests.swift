@@ -8,10 +8,10 @@ import Testing
 /// with what it was doing, builder1's answers kept, a non-zero exit when an answer is missing
 /// because of the failure, and the failure remembered so the next command does not wait.
 @Suite("nix-bridge with a silent builder", .serialized,
-       .enabled(if: TestSupport.hasNix && SSHFleet.canRun, "needs nix (nix-bin), sshd (openssh-server) and root"),
-       .enabled(if: CLI.isBuilt, "needs the built nix-bridge executable"))
+       .tags(.realNix, .realSSHD), .enabled(if: TestSupport.hasNix && TestSupport.hasFleet, "needs nix (nix-bin), sshd (openssh-server) and root"),
+       .tags(.builtCLI), .enabled(if: CLI.isBuilt, "needs the built nix-bridge executable"))
 final class SilentBuilderCLITests {
-    let env: FleetCLI
+    let env: Fleet
     let proxy: SilentProxy
     let key1, key2: SigningKey
     let both: StoreFixture
@@ -21,7 +21,7 @@ final class SilentBuilderCLITests {
     let dest: URL
 
     init() throws {
-        env = try FleetCLI(builders: 2)
+        env = try Fleet(count: 2, label: "nb-cli-fleet")
         key1 = try SigningKey.generate(name: "builder1-1", in: env.work)
         key2 = try SigningKey.generate(name: "builder2-1", in: env.work)
         both = try StoreFixture.make(count: 3, seed: 51, namePrefix: "cli-silent")
@@ -31,7 +31,7 @@ final class SilentBuilderCLITests {
                                     fixture: StoreFixture.combined([both, onlyOn2]), signWith: key2)
         proxy = try SilentProxy(targetPort: env.builder(2).port, silentFromStart: true)
         let config = env.work.appendingPathComponent("ssh_config_silent").path
-        try ("Host builder2\n  Port \(proxy.port)\n\n" + String(contentsOfFile: env.fleet.sshConfig, encoding: .utf8))
+        try ("Host builder2\n  Port \(proxy.port)\n\n" + String(contentsOfFile: env.sshConfig, encoding: .utf8))
             .write(toFile: config, atomically: true, encoding: .utf8)
         var e = env.environment
         e["NIX_SSHOPTS"] = "-F \(config)"

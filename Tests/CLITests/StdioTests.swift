@@ -6,12 +6,12 @@ import Testing
 /// `nix-bridge --stdio` as an ssh-ng store and substituter for the real Nix 2.8 client:
 /// paths held only by fleet builders are served when a trusted key signed them, and only then.
 @Suite("nix-bridge --stdio with real Nix", .serialized,
-       .enabled(if: TestSupport.hasNix && SSHFleet.canRun, "needs nix (nix-bin), sshd (openssh-server) and root"),
-       .enabled(if: CLI.isBuilt, "needs the built nix-bridge executable"))
+       .tags(.realNix, .realSSHD), .enabled(if: TestSupport.hasNix && TestSupport.hasFleet, "needs nix (nix-bin), sshd (openssh-server) and root"),
+       .tags(.builtCLI), .enabled(if: CLI.isBuilt, "needs the built nix-bridge executable"))
 final class StdioTests {
-    let f: StdioFleet
+    let f: StdioScenario
 
-    init() throws { f = try StdioFleet() }
+    init() throws { f = try StdioScenario() }
 
     @Test func pathInfoOfAPathOnlyABuilderHolds() throws {
         let out = try f.env.nix(["path-info", "--json", "--sigs", "--store", f.localURI(), f.root])
@@ -136,7 +136,7 @@ final class StdioTests {
     }
 }
 
-extension FleetCLI {
+extension Fleet {
     /// Real `nix-store ARGS` in the fleet's environment (exit status not checked).
     func nixStore(_ args: [String]) throws -> TestSupport.Output {
         try TestSupport.run(["nix-store"] + args, environment: environment, check: false)

@@ -6,16 +6,16 @@ import Testing
 /// `bridge-write-store`: real Nix 2.8 `nix copy --to` nix-bridge lands in the write store,
 /// which checks signatures against its own trusted keys (the client is not trusted).
 @Suite("nix-bridge --stdio with bridge-write-store", .serialized,
-       .enabled(if: TestSupport.hasNix && SSHFleet.canRun, "needs nix (nix-bin), sshd (openssh-server) and root"),
-       .enabled(if: CLI.isBuilt, "needs the built nix-bridge executable"))
+       .tags(.realNix, .realSSHD), .enabled(if: TestSupport.hasNix && TestSupport.hasFleet, "needs nix (nix-bin), sshd (openssh-server) and root"),
+       .tags(.builtCLI), .enabled(if: CLI.isBuilt, "needs the built nix-bridge executable"))
 final class StdioWriteTests {
-    let f: StdioFleet
+    let f: StdioScenario
     /// The write store's root (a fresh chroot store) and the remote-program writing to it.
     let writeRoot: URL
     let writeProgram: String
 
     init() throws {
-        f = try StdioFleet()
+        f = try StdioScenario()
         writeRoot = f.env.work.appendingPathComponent("write-store")
         // Through --option, so the write store's nix-daemon (which reads the same nix.conf)
         // does not see a setting it does not know.

@@ -6,16 +6,16 @@ import Testing
 /// `nix-bridge path-info` and `key sign --store` over ssh-ng, beside real Nix 2.8 on the
 /// same builder store.
 @Suite("nix-bridge path-info / key sign over ssh-ng", .serialized,
-       .enabled(if: TestSupport.hasNix && SSHFleet.canRun, "needs nix (nix-bin), sshd (openssh-server) and root"),
-       .enabled(if: CLI.isBuilt, "needs the built nix-bridge executable"))
+       .tags(.realNix, .realSSHD), .enabled(if: TestSupport.hasNix && TestSupport.hasFleet, "needs nix (nix-bin), sshd (openssh-server) and root"),
+       .tags(.builtCLI), .enabled(if: CLI.isBuilt, "needs the built nix-bridge executable"))
 final class StoreCLITests {
-    let env: FleetCLI
+    let env: Fleet
     /// A 12-path closure in builder 1's store.
     let fixture: StoreFixture
     let root: String
 
     init() throws {
-        env = try FleetCLI(builders: 1)
+        env = try Fleet(count: 1, label: "nb-cli-fleet")
         fixture = try StoreFixture.closure(size: 12, rootName: "cli-root", seed: 7)
         root = StoreDirectory.default.print(try #require(fixture.roots.first))
     }

@@ -6,8 +6,8 @@ import Testing
 /// `nix-daemon --stdio` over ssh-ng always trusts its streams, so only a socket daemon can
 /// show what an untrusted user sees.
 @Suite("nix-bridge against an untrusting nix-daemon", .serialized,
-       .enabled(if: TestSupport.hasNix && getuid() == 0, "needs nix (nix-bin) and root"),
-       .enabled(if: CLI.isBuilt, "needs the built nix-bridge executable"))
+       .tags(.realNix, .realSSHD), .enabled(if: TestSupport.hasNix && getuid() == 0, "needs nix (nix-bin) and root"),
+       .tags(.builtCLI), .enabled(if: CLI.isBuilt, "needs the built nix-bridge executable"))
 final class UntrustedCLITests {
     let work: URL
     let storeRoot: String

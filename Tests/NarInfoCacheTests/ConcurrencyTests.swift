@@ -98,7 +98,7 @@ struct ConcurrencyTests {
     }
 
     @Test("another process (the sqlite3 CLI) writes while threads write",
-          .enabled(if: TestSupport.which("sqlite3") != nil, "needs the sqlite3 CLI"))
+          .tags(.hostTools), .enabled(if: TestSupport.has("sqlite3"), "needs the sqlite3 CLI"))
     func anotherProcess() throws {
         let path = try Fixtures.cachePath()
         defer { Fixtures.remove(path) }

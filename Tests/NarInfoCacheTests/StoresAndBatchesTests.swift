@@ -110,7 +110,7 @@ struct StoresAndBatchesTests {
     }
 
     @Test("the columns are filled from a narinfo written by real Nix",
-          .enabled(if: TestSupport.hasNix, "needs the nix CLI (nix-bin)"))
+          .tags(.realNix), .enabled(if: TestSupport.hasNix, "needs the nix CLI (nix-bin)"))
     func realNarInfo() throws {
         let dir = try TestSupport.temporaryDirectory("nb-narinfo-real")
         defer { try? FileManager.default.removeItem(at: dir) }

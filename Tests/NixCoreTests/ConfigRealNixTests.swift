@@ -5,7 +5,7 @@ import TestSupport
 
 /// Our nix.conf reading against `nix show-config --json` of Nix 2.8 over the same files,
 /// environment and command line.
-@Suite(.enabled(if: RealNix.available, "needs the nix CLI (nix-bin)"))
+@Suite(.tags(.realNix), .enabled(if: TestSupport.hasNix, "needs the nix CLI (nix-bin)"))
 struct ConfigRealNixTests {
     /// A JSON value, keeping booleans apart from numbers (JSONSerialization does not).
     enum JSONValue: Decodable, Equatable {

@@ -3,7 +3,7 @@ import NixCore
 import TestSupport
 import Testing
 
-@Suite("Content addresses and the CA check", .enabled(if: TestSupport.hasNix, "needs the nix CLI (nix-bin)"))
+@Suite("Content addresses and the CA check", .tags(.realNix), .enabled(if: TestSupport.hasNix, "needs the nix CLI (nix-bin)"))
 struct ContentAddressTests {
     @Test("real content-addressed paths check out; their CA renders as Nix's")
     func realPaths() throws {

@@ -5,7 +5,7 @@ import TestSupport
 
 /// Derivations made by the real `nix-instantiate` into the real store: our render must equal
 /// the file, our hash modulo must give Nix's output paths, our text path Nix's `.drv` path.
-@Suite(.serialized, .enabled(if: TestSupport.hasNix && TestSupport.which("nix-instantiate") != nil,
+@Suite(.serialized, .tags(.realNix, .hostTools), .enabled(if: TestSupport.hasNix && TestSupport.has("nix-instantiate"),
                              "needs the nix CLI (nix-bin)"))
 struct DerivationInstantiateTests {
     typealias H = DerivationTestHelpers

@@ -5,7 +5,7 @@ import TestSupport
 
 /// Upstream Nix's derivation golden files (libstore-tests/data/derivation), paired as
 /// upstream's src/libstore-tests/derivation/*.cc pairs them.
-@Suite(.enabled(if: TestSupport.vectorSuitesRun, "needs the upstream vectors folder"))
+@Suite(.tags(.upstreamVectors), .enabled(if: TestSupport.vectorSuitesRun, "needs the upstream vectors folder"))
 struct DerivationVectorTests {
     var dir: URL { get throws { try TestSupport.requireVectors("libstore-tests/data/derivation") } }
     typealias H = DerivationTestHelpers

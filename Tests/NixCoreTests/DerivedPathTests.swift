@@ -5,7 +5,7 @@ import TestSupport
 
 /// Derived paths (`drv^out`, `drv!out`) against upstream's JSON vectors and the strings in
 /// the worker-protocol DerivedPath vectors.
-@Suite(.enabled(if: TestSupport.vectorSuitesRun, "needs the upstream vectors folder"))
+@Suite(.tags(.upstreamVectors), .enabled(if: TestSupport.vectorSuitesRun, "needs the upstream vectors folder"))
 struct DerivedPathTests {
     var data: URL { get throws { try TestSupport.requireVectors("libstore-tests/data") } }
     let store = StoreDirectory.default

@@ -4,7 +4,7 @@ import Testing
 import TestSupport
 
 /// Nix32, Base16, Base64 and SRI of random digests against `nix hash to-*` (nix 2.8).
-@Suite(.enabled(if: TestSupport.hasNix, "needs the nix CLI (nix-bin)"))
+@Suite(.tags(.realNix), .enabled(if: TestSupport.hasNix, "needs the nix CLI (nix-bin)"))
 struct EncodingCLITests {
     static func randomHashes(_ algorithm: HashAlgorithm, count: Int = 6) throws -> [Hash] {
         var g = SystemRandomNumberGenerator()

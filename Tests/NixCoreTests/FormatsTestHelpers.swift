@@ -91,15 +91,3 @@ enum RealNixMachines {
     }
 }
 
-/// Whether the real Nix CLI is on PATH. (`TestSupport.hasNix` is false here because
-/// `TestSupport.which` interpolates a split PATH element as an array of characters; reported
-/// to the lead rather than edited, as TestSupport.swift is shared.)
-enum RealNix {
-    static let available: Bool = {
-        let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"
-        let dirs = path.split(separator: ":").map { String($0) }
-        return ["nix", "nix-store", "nix-instantiate"].allSatisfy { name in
-            dirs.contains { FileManager.default.isExecutableFile(atPath: $0 + "/" + name) }
-        }
-    }()
-}

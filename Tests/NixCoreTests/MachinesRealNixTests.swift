@@ -4,7 +4,7 @@ import Testing
 import TestSupport
 
 /// Our Nix 2.8 machines grammar against real Nix 2.8 parsing the same `--builders` text.
-@Suite(.enabled(if: RealNix.available, "needs the nix CLI (nix-bin)"))
+@Suite(.tags(.realNix), .enabled(if: TestSupport.hasNix, "needs the nix CLI (nix-bin)"))
 struct MachinesRealNixTests {
     @Test func sameMachinesAsNix28() throws {
         let fixture = try RealNixMachines.Fixture()

@@ -108,7 +108,8 @@ import TestSupport
         #expect(try one("h a,,b,a").systemTypes == ["a", "b", "a"])
     }
 
-    @Test func hostKeyFromRealSSHKeygen() throws {
+    @Test(.tags(.hostTools), .enabled(if: TestSupport.has("ssh-keygen"), "needs ssh-keygen (openssh-client)"))
+    func hostKeyFromRealSSHKeygen() throws {
         let dir = try TestSupport.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
         let key = dir.appendingPathComponent("host").path

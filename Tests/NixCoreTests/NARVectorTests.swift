@@ -5,7 +5,7 @@ import TestSupport
 
 /// Upstream Nix's NAR golden files (src/libutil-tests/data/nars) with the outcomes upstream's
 /// archive.cc tests expect, each parsed in several chunk sizes.
-@Suite(.enabled(if: TestSupport.vectorSuitesRun, "needs the upstream Nix vectors"))
+@Suite(.tags(.upstreamVectors), .enabled(if: TestSupport.vectorSuitesRun, "needs the upstream Nix vectors"))
 struct NARVectorTests {
     static func vector(_ name: String) throws -> [UInt8] {
         let dir = try #require(TestSupport.upstreamVectors).appendingPathComponent("libutil-tests/data/nars")

@@ -151,7 +151,7 @@ struct NARWriterTests {
     }
 
     /// The real nix-store restores our NAR and dumps it back byte for byte.
-    @Test(.enabled(if: TestSupport.hasNix, "needs the nix CLI (nix-bin)"))
+    @Test(.tags(.realNix), .enabled(if: TestSupport.hasNix, "needs the nix CLI (nix-bin)"))
     func nixStoreRestoresAndDumpsOurNAR() throws {
         let nar = try NARWriter.collect(Self.sampleTree)
         let dir = try TestSupport.temporaryDirectory("nar-writer")

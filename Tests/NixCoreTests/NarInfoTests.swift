@@ -6,7 +6,7 @@ import Testing
 @Suite("NarInfo parse and render")
 struct NarInfoTests {
     @Test("narinfo files written by real Nix parse and render back byte for byte",
-          .enabled(if: TestSupport.hasNix, "needs the nix CLI (nix-bin)"))
+          .tags(.realNix), .enabled(if: TestSupport.hasNix, "needs the nix CLI (nix-bin)"))
     func roundTripNixFiles() throws {
         let built = try SigningFixtures.inputAddressedPath.get()
         let dir = try TestSupport.temporaryDirectory()

@@ -4,7 +4,7 @@ import Testing
 import TestSupport
 
 /// Store paths computed by `StoreDirectory` against the paths the real nix gives.
-@Suite(.enabled(if: TestSupport.hasNix, "needs the nix CLI (nix-bin)"))
+@Suite(.tags(.realNix), .enabled(if: TestSupport.hasNix, "needs the nix CLI (nix-bin)"))
 struct StorePathCLITests {
     static let store = StoreDirectory.default
 

@@ -4,7 +4,7 @@ import NixSigning
 import TestSupport
 import Testing
 
-@Suite("Signing beside real Nix", .enabled(if: TestSupport.hasNix, "needs the nix CLI (nix-bin)"))
+@Suite("Signing beside real Nix", .tags(.realNix), .enabled(if: TestSupport.hasNix, "needs the nix CLI (nix-bin)"))
 struct SigningWithNixTests {
     @Test("keys from nix-store --generate-binary-cache-key load; our signature equals Nix's byte for byte")
     func signatureMatchesNix() throws {

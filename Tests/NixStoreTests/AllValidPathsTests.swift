@@ -6,11 +6,11 @@ import Testing
 import TestSupport
 
 /// QueryAllValidPaths (op 23) over ssh-ng against Nix 2.8, beside `nix path-info --all`.
-@Suite(.serialized, .enabled(if: TestSupport.hasNix && SSHFleet.canRun, "needs nix (nix-bin), sshd (openssh-server) and root"))
+@Suite(.serialized, .tags(.realNix, .realSSHD), .enabled(if: TestSupport.hasNix && TestSupport.hasFleet, "needs nix (nix-bin), sshd (openssh-server) and root"))
 final class AllValidPathsTests {
-    let fleet: SSHFleet
+    let fleet: Fleet
 
-    init() throws { fleet = try SSHFleet(count: 1) }
+    init() throws { fleet = try Fleet(count: 1) }
 
     deinit { fleet.stop() }
 

@@ -5,7 +5,7 @@ import TestSupport
 
 /// StoreFixture / ExportStream / FixtureStore against the real nix-store: what we write is
 /// what Nix imports, registers, exports back, verifies and signs.
-@Suite(.serialized, .enabled(if: TestSupport.hasNix, "needs the nix CLI (nix-bin)"))
+@Suite(.serialized, .tags(.realNix), .enabled(if: TestSupport.hasNix, "needs the nix CLI (nix-bin)"))
 struct FixtureStoreTests {
     static func seconds(_ d: Duration) -> String {
         String(format: "%.3f s", Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18)

@@ -5,7 +5,7 @@ import Testing
 import TestSupport
 
 /// File names that are not UTF-8, and file types a NAR cannot hold.
-@Suite(.enabled(if: TestSupport.hasNix, "needs the nix CLI (nix-bin)"))
+@Suite(.tags(.realNix), .enabled(if: TestSupport.hasNix, "needs the nix CLI (nix-bin)"))
 struct LocalNAREdgeTests {
     /// Linux names are bytes: "\xff" and "\xc3\xa9" (é) must sort and round-trip as bytes.
     @Test func nonUTF8NamesRoundTrip() throws {

@@ -5,7 +5,7 @@ import Testing
 import TestSupport
 
 /// NARDumper and NARRestorer against the real `nix-store`.
-@Suite(.enabled(if: TestSupport.hasNix, "needs the nix CLI (nix-bin)"))
+@Suite(.tags(.realNix), .enabled(if: TestSupport.hasNix, "needs the nix CLI (nix-bin)"))
 struct LocalNARTests {
     /// A tree with every node kind and the names whose order needs care.
     static func makeTree(in dir: URL, name: String = "tree") throws -> URL {

@@ -7,14 +7,14 @@ import Testing
 import TestSupport
 
 /// The store client against real sshd + nix-daemon (Nix 2.8) on loopback.
-@Suite(.serialized, .enabled(if: TestSupport.hasNix && SSHFleet.canRun, "needs nix (nix-bin), sshd (openssh-server) and root"))
+@Suite(.serialized, .tags(.realNix, .realSSHD), .enabled(if: TestSupport.hasNix && TestSupport.hasFleet, "needs nix (nix-bin), sshd (openssh-server) and root"))
 final class RemoteStoreTests {
-    let fleet: SSHFleet
+    let fleet: Fleet
     let opener: StoreOpener
     let work: URL
 
     init() throws {
-        fleet = try SSHFleet(count: 2)
+        fleet = try Fleet(count: 2)
         var o = StoreOpener()
         o.sshConfig = try SSHConfig.load(path: fleet.sshConfig)
         opener = o

@@ -3,10 +3,10 @@ import NixTransport
 import Testing
 import TestSupport
 
-@Suite("SSHFleet harness with real Nix", .timeLimit(.minutes(1)), .enabled(if: SSHFleet.canRun && TestSupport.hasNix, "needs root, sshd and the nix CLI"))
+@Suite("Fleet harness with real Nix", .timeLimit(.minutes(1)), .tags(.realNix, .realSSHD), .enabled(if: TestSupport.hasFleet && TestSupport.hasNix, "needs root, sshd and the nix CLI"))
 struct FleetTests {
     @Test func realNixPingsEveryBuilderThroughTheConfig() async throws {
-        let fleet = try SSHFleet(count: 2)
+        let fleet = try Fleet(count: 2)
         defer { fleet.stop() }
         for b in fleet.builders {
             let out = try TestSupport.run(["nix", "--extra-experimental-features", "nix-command", "store", "ping",
@@ -18,12 +18,12 @@ struct FleetTests {
     }
 
     @Test func eachBuilderHasItsOwnStore() async throws {
-        let fleet = try SSHFleet(count: 2)
+        let fleet = try Fleet(count: 2)
         defer { fleet.stop() }
         try Self.checkOwnStores(fleet)
     }
 
-    static func checkOwnStores(_ fleet: SSHFleet) throws {
+    static func checkOwnStores(_ fleet: Fleet) throws {
         let file = fleet.directory.appendingPathComponent("hello.txt")
         try "hello from the fleet\n".write(to: file, atomically: true, encoding: .utf8)
         // nix-store --add on builder 1 over real ssh; the path lands in builder 1's chroot store only.
@@ -47,7 +47,7 @@ struct FleetTests {
     }
 }
 
-@Suite("LatencyProxy", .timeLimit(.minutes(1)), .enabled(if: SSHFleet.canRun, "needs root, sshd and ssh-keygen"))
+@Suite("LatencyProxy", .timeLimit(.minutes(1)), .tags(.realSSHD), .enabled(if: TestSupport.hasFleet, "needs root, sshd and ssh-keygen"))
 struct LatencyProxyTests {
     @Test func sshThroughTheProxyPaysTheDelayEachWay() async throws {
         try await withFleet { fleet in

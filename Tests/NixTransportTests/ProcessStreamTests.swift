@@ -6,7 +6,7 @@ import TestSupport
 
 @Suite("ProcessStream and UnixSocketStream", .timeLimit(.minutes(1)))
 struct LocalStreamTests {
-    @Test(.enabled(if: TestSupport.hasNix, "needs the nix CLI (nix-bin)"))
+    @Test(.tags(.realNix), .enabled(if: TestSupport.hasNix, "needs the nix CLI (nix-bin)"))
     func nixDaemonStdioOnAChrootStore() async throws {
         let dir = try TestSupport.temporaryDirectory("nb-proc")
         defer { try? FileManager.default.removeItem(at: dir) }
@@ -68,7 +68,7 @@ struct LocalStreamTests {
         #expect(throws: TransportError.self) { _ = try ProcessStream(["/nonexistent/nix-daemon", "--stdio"]) }
     }
 
-    @Test(.enabled(if: TestSupport.hasNix, "needs the nix CLI (nix-bin)"))
+    @Test(.tags(.realNix), .enabled(if: TestSupport.hasNix, "needs the nix CLI (nix-bin)"))
     func unixSocketToARealNixDaemon() async throws {
         let dir = try TestSupport.temporaryDirectory("nb-sock")
         defer { try? FileManager.default.removeItem(at: dir) }

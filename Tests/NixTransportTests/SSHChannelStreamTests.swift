@@ -4,7 +4,7 @@ import NixTransport
 import Testing
 import TestSupport
 
-@Suite("SSHChannelStream against real sshd", .timeLimit(.minutes(1)), .enabled(if: SSHFleet.canRun, "needs root, sshd and ssh-keygen"))
+@Suite("SSHChannelStream against real sshd", .timeLimit(.minutes(1)), .tags(.realSSHD), .enabled(if: TestSupport.hasFleet, "needs root, sshd and ssh-keygen"))
 struct SSHChannelStreamTests {
     @Test func echoRoundTripAndExitStatus() async throws {
         try await withFleet { fleet in
@@ -107,7 +107,7 @@ struct SSHChannelStreamTests {
     }
 
     @Test func knownHostsKeyTypeIsNegotiated() async throws {
-        let fleet = try SSHFleet(count: 1, extraHostKeyTypes: ["ecdsa"])
+        let fleet = try Fleet(count: 1, extraHostKeyTypes: ["ecdsa"])
         defer { fleet.stop() }
         // Only the ECDSA key is known; ed25519 (our first choice otherwise) would look unknown.
         let known = fleet.directory.path + "/ecdsa_known_hosts"
@@ -168,7 +168,7 @@ struct SSHChannelStreamTests {
         }
     }
 
-    @Test(.enabled(if: TestSupport.which("ssh-agent") != nil, "needs ssh-agent"))
+    @Test(.tags(.hostTools), .enabled(if: TestSupport.has("ssh-agent"), "needs ssh-agent"))
     func sshAgentAuthentication() async throws {
         try await withFleet { fleet in
             let sock = fleet.directory.path + "/agent.sock"

@@ -10,7 +10,7 @@ import Glibc
 /// (`ssh -G -F FILE [-l USER] [-p PORT] HOST`).
 @Suite("SSHConfig versus ssh -G", .timeLimit(.minutes(2)))
 struct SSHConfigOpenSSHTests {
-    static var canRun: Bool { TestSupport.which("ssh") != nil }
+    static var canRun: Bool { TestSupport.has("ssh") }
 
     /// The keywords compared; ssh -G leaves out those that are unset.
     static let keywords = ["hostname", "user", "port", "identityfile", "userknownhostsfile", "globalknownhostsfile",
@@ -92,7 +92,7 @@ struct SSHConfigOpenSSHTests {
         }
     }
 
-    @Test(.enabled(if: canRun, "needs OpenSSH's ssh"))
+    @Test(.tags(.hostTools), .enabled(if: canRun, "needs OpenSSH's ssh"))
     func matchIncludeFinalAndProxiesAgreeWithOpenSSH() throws {
         let dir = try TestSupport.temporaryDirectory("nb-sshg")
         defer { try? FileManager.default.removeItem(at: dir) }
@@ -137,7 +137,7 @@ struct SSHConfigOpenSSHTests {
                                  ["ALIAS1"], ["ALIAS2"], ["-l", "carol", "real1.example"]])
     }
 
-    @Test(.enabled(if: canRun, "needs OpenSSH's ssh"))
+    @Test(.tags(.hostTools), .enabled(if: canRun, "needs OpenSSH's ssh"))
     func firstValueWinsAndListsAgreeWithOpenSSH() throws {
         let dir = try TestSupport.temporaryDirectory("nb-sshg")
         defer { try? FileManager.default.removeItem(at: dir) }

@@ -169,7 +169,7 @@ struct SSHConfigTests {
         #expect(SSHJumpSpec("a:b") == nil)
     }
 
-    @Test(.enabled(if: SSHFleet.canRun, "needs root, sshd and ssh-keygen"))
+    @Test(.tags(.realSSHD), .enabled(if: TestSupport.hasFleet, "needs root, sshd and ssh-keygen"))
     func fleetConfigDrivesSSHChannelStream() async throws {
         try await withFleet(2) { fleet in
             let config = try SSHConfig.load(path: fleet.sshConfig)

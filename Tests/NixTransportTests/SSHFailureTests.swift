@@ -4,10 +4,10 @@ import NixTransport
 import Testing
 import TestSupport
 
-@Suite("SSHChannelStream failures", .timeLimit(.minutes(1)), .enabled(if: SSHFleet.canRun, "needs root, sshd and ssh-keygen"))
+@Suite("SSHChannelStream failures", .timeLimit(.minutes(1)), .tags(.realSSHD), .enabled(if: TestSupport.hasFleet, "needs root, sshd and ssh-keygen"))
 struct SSHFailureTests {
     @Test func closedPortGivesConnectionRefused() async throws {
-        let port = try SSHFleet.freeLoopbackPort()
+        let port = try Fleet.freeLoopbackPort()
         // A long connect timeout: the refusal must be reported as such, not after a wait.
         let t = SSHTarget(host: "127.0.0.1", port: port, user: "root", connectTimeout: .seconds(120))
         let start = ContinuousClock.now

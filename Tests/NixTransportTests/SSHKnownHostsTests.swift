@@ -5,10 +5,10 @@ import TestSupport
 
 /// known_hosts as OpenSSH reads and writes it, against real sshds.
 @Suite("known_hosts", .serialized, .timeLimit(.minutes(3)),
-       .enabled(if: SSHFleet.canRun, "needs root, sshd and ssh-keygen"))
+       .tags(.realSSHD), .enabled(if: TestSupport.hasFleet, "needs root, sshd and ssh-keygen"))
 struct SSHKnownHostsTests {
     /// Builder n with known_hosts `text` (written to a fresh file) and `strict`.
-    static func target(_ fleet: SSHFleet, _ n: Int, knownHosts text: String?, strict: StrictHostKeyChecking = .yes,
+    static func target(_ fleet: Fleet, _ n: Int, knownHosts text: String?, strict: StrictHostKeyChecking = .yes,
                        file: String? = nil) throws -> SSHTarget {
         var t = fleetTarget(fleet, n)
         let path = file ?? fleet.directory.appendingPathComponent("kh-\(UUID().uuidString)").path

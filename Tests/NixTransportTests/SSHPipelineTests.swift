@@ -4,7 +4,7 @@ import NixTransport
 import Testing
 import TestSupport
 
-@Suite("SSHChannelStream pipelining and keys", .timeLimit(.minutes(1)), .enabled(if: SSHFleet.canRun, "needs root, sshd and ssh-keygen"))
+@Suite("SSHChannelStream pipelining and keys", .timeLimit(.minutes(1)), .tags(.realSSHD), .enabled(if: TestSupport.hasFleet, "needs root, sshd and ssh-keygen"))
 struct SSHPipelineTests {
     @Test func concurrentWritersNeverInterleaveWithinAWrite() async throws {
         try await withFleet { fleet in
@@ -80,8 +80,8 @@ struct SSHPipelineTests {
         #expect(throws: SSHKeyParseError.typeMismatch("ssh-ed25519")) { try SSHPublicKey(openSSHLine: "ssh-ed25519 \(blob)") }
     }
 
-    func withFleet1(_ body: (SSHFleet) throws -> Void) throws {
-        let fleet = try SSHFleet(count: 1)
+    func withFleet1(_ body: (Fleet) throws -> Void) throws {
+        let fleet = try Fleet(count: 1)
         defer { fleet.stop() }
         try body(fleet)
     }

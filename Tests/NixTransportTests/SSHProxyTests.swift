@@ -10,7 +10,7 @@ import TestSupport
 struct SSHProxyTests {
     /// A config with `jump` (builder 1), `inner` via ProxyJump, `twohops` via jump twice,
     /// `viacmd` via ProxyCommand, and `badjump`, whose jump host has another host's key.
-    static func proxyConfig(_ fleet: SSHFleet) throws -> SSHConfig {
+    static func proxyConfig(_ fleet: Fleet) throws -> SSHConfig {
         func block(_ name: String, _ n: Int, alias: String) -> String {
             """
             Host \(name)
@@ -43,7 +43,7 @@ struct SSHProxyTests {
         return try SSHConfig.load(path: file)
     }
 
-    @Test(.enabled(if: SSHFleet.canRun, "needs root, sshd and ssh-keygen"))
+    @Test(.tags(.realSSHD), .enabled(if: TestSupport.hasFleet, "needs root, sshd and ssh-keygen"))
     func nixDaemonBehindJumpAndProxyCommandAnswers() async throws {
         try await withFleet(2) { fleet in
             let config = try Self.proxyConfig(fleet)
@@ -57,7 +57,7 @@ struct SSHProxyTests {
         }
     }
 
-    @Test(.enabled(if: SSHFleet.canRun, "needs root, sshd and ssh-keygen"))
+    @Test(.tags(.realSSHD), .enabled(if: TestSupport.hasFleet, "needs root, sshd and ssh-keygen"))
     func bulkDataAndParallelSessionsThroughTheJump() async throws {
         try await withFleet(2) { fleet in
             let config = try Self.proxyConfig(fleet)
@@ -82,7 +82,7 @@ struct SSHProxyTests {
         }
     }
 
-    @Test(.enabled(if: SSHFleet.canRun, "needs root, sshd and ssh-keygen"))
+    @Test(.tags(.realSSHD), .enabled(if: TestSupport.hasFleet, "needs root, sshd and ssh-keygen"))
     func errorsNameTheHopThatFailed() async throws {
         try await withFleet(2) { fleet in
             let config = try Self.proxyConfig(fleet)

@@ -5,10 +5,10 @@ import TestSupport
 
 /// RSA user keys against OpenSSH >= 8.8, which refuses SHA-1 (ssh-rsa) signatures: they log
 /// in with rsa-sha2-256/512 when the loaded libssh2 signs so (1.11), else fail with the fix.
-@Suite("RSA user keys", .timeLimit(.minutes(2)), .enabled(if: SSHFleet.canRun, "needs root, sshd and ssh-keygen"))
+@Suite("RSA user keys", .timeLimit(.minutes(2)), .tags(.realSSHD), .enabled(if: TestSupport.hasFleet, "needs root, sshd and ssh-keygen"))
 struct SSHRSATests {
     /// An RSA key accepted by builder 1.
-    static func rsaKey(_ fleet: SSHFleet) throws -> String {
+    static func rsaKey(_ fleet: Fleet) throws -> String {
         let key = fleet.directory.appendingPathComponent("client_rsa").path
         try TestSupport.run(["ssh-keygen", "-q", "-t", "rsa", "-b", "2048", "-N", "", "-C", "rsa-client", "-f", key])
         let authorized = fleet.directory.appendingPathComponent("builder1/authorized_keys").path

@@ -4,7 +4,7 @@ import NixTransport
 import TestSupport
 
 /// A target for builder `n` of the fleet, as our code would build it from the ssh_config.
-func fleetTarget(_ fleet: SSHFleet, _ n: Int = 1, key: String? = nil, pinned: String? = nil,
+func fleetTarget(_ fleet: Fleet, _ n: Int = 1, key: String? = nil, pinned: String? = nil,
                  ioTimeout: Duration? = nil) -> SSHTarget {
     SSHTarget(host: "127.0.0.1", port: fleet.builders[n - 1].port, user: "root",
               identityFiles: [key ?? fleet.clientKey], identitiesOnly: true, pinnedHostKey: pinned,
@@ -14,8 +14,8 @@ func fleetTarget(_ fleet: SSHFleet, _ n: Int = 1, key: String? = nil, pinned: St
 }
 
 /// Runs `body` with a fresh fleet, stopping it afterwards whatever happens.
-func withFleet<T>(_ count: Int = 1, _ body: (SSHFleet) async throws -> T) async throws -> T {
-    let fleet = try SSHFleet(count: count)
+func withFleet<T>(_ count: Int = 1, _ body: (Fleet) async throws -> T) async throws -> T {
+    let fleet = try Fleet(count: count)
     defer { fleet.stop() }
     return try await body(fleet)
 }

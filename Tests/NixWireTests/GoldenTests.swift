@@ -6,7 +6,7 @@ import TestSupport
 
 /// Every upstream worker-protocol and common-protocol golden file: decoded at its version,
 /// compared with its JSON, and re-encoded to the same bytes.
-@Suite(.enabled(if: TestSupport.vectorSuitesRun, "needs the upstream vectors (../shared/vectors/nix-upstream)"))
+@Suite(.tags(.upstreamVectors), .enabled(if: TestSupport.vectorSuitesRun, "needs the upstream vectors (../shared/vectors/nix-upstream)"))
 struct GoldenTests {
     static let worker = "worker-protocol"
     static let common = "common-protocol"

@@ -6,7 +6,7 @@ import TestSupport
 
 /// BuildDerivation and BuildPathsWithResults against the real daemon, building a one-line
 /// /bin/sh derivation in a sandboxed chroot store.
-@Suite(.enabled(if: DaemonProcess.isAvailable, "needs the nix CLI and nix-daemon (nix-bin)"))
+@Suite(.tags(.realNix), .enabled(if: DaemonProcess.isAvailable, "needs the nix CLI and nix-daemon (nix-bin)"))
 struct RealBuildTests {
     static let expression = #"derivation { name = "nixwire-build"; system = "x86_64-linux"; builder = "/bin/sh"; args = ["-c" "echo built by NixWire $RANDOM > $out"]; }"#
 

@@ -10,7 +10,7 @@ import Glibc
 
 /// NixWire's server side (handshake, request decoder, stderr and reply encoders) answering
 /// the real Nix 2.8 client over a Unix socket (`--store unix://PATH`).
-@Suite(.enabled(if: DaemonProcess.isAvailable, "needs the nix CLI (nix-bin)"))
+@Suite(.tags(.realNix), .enabled(if: DaemonProcess.isAvailable, "needs the nix CLI (nix-bin)"))
 struct RealClientTests {
     /// A one-thread socket server: one connection at a time, each until the client hangs up.
     final class Server: @unchecked Sendable {

@@ -6,7 +6,7 @@ import TestSupport
 
 /// The client state machine against the real `nix-daemon --stdio` (Nix 2.8, protocol 1.34)
 /// on a chroot store, checked against what the nix CLI says about the same store.
-@Suite(.enabled(if: DaemonProcess.isAvailable, "needs the nix CLI and nix-daemon (nix-bin)"))
+@Suite(.tags(.realNix), .enabled(if: DaemonProcess.isAvailable, "needs the nix CLI and nix-daemon (nix-bin)"))
 struct RealDaemonTests {
     /// A chroot store holding one added file, and the CLI's view of it.
     struct Fixture {

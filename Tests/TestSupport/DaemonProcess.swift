@@ -15,7 +15,7 @@ public final class DaemonProcess: @unchecked Sendable {
     /// `environment` is added to ours (e.g. NIX_CONF_DIR for sandboxed builds).
     public init(root: URL, environment: [String: String] = [:], timeout: TimeInterval = 60) throws {
         storeURI = "local?root=" + root.path
-        guard let daemon = DaemonProcess.find("nix-daemon") else {
+        guard let daemon = PeerFixtures.which("nix-daemon") else {
             throw CocoaError(.fileNoSuchFile, userInfo: [NSLocalizedDescriptionKey: "nix-daemon not on PATH"])
         }
         process.executableURL = URL(fileURLWithPath: daemon)
@@ -35,16 +35,8 @@ public final class DaemonProcess: @unchecked Sendable {
         }
     }
 
-    /// Full path of `name` on PATH. (TestSupport.which splits PATH into characters, since
-    /// Foundation's `split` overload wins there, so it finds nothing; reported to the lead.)
-    public static func find(_ name: String) -> String? {
-        let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"
-        let dirs: [String] = path.components(separatedBy: ":") + ["/usr/sbin", "/sbin"]
-        return dirs.map { $0 + "/" + name }.first { FileManager.default.isExecutableFile(atPath: $0) }
-    }
-
     /// True when nix, nix-store and nix-daemon are installed.
-    public static let isAvailable = ["nix", "nix-store", "nix-daemon"].allSatisfy { find($0) != nil }
+    public static let isAvailable = ["nix", "nix-store", "nix-daemon"].allSatisfy { PeerFixtures.which($0) != nil } || TestSupport.peersRequired
 
     /// Writes in order on a background queue, so a test can pipeline more requests than the
     /// pipes hold while it reads replies (else both sides would block on full pipes).

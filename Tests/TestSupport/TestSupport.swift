@@ -38,7 +38,6 @@ public enum TestSupport {
     public typealias Output = PeerFixtures.Output
     public typealias CommandFailed = PeerFixtures.CommandFailed
     public static func which(_ name: String) -> String? { PeerFixtures.which(name) }
-    public static var hasNix: Bool { PeerFixtures.hasNix }
     public static func temporaryDirectory(_ label: String = "nb-test") throws -> URL {
         try PeerFixtures.temporaryDirectory(label)
     }

@@ -10,9 +10,8 @@ extension Targets {
 
     /// The derivations behind `DRV`, `DRV^out`, `DRV^*` arguments, in order, without
     /// duplicates. A store path that is not a derivation is an error.
-    public static func derivations(_ arguments: [String], storeDir: StoreDirectory = .default,
-                                   readFile: (String) throws -> [UInt8] = { [UInt8](try Data(contentsOf: URL(fileURLWithPath: $0))) })
-        throws -> [NamedDerivation] {
+    public static func derivations(_ arguments: [String], storeDir: StoreDirectory,
+                                   readFile: (String) throws -> [UInt8]) throws -> [NamedDerivation] {
         var out: [NamedDerivation] = []
         var seen = Set<StorePath>()
         for arg in arguments {

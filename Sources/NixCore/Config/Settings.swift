@@ -42,6 +42,9 @@ public struct Settings: Hashable, Sendable {
     /// `bridge-write-store`, nix-bridge's own: the store URI `nix-bridge --stdio` forwards
     /// added paths and signatures to; empty (the default) refuses writes.
     public var bridgeWriteStore: String
+    /// `ssh-transport`, nix-bridge's own: `libssh2`, `openssh` (the user's `ssh`, as Nix
+    /// runs it) or `auto` (the default: libssh2 unless a host's ssh_config needs OpenSSH).
+    public var sshTransport: String
 
     /// Reads the typed view of a configuration.
     public init(_ config: NixConfig) {
@@ -84,5 +87,6 @@ public struct Settings: Hashable, Sendable {
         bridgeFailedBuilderTTL = number("bridge-failed-builder-ttl")
         trustedUsers = list("trusted-users")
         bridgeWriteStore = string("bridge-write-store")
+        sshTransport = string("ssh-transport")
     }
 }

@@ -23,6 +23,8 @@ public struct StoreOpener: Sendable {
     /// The program run for local stores.
     public var localDaemon: String
     public var maxConnections: Int
+    /// The `ssh-transport` setting; a store URI's `ssh-transport` parameter wins.
+    public var sshTransport: SSHTransport = .auto
 
     public init(sshConfig: SSHConfig = SSHConfig(), pinnedHostKeys: [String: String] = [:],
                 identityFiles: [String: String] = [:], connectTimeout: Duration? = nil,
@@ -68,8 +70,12 @@ public struct StoreOpener: Sendable {
     func streamOpener(_ uri: StoreURI) throws(StoreError) -> @Sendable () async throws -> any ByteStream {
         switch uri.scheme {
         case .sshNG:
-            let target = sshTarget(uri)
             let command = StoreOpener.remoteCommand(for: uri)
+            if try sshClient(uri).client == .openssh {
+                let client = openSSHClient(uri)
+                return { try await client.connect(command: command) }
+            }
+            let target = sshTarget(uri)
             return { try await SSHChannelStream.connect(to: target, command: command) }
         case .ssh:
             throw .unsupportedStore(uri.description, reason: "ssh:// (the legacy serve protocol) is not supported yet; use ssh-ng://")
@@ -92,6 +98,26 @@ public struct StoreOpener: Sendable {
     /// The effective ssh_config options for an ssh-ng URI (its user and port act as ssh's -l and -p).
     public func sshOptions(_ uri: StoreURI) -> SSHOptions {
         sshConfig.resolve(host: uri.authority, user: uri.user, port: uri.port)
+    }
+
+    /// Which SSH client reaches an ssh-ng store, and why (for `ping`).
+    public func sshClient(_ uri: StoreURI) throws(StoreError) -> (client: SSHTransport, reason: String) {
+        var transport = sshTransport
+        if let given = uri[parameter: "ssh-transport"] {
+            do { transport = try SSHTransport(parsing: given) } catch {
+                throw .unsupportedStore(uri.description, reason: "ssh-transport: \(error)")
+            }
+        }
+        return transport.choice(for: sshOptions(uri))
+    }
+
+    /// The user's OpenSSH client for the URI, with what Nix passes it: user and port from the
+    /// URI, the machines file's key and pinned host key, NIX_SSHOPTS.
+    func openSSHClient(_ uri: StoreURI) -> OpenSSHClient {
+        OpenSSHClient(host: uri.user.map { "\($0)@" + uri.authority } ?? uri.authority, port: uri.port,
+                      identityFile: uri[parameter: "ssh-key"] ?? identityFiles[uri.authority],
+                      pinnedHostKey: uri[parameter: "base64-ssh-public-host-key"] ?? pinnedHostKeys[uri.authority],
+                      connectTimeout: sshTarget(uri).connectTimeout)
     }
 
     /// How long the worker handshake may take once the transport is up: the connect timeout

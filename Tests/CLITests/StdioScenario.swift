@@ -6,8 +6,8 @@ import TestSupport
 /// way a user would: a wrapper script as `remote-program` that points nix-bridge at its
 /// own nix.conf (builders, trusted-public-keys) and ssh_config, as the client's nix.conf
 /// must differ (it trusts the builders' or nix-bridge's key, and has no builders).
-final class StdioFleet: @unchecked Sendable {
-    let env: FleetCLI
+final class StdioScenario: @unchecked Sendable {
+    let env: Fleet
     let key1, key2, stranger, bridgeKey: SigningKey
     /// A 6-path closure on builder 2 only, signed by builder 2.
     let closure: StoreFixture
@@ -23,7 +23,7 @@ final class StdioFleet: @unchecked Sendable {
     let signingWrapper: String
 
     init() throws {
-        env = try FleetCLI(builders: 2)
+        env = try Fleet(count: 2, label: "nb-cli-fleet")
         let w = env.work
         key1 = try SigningKey.generate(name: "builder1-1", in: w)
         key2 = try SigningKey.generate(name: "builder2-1", in: w)
@@ -46,12 +46,12 @@ final class StdioFleet: @unchecked Sendable {
         wrapper = try Self.wrapper(in: w, name: "bridge", conf: """
             builders = \(machines)
             trusted-public-keys = \(trusted)
-            """, sshOpts: env.fleet.nixSSHOpts)
+            """, sshOpts: env.nixSSHOpts)
         signingWrapper = try Self.wrapper(in: w, name: "bridge-signing", conf: """
             builders = \(machines)
             trusted-public-keys = \(trusted)
             secret-key-files = \(bridgeKey.secretKeyFile.path)
-            """, sshOpts: env.fleet.nixSSHOpts)
+            """, sshOpts: env.nixSSHOpts)
     }
 
     /// Writes DIR/NAME.conf/nix.conf and an executable DIR/NAME running nix-bridge with it.

@@ -16,9 +16,9 @@ import TestSupport
 /// - `unsigned`: 2 paths on builder 1 without signatures;
 /// - `strangers`: 2 paths on builder 1 signed by a key nobody trusts.
 /// nix-bridge signs what it serves with `bridge-1`.
-final class HTTPFleet: @unchecked Sendable {
-    let fleet: SSHFleet
-    let work: URL
+final class HTTPScenario: @unchecked Sendable {
+    let fleet: Fleet
+    var work: URL { fleet.work }
     let key1, key2, stranger, ours: SigningKey
     let shared, only2, large, unsigned, strangers: StoreFixture
     let view: FleetView
@@ -27,12 +27,11 @@ final class HTTPFleet: @unchecked Sendable {
     private var server: Task<Void, any Error>?
 
     init(label: String, narInfoTTL: Duration = .seconds(60)) throws {
-        fleet = try SSHFleet(count: 2)
-        work = try TestSupport.temporaryDirectory("nb-http-\(label)")
-        key1 = try SigningKey.generate(name: "builder1-1", in: work)
-        key2 = try SigningKey.generate(name: "builder2-1", in: work)
-        stranger = try SigningKey.generate(name: "stranger-1", in: work)
-        ours = try SigningKey.generate(name: "bridge-1", in: work)
+        fleet = try Fleet(count: 2, label: "nb-http-\(label)")
+        key1 = try SigningKey.generate(name: "builder1-1", in: fleet.work)
+        key2 = try SigningKey.generate(name: "builder2-1", in: fleet.work)
+        stranger = try SigningKey.generate(name: "stranger-1", in: fleet.work)
+        ours = try SigningKey.generate(name: "bridge-1", in: fleet.work)
         shared = try StoreFixture.closure(size: 5, rootName: "http-shared", seed: 61)
         only2 = try StoreFixture.closure(size: 4, rootName: "http-only2", seed: 62)
         large = try StoreFixture.large(mebibytes: 8, name: "http-large", seed: 63)

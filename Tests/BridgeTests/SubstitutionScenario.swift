@@ -9,20 +9,19 @@ import TestSupport
 /// The set-up the substitution tests share: two real builders holding the same fixture
 /// (signed by `builder1-1` and `builder2-1`), an empty chroot store as the destination, and
 /// Substituters from the builders into it.
-final class TwoBuilderSubstitution: @unchecked Sendable {
-    let fleet: SSHFleet
-    let work: URL
+final class SubstitutionScenario: @unchecked Sendable {
+    let fleet: Fleet
+    var work: URL { fleet.work }
     let destRoot: URL
     let key1, key2: SigningKey
     let fixture: StoreFixture
     let opener: StoreOpener
 
     init(label: String, fixture: StoreFixture) throws {
-        fleet = try SSHFleet(count: 2)
-        work = try TestSupport.temporaryDirectory("nb-\(label)")
+        fleet = try Fleet(count: 2, label: "nb-\(label)")
         destRoot = try FixtureStore.scratchDirectory("nb-\(label)-dest")
-        key1 = try SigningKey.generate(name: "builder1-1", in: work)
-        key2 = try SigningKey.generate(name: "builder2-1", in: work)
+        key1 = try SigningKey.generate(name: "builder1-1", in: fleet.work)
+        key2 = try SigningKey.generate(name: "builder2-1", in: fleet.work)
         self.fixture = fixture
         _ = try FixtureStore.create(at: URL(fileURLWithPath: fleet.builders[0].storeRoot), fixture: fixture, signWith: key1)
         _ = try FixtureStore.create(at: URL(fileURLWithPath: fleet.builders[1].storeRoot), fixture: fixture, signWith: key2)

@@ -4,54 +4,29 @@ import NixCore
 import Glibc
 #endif
 
-/// A real SSH fleet whose builders can build (as scripts/fleet makes them): each builder's
-/// chroot store builds sandboxed (`sandbox-paths = /bin /usr /lib /lib64`, nixbld users),
-/// signs what it builds with its own key, and offers its own `system-features`. A client
-/// chroot store receives the derivations (real `nix-instantiate`) and the outputs.
-public final class BuildFleet: @unchecked Sendable {
-    public let fleet: SSHFleet
-    public let work: URL
-    /// The client's chroot store root.
-    public let clientRoot: String
-    /// Each builder's `name:base64` public signing key.
-    public let publicKeys: [String]
-    /// The client's own signing key file (for `secret-key-files`) and its public key.
-    public let clientSecretKeyFile: String
-    public let clientPublicKey: String
-    /// A machines file: `ssh-ng://builderN SYSTEM KEY maxJobs 1 FEATURES - HOSTKEY`.
-    public let machinesFile: String
-    public let system: String
-
-    public var clientStoreURI: String { "local?root=\(clientRoot)" }
-    public var trustedPublicKeys: String { publicKeys.joined(separator: " ") }
-
-    /// - Parameter features: each builder's `system-features` (the fleet has as many builders).
-    /// - Parameter roots: see `SSHFleet.init` (builders served from another Debian root's Nix).
-    public init(features: [[String]], maxJobs: Int = 1, label: String = "nb-build", roots: [String?] = []) throws {
-        fleet = try SSHFleet(count: features.count, roots: roots)
-        work = try PeerFixtures.temporaryDirectory(label)
-        clientRoot = work.appendingPathComponent("client").path
-        system = BuildFleet.hostSystem()
-        var keys: [String] = []
-        var machines = ""
-        for (i, b) in fleet.builders.enumerated() {
-            let dir = URL(fileURLWithPath: b.nixConfDir).deletingLastPathComponent().path
-            let sec = dir + "/signing.sec", pub = dir + "/signing.pub"
-            try PeerFixtures.run(["nix-store", "--generate-binary-cache-key", "\(b.name)-1", sec, pub])
-            keys.append(try String(contentsOfFile: pub, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines))
-            try Self.builderConf(storeRoot: b.storeRoot, secretKey: sec, features: features[i])
-                .write(toFile: b.nixConfDir + "/nix.conf", atomically: true, encoding: .utf8)
-            let feats = features[i].isEmpty ? "-" : features[i].joined(separator: ",")
-            machines += "\(b.storeURI) \(system) \(fleet.clientKey) \(maxJobs) 1 \(feats) - \(b.hostKeyBase64)\n"
-        }
-        publicKeys = keys
-        clientSecretKeyFile = work.appendingPathComponent("client.sec").path
-        let clientPub = work.appendingPathComponent("client.pub").path
-        try PeerFixtures.run(["nix-store", "--generate-binary-cache-key", "client-1", clientSecretKeyFile, clientPub])
-        clientPublicKey = try String(contentsOfFile: clientPub, encoding: .utf8)
-        machinesFile = work.appendingPathComponent("machines").path
-        try machines.write(toFile: machinesFile, atomically: true, encoding: .utf8)
+/// What a building fleet (`Fleet(features:)`) offers: its keys and machines file, a client
+/// chroot store that receives derivations (real `nix-instantiate`) and outputs, and builds
+/// run on the builders themselves.
+extension Fleet {
+    private var setup: BuildSetup {
+        guard let build else { preconditionFailure("a fleet made with init(count:) does not build; use init(features:)") }
+        return build
     }
+
+    /// Each builder's `name:base64` public signing key.
+    public var publicKeys: [String] { setup.publicKeys }
+    public var trustedPublicKeys: String { publicKeys.joined(separator: " ") }
+    /// The client's own signing key file (for `secret-key-files`) and its public key.
+    public var clientSecretKeyFile: String { setup.clientSecretKeyFile }
+    public var clientPublicKey: String { setup.clientPublicKey }
+    /// The machines file: `ssh-ng://builderN SYSTEM KEY maxJobs 1 FEATURES - HOSTKEY`.
+    public var machinesFile: String { setup.machinesFile }
+    /// The client's chroot store root, and its store URI.
+    public var clientRoot: String { setup.clientRoot }
+    public var clientStoreURI: String { "local?root=\(clientRoot)" }
+    public var system: String { Fleet.hostSystem() }
+    /// Every machine, as a `--builders` value (`@<machines file>`).
+    public var machinesSpec: String { "@" + machinesFile }
 
     /// What scripts/fleet writes: a chroot store builds sandboxed whatever `sandbox` says.
     public static func builderConf(storeRoot: String, secretKey: String?, features: [String]) -> String {
@@ -80,17 +55,15 @@ public final class BuildFleet: @unchecked Sendable {
                               check: false).status) == 0
     }
 
-    public func stop() {
-        fleet.stop()
-        try? FileManager.default.removeItem(at: work)
-    }
-
-    public func builder(_ n: Int) -> SSHFleet.Builder { fleet.builders[n - 1] }
-
     /// Instantiates a Nix expression into the client store with the real `nix-instantiate`;
     /// returns the `.drv` path.
     public func instantiate(_ expression: String, store: String? = nil) throws -> String {
         try PeerFixtures.run(["nix-instantiate", "--store", store ?? clientStoreURI, "-E", expression]).trimmed
+    }
+
+    /// `nix-instantiate --store STORE FILE [-A ATTR]` in the client environment: the .drv path.
+    public func instantiateFile(_ file: String, attribute: String? = nil, store: String) throws -> String {
+        try run(["nix-instantiate", "--store", store, file] + (attribute.map { ["-A", $0] } ?? [])).trimmed
     }
 
     /// Builds a derivation inside builder n's own store with real Nix (its nix.conf: sandbox,
@@ -127,7 +100,7 @@ public final class BuildFleet: @unchecked Sendable {
     /// The descendants of builder n's sshd whose command line contains `text` (e.g. a build's
     /// `sleep`).
     public func builderProcesses(_ n: Int, containing text: String) -> [pid_t] {
-        let sshd = fleet.sshdPIDs[n - 1]
+        let sshd = sshdPIDs[n - 1]
         return ProcessTree.descendants(of: sshd).filter { pid in
             guard let data = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline") else { return false }
             return String(decoding: data.map { $0 == 0 ? 32 : $0 }, as: UTF8.self).contains(text)
