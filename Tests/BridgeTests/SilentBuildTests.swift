@@ -110,4 +110,26 @@ struct SilentBuildTests {
         #expect(took < .seconds(30), "\(took)")
         #expect(!env.f.builderHas(1, out), "nothing built on the silent builder")
     }
+
+    /// The builder's session killed while its output is copied back: the build moves to the
+    /// other builder and the client store holds only the checked output.
+    @Test func builderKilledDuringOutputCopyBack() async throws {
+        let env = try Env()
+        defer { env.stop() }
+        let tag = UUID().uuidString.prefix(8).lowercased()
+        let drv = try env.f.instantiate(env.f.expression(name: "killed-\(tag)", script: "/bin/head -c 8388608 /dev/zero > $out"))
+        let sshd = env.f.sshdPIDs[0]
+        let events = BuildEvents()
+        let built = try await env.builder().build([try DerivedPath(parsing: drv, in: .default)]) { e in
+            events.add(e)
+            if case let .copyingOutput(_, from, _) = e, from == "ssh-ng://builder1" { ProcessTree.killDescendants(of: sshd) }
+        }
+        #expect(events.building.map(\.1) == ["ssh-ng://builder1", "ssh-ng://builder2"])
+        #expect(events.disabled == ["ssh-ng://builder1"])
+        #expect(env.failed.remembered("ssh-ng://builder1") == nil, "a closed connection is not a timeout: not remembered")
+        let out = StoreDirectory.default.print(try #require(built.first?.paths.first))
+        let v = try env.verifyClient()
+        #expect(v.status == 0 && !v.stderr.contains("corrupt") && !v.stderr.contains("modified"), "\(v.stderr)")
+        #expect(env.f.clientHas(out))
+    }
 }
