@@ -53,9 +53,10 @@ struct ServeCommand: ParsableCommand {
     func serve() async throws {
         let (host, port) = try Self.parseAddress(http)
         let config = try nix.load()
-        guard let lookup = try sources.lookup(config, sigsNeeded: sigsNeeded) else {
+        guard var lookup = try sources.lookup(config, sigsNeeded: sigsNeeded) else {
             throw CLIError.noStores
         }
+        lookup.warnOnCacheWriteFailures { printError($0) }
         let fleet = FleetView(lookup: lookup, signingKeys: try config.signingKeys())
         var logger = Logger(label: "nix-bridge.http")
         logger.logLevel = .warning
