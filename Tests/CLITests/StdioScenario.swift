@@ -89,37 +89,3 @@ final class StdioScenario: @unchecked Sendable {
         return (try JSONSerialization.jsonObject(with: out.stdout) as? [[String: Any]])?.first
     }
 }
-
-/// Runs many commands at once (each with its output in files, so no pipe fills up) and
-/// waits for all of them.
-enum ConcurrentRuns {
-    struct Output {
-        var status: Int32
-        var stdout: String
-        var stderr: String
-    }
-
-    static func run(count: Int, in dir: URL, environment: [String: String],
-                    command: (Int) -> [String]) throws -> [Output] {
-        var running: [(Process, URL, URL)] = []
-        for i in 0..<count {
-            let out = dir.appendingPathComponent("concurrent-\(i).out"), err = dir.appendingPathComponent("concurrent-\(i).err")
-            _ = FileManager.default.createFile(atPath: out.path, contents: nil)
-            _ = FileManager.default.createFile(atPath: err.path, contents: nil)
-            let p = Process()
-            p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-            p.arguments = command(i)
-            p.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
-            p.standardInput = FileHandle.nullDevice
-            p.standardOutput = try FileHandle(forWritingTo: out)
-            p.standardError = try FileHandle(forWritingTo: err)
-            try p.run()
-            running.append((p, out, err))
-        }
-        return try running.map { p, out, err in
-            p.waitUntilExit()
-            return Output(status: p.terminationStatus, stdout: try String(contentsOf: out, encoding: .utf8),
-                          stderr: try String(contentsOf: err, encoding: .utf8))
-        }
-    }
-}

@@ -124,14 +124,13 @@ final class StdioTests {
     /// 50 Nix clients at once, each with its own nix-bridge: all answered, all correctly.
     @Test func fiftyConcurrentClients() throws {
         let expected = try f.env.nix(["path-info", "--recursive", "--store", f.env.localStore(2), f.root]).text
-        let outputs = try ConcurrentRuns.run(count: 50, in: f.env.work, environment: f.env.environment) { _ in
-            ["nix", "--extra-experimental-features", "nix-command", "path-info", "--recursive",
-             "--store", f.localURI(), f.root]
-        }
+        let outputs = try f.env.runConcurrently(Array(repeating: ["nix", "--extra-experimental-features", "nix-command",
+                                                                  "path-info", "--recursive", "--store", f.localURI(), f.root],
+                                                      count: 50))
         #expect(outputs.count == 50)
         for (i, o) in outputs.enumerated() {
             #expect(o.status == 0, "client \(i): \(o.stderr)")
-            #expect(o.stdout == expected, "client \(i)")
+            #expect(o.text == expected, "client \(i)")
         }
     }
 }
