@@ -24,7 +24,8 @@ public struct FleetConfig: Sendable {
         warnings += machinesFile.warnings.map { "\($0)" }.filter { !$0.contains("cannot find machines file") }
         var opener = StoreOpener()
         opener.sshConfig = try SSHConfig.load(path: sshConfigFile(environment: environment))
-        opener.connectTimeout = .seconds(Int64(settings.connectTimeout == 0 ? 15 : settings.connectTimeout))
+        opener.connectTimeout = settings.connectTimeout == 0 ? nil : .seconds(Int64(clamping: settings.connectTimeout))
+        opener.stalledTimeout = settings.stalledDownloadTimeout == 0 ? nil : .seconds(Int64(clamping: settings.stalledDownloadTimeout))
         opener.sshTransport = try SSHTransport(parsing: settings.sshTransport)
         for m in machinesFile.machines {
             guard let host = m.authority.map(hostOnly) else { continue }

@@ -58,6 +58,14 @@ extension FleetConfig {
         guard !uris.isEmpty else { return nil }
         let stores = try uris.map { try opener.store($0) }
         return Lookup(stores: stores, trustedKeys: try trustedKeys(), sigsNeeded: sigsNeeded, cache: cache,
-                      storeDir: storeDir, speedFactors: lookupSpeedFactors)
+                      storeDir: storeDir, speedFactors: lookupSpeedFactors, failedBuilders: failedBuilders())
+    }
+
+    /// The builders that timed out recently (`FailedBuilders`, beside the slot locks), kept
+    /// for `bridge-failed-builder-ttl` seconds; nil when that is 0 (nothing is remembered).
+    public func failedBuilders(besideSlotLocks slots: String = Scheduler.defaultStateDirectory()) -> FailedBuilders? {
+        guard settings.bridgeFailedBuilderTTL > 0 else { return nil }
+        return FailedBuilders(directory: FailedBuilders.directory(besideSlotLocks: slots),
+                              ttl: .seconds(Int64(clamping: settings.bridgeFailedBuilderTTL)))
     }
 }

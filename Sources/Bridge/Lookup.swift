@@ -50,16 +50,20 @@ public struct Lookup: Sendable {
     /// Told when answers could not be written to the cache (a full disk): the lookup goes on
     /// without caching them, and whoever runs it says so.
     public var cacheWriteFailed: (@Sendable (any Error) -> Void)?
+    /// Stores that timed out recently are not asked again (their cached answers still count);
+    /// a store that times out is recorded there, one that answers is forgotten.
+    public var failedBuilders: FailedBuilders?
 
     public init(stores: [RemoteStore], trustedKeys: TrustedKeys, sigsNeeded: Int = 1,
                 cache: NarInfoCache? = nil, storeDir: StoreDirectory = .default,
-                speedFactors: [String: Double] = [:]) {
+                speedFactors: [String: Double] = [:], failedBuilders: FailedBuilders? = nil) {
         self.stores = stores
         self.trustedKeys = trustedKeys
         self.sigsNeeded = sigsNeeded
         self.cache = cache
         self.storeDir = storeDir
         self.speedFactors = speedFactors
+        self.failedBuilders = failedBuilders
     }
 
     /// The digest of this lookup's trust settings under which verdicts are kept in the cache.
@@ -176,6 +180,10 @@ public struct Lookup: Sendable {
             cacheWrite { try cache.recordVerdicts(storeURI: uri, key: verdicts.key, judged) }
         }
         guard !unknown.isEmpty else { return answer }
+        if let failed = failedBuilders?.remembered(uri) {
+            answer.error = "not asked: it \(failed.summary())"
+            return answer
+        }
         do {
             let asked = Set(unknown.map { paths[$0] })
             // Only what was asked: a peer's extra paths are not looked at.
@@ -211,8 +219,12 @@ public struct Lookup: Sendable {
             }
             for n in unknown { answer.found[n] = byPath[paths[n]] }
             if let cache { cacheWrite { try cache.record(storeURI: uri, entries: fresh, missing: []) } }
+            failedBuilders?.forget(uri)
         } catch {
             answer.error = "\(error)"
+            if let e = error as? StoreError, e.isTimeout {
+                failedBuilders?.record(uri, phase: e.timeoutPhase ?? "", message: "\(e)")
+            }
         }
         return answer
     }

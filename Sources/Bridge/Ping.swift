@@ -18,11 +18,19 @@ public struct PingReport: Sendable {
     public var error: String?
     /// What to do about the error, in Nix users' terms.
     public var hint: String?
+    /// The failure other commands remembered before this ping (they were skipping the store).
+    public var earlierFailure: BuilderFailure?
+    /// This ping timed out: other commands skip the store until then (`FailedBuilders`).
+    public var skippedUntil: Date?
 }
 
 /// Connects to stores and explains failures the way a Nix user needs them explained.
 public enum Pinger {
-    public static func ping(_ uriText: String, opener: StoreOpener, roundTrips: Int = 5) async -> PingReport {
+    /// Ping always tries, even a store that `failedBuilders` remembers (it is how one finds
+    /// out that a builder is back): the remembered failure is reported, forgotten when the
+    /// store answers, renewed when it times out again.
+    public static func ping(_ uriText: String, opener: StoreOpener, roundTrips: Int = 5,
+                            failedBuilders: FailedBuilders? = nil) async -> PingReport {
         var report = PingReport(store: uriText)
         let uri: StoreURI
         do { uri = try StoreURI(parsing: uriText) } catch {
@@ -30,6 +38,7 @@ public enum Pinger {
             return report
         }
         report.store = uri.description
+        report.earlierFailure = failedBuilders?.remembered(uri.description)
         let logs = LogCapture()
         let store: RemoteStore
         do { store = try opener.store(uri, logs: { logs.append($0) }) } catch {
@@ -56,8 +65,12 @@ public enum Pinger {
             if report.trusted == false {
                 report.hint = "the remote user is not in the builder's 'trusted-users': it cannot build input-addressed derivations or import unsigned paths (add it to trusted-users in the builder's nix.conf)"
             }
+            if report.earlierFailure != nil { failedBuilders?.forget(uri.description) }
         } catch {
             report.error = "\(error)"
+            if let e = error as? StoreError, e.isTimeout, let failedBuilders {
+                report.skippedUntil = failedBuilders.record(uri.description, phase: e.timeoutPhase ?? "", message: "\(e)").retryAt
+            }
             report.hint = diagnose(error, remoteProgram: uri[parameter: "remote-program"] ?? "nix-daemon")
         }
         await store.close()

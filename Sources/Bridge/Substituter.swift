@@ -149,6 +149,9 @@ public struct Substituter: Sendable {
             } catch {
                 failures.append("\(location.store): \(error)")
                 events(.sourceFailed(answer.path, from: location.store, error: "\(error)"))
+                if let e = error as? StoreError, e.isTimeout {
+                    lookup.failedBuilders?.record(location.store, phase: e.timeoutPhase ?? "", message: "\(e)")
+                }
             }
         }
         throw SubstituteError.allSourcesFailed(path: lookup.storeDir.print(answer.path), failures: failures)

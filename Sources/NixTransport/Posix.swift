@@ -166,5 +166,5 @@ final class WakePipe: Sendable {
 
 extension Duration {
     /// The duration in seconds, for messages.
-    var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
+    package var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
 }

@@ -29,6 +29,8 @@ public struct SSHError: Error, Sendable, CustomStringConvertible {
         case peerClosed(String)
         /// No progress on a pending read or write within the I/O timeout.
         case ioTimeout(seconds: Double)
+        /// ServerAliveCountMax keepalives in a row went unanswered (`seconds` of silence).
+        case serverNotResponding(seconds: Double)
         /// The stream was closed locally.
         case closed
         case internalError(String)
@@ -59,6 +61,7 @@ public struct SSHError: Error, Sendable, CustomStringConvertible {
         case let .execFailed(command, why): "ssh \(peer): cannot run '\(command)': \(why)"
         case let .peerClosed(why): "ssh \(peer): connection closed by peer (\(why))"
         case let .ioTimeout(s): "ssh \(peer): no progress for \(s) s"
+        case let .serverNotResponding(s): "ssh \(peer): Timeout, server not responding (no answer to keepalives for \(s) s)"
         case .closed: "ssh \(peer): stream closed"
         case let .internalError(why): "ssh \(peer): \(why)"
         case let .proxy(hop, message): "ssh \(peer): via \(hop): \(message)"

@@ -59,6 +59,9 @@ struct Pump {
     /// The transport failed or the server closed the connection: only the wake pipe is polled.
     var dead = false
     var lastProgress = ContinuousClock.now
+    /// When the server last sent anything (data, or the replies to keepalives that libssh2
+    /// reads by itself): what ServerAliveCountMax counts from.
+    var lastServerTraffic = ContinuousClock.now
     var wasPending = false
     var scratch = [UInt8](repeating: 0, count: 64 << 10)
 
@@ -117,8 +120,20 @@ struct Pump {
                 fail(error(.ioTimeout(seconds: limit.seconds)))
                 continue
             }
+            if let limit = serverAliveLimit, ContinuousClock.now - lastServerTraffic > limit {
+                fail(error(.serverNotResponding(seconds: limit.seconds)))
+                continue
+            }
             pollOnce(socket: true, pending: pending)
         }
+    }
+
+    /// OpenSSH gives up once ServerAliveCountMax keepalives went unanswered: after
+    /// ServerAliveInterval × (ServerAliveCountMax + 1) seconds without a byte from the server.
+    var serverAliveLimit: Duration? {
+        let t = stream.target
+        guard t.serverAliveInterval > 0 else { return nil }
+        return .seconds(t.serverAliveInterval * (max(t.serverAliveCountMax, 0) + 1))
     }
 
     /// Returns true if any bytes went out.
@@ -156,6 +171,7 @@ struct Pump {
                 count = max(n, 0)
             }
             if n > 0 {
+                lastServerTraffic = .now
                 if n < want / 2 { chunk = Array(chunk) }
                 deliver(chunk, eof: false)
                 space -= n
@@ -186,6 +202,7 @@ struct Pump {
                 return progress
             }
             progress = true
+            lastServerTraffic = .now
             let bytes = scratch[..<n]
             stream.shared.withLock { s in
                 s.stderr += bytes
@@ -246,7 +263,12 @@ struct Pump {
             let ms = Int32(clamping: max(next, 1) * 1000)
             timeout = timeout < 0 ? ms : min(timeout, ms)
         }
+        if let limit = serverAliveLimit {
+            let ms = Posix.pollTimeout(until: lastServerTraffic + limit)
+            timeout = timeout < 0 ? ms : min(timeout, ms)
+        }
         _ = poll(&fds, 2, timeout)
+        if socket, fds[1].revents & Int16(POLLIN) != 0 { lastServerTraffic = .now }
         // A hung-up socket that libssh2 does not report as an error would spin; treat as dead.
         if socket, fds[1].revents & Int16(POLLHUP | POLLERR | POLLNVAL) != 0, eofReceived {
             fail(error(.peerClosed("server closed the connection")))

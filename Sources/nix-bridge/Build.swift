@@ -51,7 +51,9 @@ struct BuildCommand: AsyncParsableCommand {
             options.signingKeys = try config.signingKeys()
             options.localPlatforms = config.settings.extraPlatforms.union([config.settings.system])
             options.localSystemFeatures = config.settings.systemFeatures
-            let scheduler = Scheduler(machines: config.machines, stateDirectory: stateDir ?? Scheduler.defaultStateDirectory(),
+            let slots = stateDir ?? Scheduler.defaultStateDirectory()
+            let scheduler = Scheduler(machines: config.machines, stateDirectory: slots,
+                                      failedBuilders: config.failedBuilders(besideSlotLocks: slots),
                                       warn: { line.log($0) })
             let builder = FleetBuilder(scheduler: scheduler, opener: config.opener, destinationURI: storeURI,
                                        lookup: lookup, cache: cache, options: options)

@@ -27,7 +27,9 @@ struct ExplainCommand: ParsableCommand {
     func run() throws {
         let config = try nix.load()
         let drvs = try Targets.derivations(derivations, storeDir: config.storeDir, readFile: Files.readDerivation)
-        let scheduler = Scheduler(machines: config.machines, stateDirectory: Scheduler.defaultStateDirectory())
+        let slots = Scheduler.defaultStateDirectory()
+        let scheduler = Scheduler(machines: config.machines, stateDirectory: slots,
+                                  failedBuilders: config.failedBuilders(besideSlotLocks: slots))
         var reports: [ExplainReport] = []
         for named in drvs {
             let needs = try BuildNeeds(named.derivation)

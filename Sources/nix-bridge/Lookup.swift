@@ -48,9 +48,14 @@ struct LookupCommand: AsyncParsableCommand {
         if json {
             print(LookupJSON.render(result, storeDir: lookup.storeDir))
         } else {
-            for a in result.answers { LookupText.print(a, storeDir: lookup.storeDir) }
+            for a in result.answers { LookupText.print(a, storeDir: lookup.storeDir, unasked: result.failures.count) }
         }
-        if result.answers.contains(where: { $0.best == nil }) { throw ExitCode.failure }
+        let missing = result.answers.filter { $0.best == nil }.count
+        if missing > 0 && !result.failures.isEmpty {
+            printError("error: \(missing) of \(result.answers.count) paths have no usable copy on the stores that answered; "
+                + "\(result.failures.map { "'\($0.store)'" }.joined(separator: ", ")) could not be asked, so the answer is incomplete")
+        }
+        if missing > 0 { throw ExitCode.failure }
     }
 }
 
@@ -62,11 +67,12 @@ final class StoreCount: @unchecked Sendable {
 }
 
 enum LookupText {
-    static func print(_ a: LookupAnswer, storeDir dir: StoreDirectory) {
+    static func print(_ a: LookupAnswer, storeDir dir: StoreDirectory, unasked: Int = 0) {
         let path = dir.print(a.path)
         Swift.print(path)
         if a.locations.isEmpty {
-            Swift.print("  not found on any store")
+            Swift.print(unasked == 0 ? "  not found on any store"
+                        : "  not found on the stores that answered (\(unasked) could not be asked)")
             return
         }
         for l in a.locations {

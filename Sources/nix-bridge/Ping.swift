@@ -27,9 +27,10 @@ struct Ping: AsyncParsableCommand {
             throw CLIError.failed("no store given and no machines configured (use --store or --builders)")
         }
         let opener = config.opener
+        let failed = config.failedBuilders()
         let reports = await withTaskGroup(of: (Int, PingReport).self) { group in
             for (i, t) in targets.enumerated() {
-                group.addTask { (i, await Pinger.ping(t, opener: opener)) }
+                group.addTask { (i, await Pinger.ping(t, opener: opener, failedBuilders: failed)) }
             }
             var out = [PingReport?](repeating: nil, count: targets.count)
             for await (i, r) in group { out[i] = r }
@@ -57,8 +58,15 @@ struct Ping: AsyncParsableCommand {
     }
 
     private func printReport(_ r: PingReport) {
+        if let f = r.earlierFailure {
+            printError("note: '\(r.store)' \(f.summary()); other commands were skipping it"
+                + (r.error == nil ? ", and use it again now" : ""))
+        }
         if let error = r.error {
             printError("error: \(error)")
+            if let until = r.skippedUntil {
+                printError("note: other commands skip '\(r.store)' until \(PingJSON.timestamp(until)) (bridge-failed-builder-ttl)")
+            }
             if let hint = r.hint { printError("hint: \(hint)") }
             return
         }
@@ -73,6 +81,13 @@ struct Ping: AsyncParsableCommand {
 }
 
 enum PingJSON {
+    /// ISO 8601 in UTC, to the second.
+    static func timestamp(_ d: Date) -> String {
+        let f = ISO8601DateFormatter()
+        f.formatOptions = [.withInternetDateTime]
+        return f.string(from: d)
+    }
+
     static func render(_ reports: [PingReport], ssh: [[SSHSettingLine]?] = []) -> String {
         let objects: [[String: Any]] = reports.enumerated().map { i, r in
             var o: [String: Any] = ["url": r.store, "ok": r.error == nil]
@@ -83,6 +98,11 @@ enum PingJSON {
             if let rtt = r.roundTripSeconds { o["roundTripSeconds"] = rtt }
             if let e = r.error { o["error"] = e }
             if let h = r.hint { o["hint"] = h }
+            if let f = r.earlierFailure {
+                o["earlierFailure"] = ["phase": f.phase, "message": f.message, "failedAt": timestamp(f.failedAt),
+                                       "retryAt": timestamp(f.retryAt)]
+            }
+            if let until = r.skippedUntil { o["skippedUntil"] = timestamp(until) }
             if i < ssh.count, let lines = ssh[i] {
                 o["sshSettings"] = lines.map { ["hop": $0.hop, "setting": $0.text, "origin": $0.origin] as [String: Any] }
             }

@@ -154,6 +154,9 @@ struct BuildRun: Sendable {
             } catch let e as MachineUnreachable {
                 slot.release()
                 b.scheduler.disable(slot.machine, reason: e.reason)
+                if let phase = e.timeoutPhase {
+                    b.scheduler.failedBuilders?.record(Scheduler.failureKey(slot.machine), phase: phase, message: e.reason)
+                }
                 events(.machineDisabled(slot.machine.storeUri, reason: e.reason))
             } catch {
                 slot.release()

@@ -12,6 +12,8 @@ struct MachineUnreachable: Error, CustomStringConvertible {
     var reason: String
     /// The connection had served an earlier build: it may just have gone stale.
     var reusedConnection = false
+    /// What it was doing when it timed out, if it did (such failures are remembered).
+    var timeoutPhase: String?
     var description: String { "cannot build on '\(machine)': \(reason)" }
 }
 
@@ -100,9 +102,10 @@ struct DerivationBuild: Sendable {
             try Task.checkCancellation()
             // Only the builder's connection failing is the machine's fault (not the destination's).
             switch e {
-            case .transport, .closed, .closedDuringHandshake, .protocolError:
+            case .transport, .closed, .closedDuringHandshake, .protocolError, .timedOut:
                 guard e.peer == remote.store.uri.description else { fallthrough }
-                throw MachineUnreachable(machine: uriText, reason: e.description, reusedConnection: remote.reused)
+                throw MachineUnreachable(machine: uriText, reason: e.description, reusedConnection: remote.reused,
+                                         timeoutPhase: e.timeoutPhase)
             default:
                 throw BuildFailure(drvPath: printedDrv, kind: .other,
                                    message: "build of '\(printedDrv)' on '\(uriText)' failed: \(e)")

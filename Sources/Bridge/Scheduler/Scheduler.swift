@@ -27,12 +27,17 @@ public final class Scheduler: Sendable {
     public let pollInterval: Duration
     private let disabledReasons = Mutex<[Machine: String]>([:])
     private let warn: @Sendable (String) -> Void
+    /// Machines that timed out recently, in this or another process: declined as disabled
+    /// until they are to be tried again.
+    public let failedBuilders: FailedBuilders?
 
     /// `stateDirectory` holds the slot locks (see `defaultStateDirectory`); it is created
     /// when first needed. `warn` receives Nix's warning when a machine is disabled
     /// (default: printed on standard error).
     public init(machines: [Machine], stateDirectory: String, pollInterval: Duration = .milliseconds(100),
+                failedBuilders: FailedBuilders? = nil,
                 warn: @escaping @Sendable (String) -> Void = Scheduler.printToStandardError) {
+        self.failedBuilders = failedBuilders
         self.machines = machines
         self.stateDirectory = stateDirectory
         self.pollInterval = pollInterval
@@ -110,6 +115,22 @@ public final class Scheduler: Sendable {
         "waiting for a machine to build '\(drvPath)'..."
     }
 
+    /// The machines `failedBuilders` remembers, with why and until when.
+    func remembered() -> [Machine: String] {
+        guard let failedBuilders else { return [:] }
+        var out: [Machine: String] = [:]
+        for m in machines {
+            if let f = failedBuilders.remembered(Self.failureKey(m)) { out[m] = f.summary() }
+        }
+        return out
+    }
+
+    /// The name a machine's failures are remembered under: the store URI that lookups and
+    /// builds open (`ssh://` machines are reached over `ssh-ng://`).
+    public static func failureKey(_ m: Machine) -> String {
+        FleetConfig.lookupURI(m.storeUri)?.description ?? m.storeUri
+    }
+
     /// Why `machine` was disabled, or nil.
     public func disabledReason(_ machine: Machine) -> String? { disabledReasons.withLock { $0[machine] } }
 
@@ -141,7 +162,7 @@ public final class Scheduler: Sendable {
     /// choose. With `keepPick`, the chosen machine's free slot stays locked and is returned;
     /// every other probe is undone.
     private func survey(_ needs: BuildNeeds, keepPick: Bool) throws(LockFileError) -> Survey {
-        let declines = MachineChoice.declines(machines, needs, disabled: disabledReasons.withLock { $0 })
+        let declines = MachineChoice.declines(machines, needs, disabled: disabledReasons.withLock { $0 }.merging(remembered()) { a, _ in a })
         var held: [Int: (slot: Int, fd: Int32)] = [:]
         defer { for h in held.values { LockFiles.close(h.fd) } }
         var slots: [MachineChoice.Slots] = []

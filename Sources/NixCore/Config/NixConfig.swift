@@ -130,6 +130,8 @@ public struct NixConfig: Sendable {
         case "narinfo-cache-negative-ttl": return .unsigned(3600)
         case "connect-timeout": return .unsigned(0)
         case "ssh-transport": return .string("auto")
+        case "stalled-download-timeout": return .unsigned(300)
+        case "bridge-failed-builder-ttl": return .unsigned(60)
         case "builders-use-substitutes": return .bool(false)
         case "require-sigs": return .bool(true)
         default:

@@ -31,6 +31,12 @@ public struct Settings: Hashable, Sendable {
     public var store: String
     /// `connect-timeout` in seconds (default 0: no limit).
     public var connectTimeout: UInt64
+    /// `stalled-download-timeout` in seconds (default 300): a worker-protocol reply (other
+    /// than a build's) or a transfer that makes no progress for this long fails.
+    public var stalledDownloadTimeout: UInt64
+    /// `bridge-failed-builder-ttl`, nix-bridge's own, in seconds (default 60): how long a
+    /// builder that timed out is skipped by later commands (`FailedBuilders`).
+    public var bridgeFailedBuilderTTL: UInt64
     /// `trusted-users` (default `root`).
     public var trustedUsers: [String]
     /// `bridge-write-store`, nix-bridge's own: the store URI `nix-bridge --stdio` forwards
@@ -77,6 +83,8 @@ public struct Settings: Hashable, Sendable {
         requireSigs = bool("require-sigs")
         store = string("store")
         connectTimeout = number("connect-timeout")
+        stalledDownloadTimeout = number("stalled-download-timeout")
+        bridgeFailedBuilderTTL = number("bridge-failed-builder-ttl")
         trustedUsers = list("trusted-users")
         bridgeWriteStore = string("bridge-write-store")
         sshTransport = string("ssh-transport")

@@ -3,6 +3,7 @@ import Glibc
 import NixCore
 import NixTransport
 import NixWire
+import Synchronization
 
 /// One worker-protocol connection to a Nix daemon over a byte stream. Requests are
 /// pipelined: many may be in flight, the daemon answers them in order, and each caller
@@ -18,7 +19,6 @@ public actor DaemonConnection {
     private var wire: WorkerConnection
     private var waiters: [WorkerConnection.RequestID: CheckedContinuation<WorkerResponse, any Error>] = [:]
     private var narSinks: [WorkerConnection.RequestID: NARSink] = [:]
-    private var sinkErrors: [WorkerConnection.RequestID: any Error] = [:]
     private var failure: StoreError?
     /// Bytes queued for the daemon, sent by the writer task. Small pieces are joined, so a
     /// burst of pipelined requests leaves as a few large writes; large ones (NAR frames) stay
@@ -45,6 +45,27 @@ public actor DaemonConnection {
     /// (bounded memory when the bytes are forwarded elsewhere).
     public typealias NARSink = @Sendable ([UInt8]) async throws -> Void
 
+    /// How long the connection waits on the daemon.
+    public struct Timeouts: Sendable {
+        /// The whole worker handshake (nil: no limit).
+        public var handshake: Duration?
+        /// A request waiting for its reply, or data being sent, with no byte moving either
+        /// way for this long fails the connection (nil: no limit). Builds are exempt: a
+        /// daemon is silent while it builds (a dead link is found by SSH keepalives).
+        public var stalled: Duration?
+
+        public init(handshake: Duration? = nil, stalled: Duration? = nil) {
+            self.handshake = handshake
+            self.stalled = stalled
+        }
+    }
+
+    private var timeouts = Timeouts()
+    /// When a byte last moved either way.
+    private var lastActivity = ContinuousClock.now
+    /// The op of each request still waiting for its reply (for stall checks and messages).
+    private var pendingOps: [WorkerConnection.RequestID: WorkerOp] = [:]
+
     private init(peer: String, stream: any ByteStream, wire: WorkerConnection, handshake: HandshakeResult,
                  doorbell: AsyncStream<Void>.Continuation) {
         self.peer = peer
@@ -58,14 +79,31 @@ public actor DaemonConnection {
     public static func open(stream: any ByteStream, peer: String,
                             version: WorkerProtocolVersion = .latest,
                             storeDir: StoreDirectory = .default,
+                            timeouts: Timeouts = Timeouts(),
                             logs: (@Sendable (LogEvent) -> Void)? = nil) async throws(StoreError) -> DaemonConnection {
         var wire = WorkerConnection(version: version, storeDir: storeDir) { NARReaderBoundary() }
         var result: HandshakeResult?
+        // A daemon that never answers: the stream is closed under the handshake, which then
+        // fails, and the failure is reported as the timeout it is.
+        let expired = ExpiryFlag()
+        let watchdog = timeouts.handshake.map { limit in
+            Task { [stream] in
+                try await Task.sleep(for: limit)
+                expired.set()
+                await stream.close()
+            }
+        }
+        defer { watchdog?.cancel() }
+        func timedOut() -> StoreError? {
+            guard let limit = timeouts.handshake, expired.isSet else { return nil }
+            return .timedOut(peer: peer, seconds: limit.seconds, phase: "worker handshake")
+        }
         do {
             try await stream.write(wire.start())
             while result == nil {
                 let chunk = try await stream.read(maxLength: 64 << 10)
                 if chunk.isEmpty {
+                    if let e = timedOut() { throw e }
                     throw StoreError.closedDuringHandshake(peer: peer, stderr: await remoteStderr(stream))
                 }
                 for event in try wire.receive(chunk) {
@@ -79,15 +117,21 @@ public actor DaemonConnection {
             }
         } catch let e as StoreError {
             await stream.close()
-            throw e
+            throw timedOut() ?? e
         } catch {
             await stream.close()
-            throw StoreError.wrap(error, peer: peer)
+            throw timedOut() ?? StoreError.wrap(error, peer: peer)
+        }
+        watchdog?.cancel()
+        if let e = timedOut() {
+            await stream.close()
+            throw e
         }
         let (bell, ring) = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
         let conn = DaemonConnection(peer: peer, stream: stream, wire: wire, handshake: result!, doorbell: ring)
-        await conn.setLogHandler(logs)
+        await conn.setup(logs: logs, timeouts: timeouts)
         conn.startTasks(doorbell: bell)
+        if let limit = timeouts.stalled { conn.startStallWatch(limit) }
         return conn
     }
 
@@ -104,7 +148,50 @@ public actor DaemonConnection {
         return ""
     }
 
-    private func setLogHandler(_ h: (@Sendable (LogEvent) -> Void)?) { logHandler = h }
+    private func setup(logs: (@Sendable (LogEvent) -> Void)?, timeouts: Timeouts) {
+        logHandler = logs
+        self.timeouts = timeouts
+        lastActivity = .now
+    }
+
+    /// Ops a daemon may rightly be silent for as long as they take.
+    static func mayBeSilent(_ op: WorkerOp) -> Bool {
+        [.buildPaths, .buildDerivation, .buildPathsWithResults, .ensurePath, .collectGarbage,
+         .verifyStore, .optimiseStore, .addPermRoot, .syncWithGC].contains(op)
+    }
+
+    /// Checks, a few times per `limit`, that a waiting request or unsent data moved within
+    /// `limit`; fails the connection otherwise.
+    private nonisolated func startStallWatch(_ limit: Duration) {
+        let tick = max(min(limit / 4, .seconds(1)), .milliseconds(10))
+        Task { [weak self] in
+            while true {
+                try? await Task.sleep(for: tick)
+                guard let self, await self.checkStall(limit) else { return }
+            }
+        }
+    }
+
+    /// False once the connection is broken (the watch ends).
+    private func checkStall(_ limit: Duration) -> Bool {
+        guard failure == nil else { return false }
+        let waitingOn = pendingOps.sorted { $0.key.value < $1.key.value }.map(\.value).first { !Self.mayBeSilent($0) }
+        let sending = unwritten > 0 || streaming
+        guard waitingOn != nil || sending else {
+            lastActivity = .now
+            return true
+        }
+        guard ContinuousClock.now - lastActivity > limit else { return true }
+        let phase = waitingOn.map(Self.opName) ?? "sending data"
+        fail(.timedOut(peer: peer, seconds: limit.seconds, phase: phase + " (no data moved)"))
+        return false
+    }
+
+    /// Nix's name of an op ("QueryPathInfo").
+    static func opName(_ op: WorkerOp) -> String {
+        let s = "\(op)"
+        return s.prefix(1).uppercased() + s.dropFirst()
+    }
 
     private func takeOutgoing() -> [[UInt8]] {
         defer { outChunks = [] }
@@ -112,6 +199,7 @@ public actor DaemonConnection {
     }
 
     private func wrote(_ count: Int) {
+        lastActivity = .now
         unwritten -= count
         guard unwritten < Self.maxBuffered else { return }
         let waiting = drainWaiters
@@ -191,6 +279,8 @@ public actor DaemonConnection {
         if streaming { throw StoreError.busy(peer: peer) }
         do {
             let (id, bytes) = try wire.send(request)
+            if pendingOps.isEmpty && unwritten == 0 { lastActivity = .now }
+            pendingOps[id] = request.op
             enqueue(bytes)
             return id
         } catch {
@@ -285,6 +375,7 @@ public actor DaemonConnection {
     /// Feeds bytes from the daemon; false once the connection is broken.
     private func feed(_ chunk: [UInt8]) async -> Bool {
         guard failure == nil else { return false }
+        lastActivity = .now
         let events: [WorkerConnection.Event]
         do {
             events = try wire.receive(chunk)
@@ -299,18 +390,28 @@ public actor DaemonConnection {
             case let .log(_, e):
                 logHandler?(e)
             case let .narData(id, bytes):
-                guard sinkErrors[id] == nil, let sink = narSinks[id] else { continue }
-                do { try await sink(bytes) } catch { sinkErrors[id] = error }
-            case let .response(id, response):
-                narSinks[id] = nil
-                if let e = sinkErrors.removeValue(forKey: id) {
-                    settle(id, .failure(StoreError.sink(peer: peer, e)))
-                } else {
-                    settle(id, .success(response))
+                guard let sink = narSinks[id] else { continue }
+                do {
+                    try await sink(bytes)
+                    // A slow sink is progress too: the daemon waits on us meanwhile.
+                    lastActivity = .now
+                } catch {
+                    // The NAR broke its promise (more bytes than its size, a wrong hash) or
+                    // its consumer failed: reading on to the NAR's end would let a peer that
+                    // declares a huge file hold the request, so the connection ends now.
+                    pendingOps[id] = nil
+                    narSinks[id] = nil
+                    settle(id, .failure(StoreError.sink(peer: peer, error)))
+                    fail(.aborted(peer: peer, reason: "NAR refused: \(error)"))
+                    return false
                 }
-            case let .failure(id, e):
+            case let .response(id, response):
+                pendingOps[id] = nil
                 narSinks[id] = nil
-                sinkErrors[id] = nil
+                settle(id, .success(response))
+            case let .failure(id, e):
+                pendingOps[id] = nil
+                narSinks[id] = nil
                 settle(id, .failure(StoreError.daemon(peer: peer, e)))
             case .handshakeCompleted:
                 continue
@@ -337,6 +438,7 @@ public actor DaemonConnection {
         let pending = waiters
         waiters = [:]
         narSinks = [:]
+        pendingOps = [:]
         for (_, w) in pending { w.resume(throwing: error) }
         let stream = self.stream
         Task { await stream.close() }
@@ -347,4 +449,11 @@ public actor DaemonConnection {
         fail(.closed(peer: peer))
         await stream.close()
     }
+}
+
+/// Set once by a watchdog whose deadline passed.
+final class ExpiryFlag: Sendable {
+    private let flag = Mutex(false)
+    func set() { flag.withLock { $0 = true } }
+    var isSet: Bool { flag.withLock { $0 } }
 }

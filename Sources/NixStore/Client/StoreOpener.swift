@@ -13,7 +13,13 @@ public struct StoreOpener: Sendable {
     public var pinnedHostKeys: [String: String]
     /// SSH identity files by host (the machines file's ssh key field).
     public var identityFiles: [String: String]
-    public var connectTimeout: Duration
+    /// Nix's `connect-timeout` when set: bounds the TCP connect, SSH handshake and login,
+    /// and then the worker handshake. Nil: ssh_config's `ConnectTimeout`, else 15 s.
+    public var connectTimeout: Duration?
+    /// Nix's `stalled-download-timeout`: a request (other than a build) or a NAR transfer
+    /// that receives and sends nothing for this long fails, and its connection is closed.
+    /// Nil waits forever.
+    public var stalledTimeout: Duration?
     /// The program run for local stores.
     public var localDaemon: String
     public var maxConnections: Int
@@ -21,12 +27,14 @@ public struct StoreOpener: Sendable {
     public var sshTransport: SSHTransport = .auto
 
     public init(sshConfig: SSHConfig = SSHConfig(), pinnedHostKeys: [String: String] = [:],
-                identityFiles: [String: String] = [:], connectTimeout: Duration = .seconds(15),
+                identityFiles: [String: String] = [:], connectTimeout: Duration? = nil,
+                stalledTimeout: Duration? = .seconds(300),
                 localDaemon: String = "nix-daemon", maxConnections: Int = 1) {
         self.sshConfig = sshConfig
         self.pinnedHostKeys = pinnedHostKeys
         self.identityFiles = identityFiles
         self.connectTimeout = connectTimeout
+        self.stalledTimeout = stalledTimeout
         self.localDaemon = localDaemon
         self.maxConnections = maxConnections
     }
@@ -46,10 +54,11 @@ public struct StoreOpener: Sendable {
     public func store(_ uri: StoreURI, logs: (@Sendable (LogEvent) -> Void)? = nil) throws(StoreError) -> RemoteStore {
         let peer = uri.description
         let open = try streamOpener(uri)
+        let timeouts = DaemonConnection.Timeouts(handshake: handshakeTimeout(uri), stalled: stalledTimeout)
         return RemoteStore(uri: uri, maxConnections: maxConnections) { () async throws(StoreError) -> DaemonConnection in
             let stream: any ByteStream
             do { stream = try await open() } catch { throw StoreError.wrap(error, peer: peer) }
-            return try await DaemonConnection.open(stream: stream, peer: peer, logs: logs)
+            return try await DaemonConnection.open(stream: stream, peer: peer, timeouts: timeouts, logs: logs)
         }
     }
 
@@ -104,7 +113,15 @@ public struct StoreOpener: Sendable {
         OpenSSHClient(host: uri.user.map { "\($0)@" + uri.authority } ?? uri.authority, port: uri.port,
                       identityFile: uri[parameter: "ssh-key"] ?? identityFiles[uri.authority],
                       pinnedHostKey: uri[parameter: "base64-ssh-public-host-key"] ?? pinnedHostKeys[uri.authority],
-                      connectTimeout: connectTimeout)
+                      connectTimeout: sshTarget(uri).connectTimeout)
+    }
+
+    /// How long the worker handshake may take once the transport is up: the connect timeout
+    /// (for ssh-ng, the host's effective one), as a daemon that does not answer its first
+    /// bytes is as unreachable as one that does not accept the connection.
+    func handshakeTimeout(_ uri: StoreURI) -> Duration {
+        if uri.scheme == .sshNG { return sshTarget(uri).connectTimeout }
+        return connectTimeout ?? .seconds(15)
     }
 
     /// SSH options for the URI: ssh_config for the host, then what the URI and machines
@@ -116,7 +133,7 @@ public struct StoreOpener: Sendable {
             target.identityFiles = [key]
             target.identitiesOnly = true
         }
-        target.connectTimeout = connectTimeout
+        if let connectTimeout { target.connectTimeout = connectTimeout }
         if target.alias == nil { target.alias = uri.authority }
         return target
     }
