@@ -85,7 +85,7 @@ struct SlowClientsBench: ParsableCommand {
         let after = try Self.status(server.pid)
         let pulled = written.values.reduce(0, +) - readBefore
         print("serve-slow: RSS before the clients \(Self.mib(before.rss)); sampled peak \(Self.mib(sampled)); VmHWM \(Self.mib(after.hwm))")
-        print("serve-slow: \(clients) clients got \(Self.mib(delivered)) in \(seconds) s; serve read \(Self.mib(pulled)) meanwhile"
+        print("serve-slow: \(clients) clients got \(Self.mib(delivered)) in \(seconds) s; the builder sent \(Self.mib(pulled)) meanwhile"
               + " (\(Self.mib(max(0, pulled - delivered))) more, \(Self.mib(max(0, pulled - delivered) / max(1, clients))) per client)")
         Bench.printTable([
             BenchRow(job: "serve --http peak RSS, \(clients) clients at \(Self.mib(rate))/s on a \(mebibytes) MiB path, \(seconds) s",
