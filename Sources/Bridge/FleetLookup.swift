@@ -35,8 +35,15 @@ extension FleetConfig {
     static func lookupURI(_ text: String) -> StoreURI? {
         guard var uri = try? StoreURI(parsing: text) else { return nil }
         if uri.scheme == .ssh { uri.scheme = .sshNG }
-        guard [.sshNG, .unix, .daemon, .local].contains(uri.scheme) else { return nil }
+        guard [.sshNG, .unix, .daemon, .local].contains(uri.scheme), !isBridgeItself(uri) else { return nil }
         return uri
+    }
+
+    /// A substituter that runs nix-bridge (`remote-program=nix-bridge`, as a daemon whose
+    /// nix.conf nix-bridge shares lists it): asking it would ask ourselves.
+    static func isBridgeItself(_ uri: StoreURI) -> Bool {
+        guard uri.scheme == .sshNG, let program = uri[parameter: "remote-program"] else { return false }
+        return program.split(separator: "/").last?.hasPrefix("nix-bridge") == true
     }
 
     /// `trusted-public-keys`, parsed.

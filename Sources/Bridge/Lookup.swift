@@ -47,12 +47,12 @@ public struct Lookup: Sendable {
     public var storeDir: StoreDirectory
     /// Speed factor per store URI (as `StoreURI.description` prints it), from the machines.
     public var speedFactors: [String: Double]
-    /// Told when answers could not be written to the cache (a full disk): the lookup goes on
-    /// without caching them, and whoever runs it says so.
-    public var cacheWriteFailed: (@Sendable (any Error) -> Void)?
     /// Stores that timed out recently are not asked again (their cached answers still count);
     /// a store that times out is recorded there, one that answers is forgotten.
     public var failedBuilders: FailedBuilders?
+    /// Told when answers could not be written to the cache (a full disk): the lookup goes on
+    /// without caching them, and whoever runs it says so.
+    public var cacheWriteFailed: (@Sendable (any Error) -> Void)?
 
     public init(stores: [RemoteStore], trustedKeys: TrustedKeys, sigsNeeded: Int = 1,
                 cache: NarInfoCache? = nil, storeDir: StoreDirectory = .default,

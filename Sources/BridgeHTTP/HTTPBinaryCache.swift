@@ -45,28 +45,33 @@ public struct HTTPBinaryCache: Sendable {
     public let fleet: FleetView
     public let configuration: Configuration
     public let logger: Logger
+    /// Counted requests and `/metrics`, when given.
+    public let metrics: ServeMetrics?
     let served: ServedNarInfos
 
     public init(fleet: FleetView, configuration: Configuration,
-                logger: Logger = Logger(label: "nix-bridge.http")) {
+                logger: Logger = Logger(label: "nix-bridge.http"), metrics: ServeMetrics? = nil) {
         self.fleet = fleet
         self.configuration = configuration
         self.logger = logger
+        self.metrics = metrics
         self.served = ServedNarInfos(ttl: configuration.narInfoTTL)
     }
 
     /// Serves until the task is cancelled (or, with `handleSignals`, until SIGINT/SIGTERM);
     /// either stops it gracefully: no new connection, requests under way finish.
     /// `onRunning` gets the bound port once the server listens.
-    public func run(handleSignals: Bool = false,
+    /// A `metricsServer` runs in the same service group.
+    public func run(handleSignals: Bool = false, metricsServer: MetricsServer? = nil,
                     onRunning: @escaping @Sendable (Int) async -> Void = { _ in }) async throws {
         let port = configuration.port
         let app = Application(
-            responder: responder(),
+            responder: MeasuredResponder(inner: responder(), metrics: metrics, logger: logger),
             configuration: .init(address: .hostname(configuration.host, port: port)),
             onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? port) },
             logger: logger)
-        let group = ServiceGroup(configuration: .init(services: [app],
+        let alongside: [any Service] = metricsServer.map { [$0.application()] } ?? []
+        let group = ServiceGroup(configuration: .init(services: [app] + alongside,
                                                       gracefulShutdownSignals: handleSignals ? [.sigterm, .sigint] : [],
                                                       logger: logger))
         // Not a child task: cancelling ours must reach the group as a graceful shutdown, not
@@ -156,7 +161,7 @@ public struct HTTPBinaryCache: Sendable {
             headers[.contentLength] = String(length)
             return Response(status: .ok, headers: headers)
         }
-        let fleet = self.fleet, logger = self.logger
+        let fleet = self.fleet, logger = self.logger, metrics = self.metrics
         let printed = configuration.storeDir.print(info.path)
         // The transfer runs beside the response and waits for each chunk to be written:
         // bounded memory per client, and a slow client slows only its own builder transfer.
@@ -199,6 +204,7 @@ public struct HTTPBinaryCache: Sendable {
                 // that went away stops the transfer.
                 transfer.done()
                 logger.error("NAR of '\(printed)' cut: \(error)")
+                metrics?.narCut()
                 throw error
             }
         })
@@ -208,7 +214,11 @@ public struct HTTPBinaryCache: Sendable {
     /// holds it trusted. Answers are kept for `narInfoTTL`.
     func entry(hashPart: String) async throws -> ServedNarInfos.Entry? {
         guard CacheURL.isHashPart(hashPart) else { return nil }
-        if let entry = served.get(hashPart) { return entry }
+        if let entry = served.get(hashPart) {
+            metrics?.narInfoAnswered(from: "memory")
+            return entry
+        }
+        metrics?.narInfoAnswered(from: "fleet")
         let info: PathInfo
         do {
             guard let path = try await fleet.path(hashPart: hashPart),

@@ -38,6 +38,13 @@ public final class UnixSocketStream: ByteStream {
         io = FileDescriptorStream(readFD: fd, writeFD: fd, peer: "unix:\(path)")
     }
 
+    /// A connection accepted by a `UnixSocketListener`.
+    init(accepted fd: Int32, path: String) {
+        _ = Posix.ignoreSIGPIPE
+        self.path = path
+        io = FileDescriptorStream(readFD: fd, writeFD: fd, peer: "client of unix:\(path)")
+    }
+
     public func read(maxLength: Int) async throws -> [UInt8] { try await io.read(maxLength: maxLength) }
     public func write(_ bytes: [UInt8]) async throws { try await io.write(bytes) }
 

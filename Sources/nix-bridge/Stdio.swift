@@ -34,6 +34,7 @@ enum StdioServer {
 
     static func run(nix: NixOptions) async throws {
         let config = try nix.load()
+        if try await relay(to: config.settings.bridgeSocket) { return }
         guard var lookup = try config.lookup(extraSubstituters: nil, cache: try? config.narInfoCache()) else {
             throw CLIError.noStores
         }
@@ -59,5 +60,20 @@ enum StdioServer {
         await writeStore?.close()
         await stream.close()
         if case let .error(why) = ending { printError("nix-bridge: connection ended: \(why)") }
+    }
+
+    /// Hands the client to the service on `bridge-socket` when it answers: it serves with its
+    /// own settings, builder connections and cache, so this login costs one local connect.
+    /// False when there is no such service (the socket is unset, missing, refused or not ours
+    /// to use): then this process serves alone.
+    static func relay(to socket: String) async throws -> Bool {
+        guard !socket.isEmpty, let service = try? UnixSocketStream(path: socket) else { return false }
+        let stdio = DescriptorStream.standardIO()
+        if let why = await StreamRelay.run(stdio, service) {
+            printError("nix-bridge: relay to unix://\(socket) ended: \(why)")
+        }
+        await service.close()
+        await stdio.close()
+        return true
     }
 }

@@ -15,6 +15,11 @@ enum CLI {
 
     static var isBuilt: Bool { binary != nil || TestSupport.peersRequired }
 
+    /// The folder holding the executable, symbolic links resolved (to bind into another root).
+    static var binaryDirectory: String {
+        binary.map { URL(fileURLWithPath: $0).resolvingSymlinksInPath().deletingLastPathComponent().path } ?? "/nonexistent"
+    }
+
     /// Runs `nix-bridge ARGS` without checking the exit status.
     @discardableResult
     static func run(_ args: [String], input: Data? = nil) throws -> TestSupport.Output {

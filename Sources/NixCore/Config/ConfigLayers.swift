@@ -59,6 +59,7 @@ extension NixConfig {
         var config = NixConfig(host: host)
         let confDir = configDirectory(environment: environment)
         config.environmentDefaults["builders"] = .string(defaultBuilders(environment: environment))
+        config.environmentDefaults["bridge-socket"] = .string(defaultBridgeSocket(environment: environment))
         if let remote = environment["NIX_REMOTE"] { config.environmentDefaults["store"] = .string(remote) }
         try config.applyFile(confDir + "/nix.conf", limits: limits, read: read)
         for file in userConfigFiles(environment: environment).reversed() {
@@ -71,6 +72,11 @@ extension NixConfig {
             try config.set(o.name, to: o.value, at: ConfigLocation(.commandLine))
         }
         return config
+    }
+
+    /// `bridge-socket`'s default: beside Nix's daemon socket, under `NIX_STATE_DIR`.
+    public static func defaultBridgeSocket(environment: [String: String]) -> String {
+        (environment["NIX_STATE_DIR"] ?? "/nix/var/nix") + "/bridge-socket/socket"
     }
 
     /// `builders`' default: `@$NIX_CONF_DIR/machines`, or the `NIX_REMOTE_SYSTEMS` files.

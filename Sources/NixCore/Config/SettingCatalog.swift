@@ -141,6 +141,7 @@ enum SettingCatalog {
         .init("warn-dirty", .bool),
         // nix-bridge's own (Nix does not know it; set where only nix-bridge reads it).
         .init("bridge-write-store", .string),
+        .init("bridge-socket", .string),
         .init("bridge-failed-builder-ttl", .unsigned64),
         .init("ssh-transport", .string),
     ]

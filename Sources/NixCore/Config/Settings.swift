@@ -42,6 +42,11 @@ public struct Settings: Hashable, Sendable {
     /// `bridge-write-store`, nix-bridge's own: the store URI `nix-bridge --stdio` forwards
     /// added paths and signatures to; empty (the default) refuses writes.
     public var bridgeWriteStore: String
+    /// `bridge-socket`, nix-bridge's own: the Unix socket of the long-running service
+    /// (`nix-bridge serve`), which `nix-bridge --stdio` relays to when it answers. Default
+    /// `$NIX_STATE_DIR/bridge-socket/socket` (`/nix/var/nix/bridge-socket/socket`), beside
+    /// Nix's `daemon-socket/socket`; empty: `--stdio` always serves alone.
+    public var bridgeSocket: String
     /// `ssh-transport`, nix-bridge's own: `libssh2`, `openssh` (the user's `ssh`, as Nix
     /// runs it) or `auto` (the default: libssh2 unless a host's ssh_config needs OpenSSH).
     public var sshTransport: String
@@ -87,6 +92,7 @@ public struct Settings: Hashable, Sendable {
         bridgeFailedBuilderTTL = number("bridge-failed-builder-ttl")
         trustedUsers = list("trusted-users")
         bridgeWriteStore = string("bridge-write-store")
+        bridgeSocket = string("bridge-socket")
         sshTransport = string("ssh-transport")
     }
 }

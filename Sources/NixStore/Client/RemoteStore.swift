@@ -22,7 +22,8 @@ public actor RemoteStore {
     /// - Parameters:
     ///   - connect: opens one new connection (transport + handshake).
     ///   - maxConnections: how many connections the pool may open.
-    ///   - maxNARConnections: how many more connections NAR transfers may open, one each.
+    ///   - maxNARConnections: how many more connections NAR transfers may open, one each (kept
+    ///     open once idle, for the next transfers).
     public init(uri: StoreURI, storeDir: StoreDirectory = .default, maxConnections: Int = 1,
                 maxNARConnections: Int = 16,
                 connect: @escaping @Sendable () async throws(StoreError) -> DaemonConnection) {
@@ -86,15 +87,12 @@ public actor RemoteStore {
         return live.min { lent[ObjectIdentifier($0), default: 0] < lent[ObjectIdentifier($1), default: 0] }!
     }
 
-    /// After a NAR of its own: the connection is no longer lent, and one opened beyond
-    /// `maxConnections` is closed once idle.
+    /// After a NAR of its own: the connection is no longer lent. It stays open (idle, it is
+    /// the first one the next NAR or request takes), so a long-running service logs in to a
+    /// builder no more often than its peak number of transfers at once.
     private func giveBack(_ c: DaemonConnection) async {
         let id = ObjectIdentifier(c)
         if let n = lent[id], n > 1 { lent[id] = n - 1 } else { lent[id] = nil }
-        guard lent[id] == nil, connections.count > maxConnections, await c.inFlight == 0,
-              let i = connections.firstIndex(where: { $0 === c }) else { return }
-        connections.remove(at: i)
-        await c.close()
     }
 
     /// Opens (if needed) a connection and returns what its handshake said.
