@@ -6,8 +6,8 @@ import PeerFixtures
 /// `nix-bridge-bench serve-slow`: the memory of `nix-bridge serve --http` (the real
 /// executable, over a 1-builder loopback fleet) while 10 clients read one 1 GiB path at
 /// 1 MiB/s each (`curl --limit-rate`), for a bounded time: the process's peak RSS, the bytes
-/// the clients got, and the bytes it read meanwhile (its `rchar`: the builder's SSH stream,
-/// and the few bytes of the HTTP requests). Nix has no HTTP server to compare with; what
+/// the clients got, and the bytes the builder sent meanwhile (what its sshd sessions wrote:
+/// the NARs, encrypted, with SSH's few bytes of framing). Nix has no HTTP server to compare with; what
 /// the clients got is the baseline of what had to be pulled.
 ///
 ///     swift build -c release --product nix-bridge --product nix-bridge-bench
@@ -53,7 +53,9 @@ struct SlowClientsBench: ParsableCommand {
             throw BenchFailure("no URL in the narinfo: \(narinfo.text)")
         }
         let before = try Self.status(server.pid)
-        let readBefore = try Self.readBytes(server.pid)
+        // The builder's sshd session processes (children of the listening sshd) write what
+        // nix-bridge pulls: their wchar, sampled, summed over the sessions started meanwhile.
+        let readBefore = Self.sessionWrites(under: bench.fleet.sshdPIDs).values.reduce(0, +)
 
         // The clients, each with its output in a file; RSS sampled while they read.
         var running: [(Process, URL)] = []
@@ -70,22 +72,25 @@ struct SlowClientsBench: ParsableCommand {
             running.append((p, out))
         }
         var sampled = 0
+        var written: [pid_t: Int] = [:]
+        let sshd = bench.fleet.sshdPIDs
         while running.contains(where: { $0.0.isRunning }) {
             sampled = max(sampled, try Self.status(server.pid).rss)
+            for (pid, n) in Self.sessionWrites(under: sshd) { written[pid] = max(written[pid] ?? 0, n) }
             Thread.sleep(forTimeInterval: 0.1)
         }
         let delivered = try running.reduce(0) { sum, client in
             sum + (Int(try String(contentsOf: client.1, encoding: .utf8).trimmingCharacters(in: .whitespaces)) ?? 0)
         }
         let after = try Self.status(server.pid)
-        let pulled = try Self.readBytes(server.pid) - readBefore
+        let pulled = written.values.reduce(0, +) - readBefore
         print("serve-slow: RSS before the clients \(Self.mib(before.rss)); sampled peak \(Self.mib(sampled)); VmHWM \(Self.mib(after.hwm))")
-        print("serve-slow: \(clients) clients got \(Self.mib(delivered)) in \(seconds) s; serve read \(Self.mib(pulled)) meanwhile"
+        print("serve-slow: \(clients) clients got \(Self.mib(delivered)) in \(seconds) s; the builder sent \(Self.mib(pulled)) meanwhile"
               + " (\(Self.mib(max(0, pulled - delivered))) more, \(Self.mib(max(0, pulled - delivered) / max(1, clients))) per client)")
         Bench.printTable([
             BenchRow(job: "serve --http peak RSS, \(clients) clients at \(Self.mib(rate))/s on a \(mebibytes) MiB path, \(seconds) s",
                      ours: Self.mib(after.hwm), nix: "-", ratio: "-", target: "< 64 MiB", met: after.hwm < 64 << 20),
-            BenchRow(job: "bytes read from the builder meanwhile", ours: Self.mib(pulled),
+            BenchRow(job: "bytes the builder sent meanwhile", ours: Self.mib(pulled),
                      nix: "clients got \(Self.mib(delivered))", ratio: String(format: "%.2fx", Double(pulled) / Double(max(1, delivered))),
                      target: "-", met: nil),
         ])
@@ -112,12 +117,31 @@ struct SlowClientsBench: ParsableCommand {
         return (field("VmRSS"), field("VmHWM"))
     }
 
-    /// Bytes the process read so far (`rchar`: sockets and pipes included).
-    static func readBytes(_ pid: pid_t) throws -> Int {
-        let text = try String(contentsOfFile: "/proc/\(pid)/io", encoding: .utf8)
-        guard let line = text.split(separator: "\n").first(where: { $0.hasPrefix("rchar:") }),
-              let n = Int(line.split(separator: " ").last ?? "") else { throw BenchFailure("no rchar in /proc/\(pid)/io") }
-        return n
+    /// `wchar` of every sshd descending from `roots` (the session processes): bytes written
+    /// so far, sockets included.
+    static func sessionWrites(under roots: [pid_t]) -> [pid_t: Int] {
+        var parent: [pid_t: pid_t] = [:]
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? [] {
+            guard let pid = pid_t(name), let stat = try? String(contentsOfFile: "/proc/\(name)/stat", encoding: .utf8),
+                  let close = stat.lastIndex(of: ")") else { continue }
+            let fields = stat[stat.index(after: close)...].split(separator: " ")
+            if fields.count > 1, let ppid = pid_t(fields[1]) { parent[pid] = ppid }
+        }
+        func descends(_ pid: pid_t) -> Bool {
+            var p = parent[pid]
+            while let q = p, q > 1 { if roots.contains(q) { return true }; p = parent[q] }
+            return false
+        }
+        var out: [pid_t: Int] = [:]
+        // Only sshd itself: the nix-daemon under it writes the same bytes to sshd's pipe.
+        for pid in parent.keys where descends(pid) {
+            guard (try? String(contentsOfFile: "/proc/\(pid)/comm", encoding: .utf8))?.hasPrefix("sshd") == true,
+                  let text = try? String(contentsOfFile: "/proc/\(pid)/io", encoding: .utf8),
+                  let line = text.split(separator: "\n").first(where: { $0.hasPrefix("wchar:") }),
+                  let n = Int(line.split(separator: " ").last ?? "") else { continue }
+            out[pid] = n
+        }
+        return out
     }
 
     static func mib(_ bytes: Int) -> String { String(format: "%.1f MiB", Double(bytes) / Double(1 << 20)) }

@@ -16,6 +16,8 @@ public actor RemoteStore {
     /// Connections lent to NARs of their own, with how many.
     private var lent: [ObjectIdentifier: Int] = [:]
     private var opening: Task<DaemonConnection, any Error>?
+    /// Connections being opened for NARs of their own.
+    private var openingForNARs = 0
 
     /// - Parameters:
     ///   - connect: opens one new connection (transport + handshake).
@@ -50,6 +52,19 @@ public actor RemoteStore {
             if best == nil || load < best!.1 { best = (c, load) }
         }
         let room = forNAR || best == nil ? maxConnections + maxNARConnections : maxConnections
+        if forNAR, live.count + openingForNARs < room {
+            // Not shared with other callers, as `opening` is: each NAR its own connection.
+            openingForNARs += 1
+            defer { openingForNARs -= 1 }
+            do {
+                let c = try await connect()
+                connections.append(c)
+                return c
+            } catch {
+                if let best { return best.0 }
+                throw error
+            }
+        }
         if live.count < room {
             if let opening {
                 do { return try await opening.value } catch { throw StoreError.wrap(error, peer: uri.description) }
