@@ -3,6 +3,7 @@ import NarInfoCache
 import NixCore
 import NixSigning
 import NixStore
+import Synchronization
 
 /// One store that holds a path, with what we know of the copy there.
 public struct PathLocation: Sendable {
@@ -49,6 +50,9 @@ public struct Lookup: Sendable {
     /// Stores that timed out recently are not asked again (their cached answers still count);
     /// a store that times out is recorded there, one that answers is forgotten.
     public var failedBuilders: FailedBuilders?
+    /// Told when answers could not be written to the cache (a full disk): the lookup goes on
+    /// without caching them, and whoever runs it says so.
+    public var cacheWriteFailed: (@Sendable (any Error) -> Void)?
 
     public init(stores: [RemoteStore], trustedKeys: TrustedKeys, sigsNeeded: Int = 1,
                 cache: NarInfoCache? = nil, storeDir: StoreDirectory = .default,
@@ -173,7 +177,7 @@ public struct Lookup: Sendable {
                 answer.found = Array(repeating: nil, count: paths.count)
             }
             // Answers cached before verdicts were (or under other trust settings) get one now.
-            try? cache.recordVerdicts(storeURI: uri, key: verdicts.key, judged)
+            cacheWrite { try cache.recordVerdicts(storeURI: uri, key: verdicts.key, judged) }
         }
         guard !unknown.isEmpty else { return answer }
         if let failed = failedBuilders?.remembered(uri) {
@@ -189,8 +193,10 @@ public struct Lookup: Sendable {
             if let cache {
                 var seen = Set<String>()
                 let missing = unknown.map { paths[$0] }.filter { !valid.contains($0) && seen.insert($0.hashPart).inserted }
-                try? LookupCacheText.register(cache, uri, storeDir: storeDir)
-                try? cache.record(storeURI: uri, entries: [], missing: missing.map(\.hashPart))
+                cacheWrite {
+                    try LookupCacheText.register(cache, uri, storeDir: storeDir)
+                    try cache.record(storeURI: uri, entries: [], missing: missing.map(\.hashPart))
+                }
             }
             let infos = try await infosAsync
             var fresh: [NarInfoCache.Entry] = []
@@ -212,7 +218,7 @@ public struct Lookup: Sendable {
                 }
             }
             for n in unknown { answer.found[n] = byPath[paths[n]] }
-            try? cache?.record(storeURI: uri, entries: fresh, missing: [])
+            if let cache { cacheWrite { try cache.record(storeURI: uri, entries: fresh, missing: []) } }
             failedBuilders?.forget(uri)
         } catch {
             answer.error = "\(error)"
@@ -225,6 +231,27 @@ public struct Lookup: Sendable {
 }
 
 extension Lookup {
+    /// Has cache write failures printed as a warning naming the error (the file, SQLite's
+    /// reason), at most once per `interval`, so a full disk is said, not spammed.
+    public mutating func warnOnCacheWriteFailures(every interval: Duration = .seconds(60),
+                                                  _ print: @escaping @Sendable (String) -> Void) {
+        let last = Mutex<ContinuousClock.Instant?>(nil)
+        cacheWriteFailed = { error in
+            let now = ContinuousClock.now
+            let due = last.withLock { l in
+                guard l.map({ now - $0 >= interval }) ?? true else { return false }
+                l = now
+                return true
+            }
+            if due { print("warning: answers are not cached: \(error)") }
+        }
+    }
+
+    /// Writes to the cache; a failure is reported, not thrown (the answers stand without it).
+    func cacheWrite(_ body: () throws -> Void) {
+        do { try body() } catch { cacheWriteFailed?(error) }
+    }
+
     /// A cached answer's PathInfo: from its compact record when it has one, else parsed from
     /// its text (answers cached before records were, or by other writers).
     static func info(of hit: NarInfoCache.Hit, storeDir: StoreDirectory) -> PathInfo? {

@@ -17,7 +17,9 @@ import ServiceLifecycle
 ///   chunk is held back, so on a mismatch the response is cut short of its length).
 ///
 /// Everything comes from a `FleetView`: a path no builder holds with trusted signatures is
-/// 404, as Nix expects of a cache without it.
+/// 404, as Nix expects of a cache without it; a path the fleet could not answer for (a
+/// builder that could not be asked, a NAR no builder could send) is 502 with the reason,
+/// never 404 (Nix would remember the miss for `narinfo-cache-negative-ttl`).
 public struct HTTPBinaryCache: Sendable {
     public struct Configuration: Sendable {
         /// The address to bind (only this one: `127.0.0.1` serves loopback only).
@@ -43,28 +45,33 @@ public struct HTTPBinaryCache: Sendable {
     public let fleet: FleetView
     public let configuration: Configuration
     public let logger: Logger
+    /// Counted requests and `/metrics`, when given.
+    public let metrics: ServeMetrics?
     let served: ServedNarInfos
 
     public init(fleet: FleetView, configuration: Configuration,
-                logger: Logger = Logger(label: "nix-bridge.http")) {
+                logger: Logger = Logger(label: "nix-bridge.http"), metrics: ServeMetrics? = nil) {
         self.fleet = fleet
         self.configuration = configuration
         self.logger = logger
+        self.metrics = metrics
         self.served = ServedNarInfos(ttl: configuration.narInfoTTL)
     }
 
     /// Serves until the task is cancelled (or, with `handleSignals`, until SIGINT/SIGTERM);
     /// either stops it gracefully: no new connection, requests under way finish.
     /// `onRunning` gets the bound port once the server listens.
-    public func run(handleSignals: Bool = false,
+    /// A `metricsServer` runs in the same service group.
+    public func run(handleSignals: Bool = false, metricsServer: MetricsServer? = nil,
                     onRunning: @escaping @Sendable (Int) async -> Void = { _ in }) async throws {
         let port = configuration.port
         let app = Application(
-            responder: responder(),
+            responder: MeasuredResponder(inner: responder(), metrics: metrics, logger: logger),
             configuration: .init(address: .hostname(configuration.host, port: port)),
             onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? port) },
             logger: logger)
-        let group = ServiceGroup(configuration: .init(services: [app],
+        let alongside: [any Service] = metricsServer.map { [$0.application()] } ?? []
+        let group = ServiceGroup(configuration: .init(services: [app] + alongside,
                                                       gracefulShutdownSignals: handleSignals ? [.sigterm, .sigint] : [],
                                                       logger: logger))
         // Not a child task: cancelling ours must reach the group as a graceful shutdown, not
@@ -105,8 +112,7 @@ public struct HTTPBinaryCache: Sendable {
                     response = HTTPBinaryCache.notFound
                 }
             } catch {
-                return Response(status: .internalServerError, headers: [.contentType: "text/plain"],
-                                body: ResponseBody(byteBuffer: ByteBuffer(string: "\(error)\n")))
+                return HTTPBinaryCache.failure(error)
             }
             return head ? response.createHeadResponse() : response
         }
@@ -155,16 +161,50 @@ public struct HTTPBinaryCache: Sendable {
             headers[.contentLength] = String(length)
             return Response(status: .ok, headers: headers)
         }
-        let fleet = self.fleet, logger = self.logger
+        let fleet = self.fleet, logger = self.logger, metrics = self.metrics
         let printed = configuration.storeDir.print(info.path)
+        // The transfer runs beside the response and waits for each chunk to be written:
+        // bounded memory per client, and a slow client slows only its own builder transfer.
+        let handoff = NARHandoff()
+        // Whoever drops the last reference (the body once written, or a response never
+        // sent) ends the transfer, so a client that went away never leaves one waiting.
+        let transfer = NARTransfer(handoff: handoff, Task {
+            do {
+                try await fleet.narFromPath(info.path, expected: info) { chunk in try await handoff.give(chunk) }
+                handoff.end(.success(()))
+            } catch {
+                handoff.end(.failure(error))
+            }
+        })
+        // Nothing is promised before the first chunk: a NAR no builder could start sending
+        // is answered with an error status, which Nix neither caches nor takes for "absent".
+        let first: [UInt8]?
+        do {
+            first = try await withTaskCancellationHandler {
+                try await handoff.take()
+            } onCancel: {
+                handoff.cancel()
+            }
+        } catch {
+            logger.error("NAR of '\(printed)' not served: \(error)")
+            return Self.failure(error)
+        }
         return Response(status: .ok, headers: headers, body: ResponseBody(contentLength: length) { writer in
             let out = BodyWriterBox(writer)
             do {
-                try await fleet.narFromPath(info.path) { chunk in try await out.write(chunk) }
+                var next = first
+                while let chunk = next {
+                    try await out.write(chunk)
+                    next = try await handoff.take()
+                }
                 try await out.finish()
+                transfer.done()
             } catch {
-                // Thrown on: the connection is closed short of Content-Length.
+                // Thrown on: the connection is closed short of Content-Length. A client
+                // that went away stops the transfer.
+                transfer.done()
                 logger.error("NAR of '\(printed)' cut: \(error)")
+                metrics?.narCut()
                 throw error
             }
         })
@@ -174,7 +214,11 @@ public struct HTTPBinaryCache: Sendable {
     /// holds it trusted. Answers are kept for `narInfoTTL`.
     func entry(hashPart: String) async throws -> ServedNarInfos.Entry? {
         guard CacheURL.isHashPart(hashPart) else { return nil }
-        if let entry = served.get(hashPart) { return entry }
+        if let entry = served.get(hashPart) {
+            metrics?.narInfoAnswered(from: "memory")
+            return entry
+        }
+        metrics?.narInfoAnswered(from: "fleet")
         let info: PathInfo
         do {
             guard let path = try await fleet.path(hashPart: hashPart),
@@ -194,6 +238,19 @@ public struct HTTPBinaryCache: Sendable {
         var hashPart: String
         var error: String
         var description: String { "looking up '\(hashPart)' in the fleet failed: \(error)" }
+    }
+
+    /// The answer when the fleet could not answer: 502 when builders could not be asked or
+    /// failed to send (nothing says the path is absent), 500 otherwise. The body says why.
+    static func failure(_ error: any Error) -> Response {
+        if case .notValid? = error as? FleetView.NARError { return notFound }
+        let status: HTTPResponse.Status
+        switch error {
+        case is LookupFailure, is FleetView.QueryError, is FleetView.NARError: status = .badGateway
+        default: status = .internalServerError
+        }
+        return Response(status: status, headers: [.contentType: "text/plain"],
+                        body: ResponseBody(byteBuffer: ByteBuffer(string: "\(error)\n")))
     }
 
     static let methodNotAllowed = Response(status: .methodNotAllowed, headers: [.allow: "GET, HEAD"])
@@ -220,4 +277,23 @@ final class BodyWriterBox: @unchecked Sendable {
     func write(_ chunk: [UInt8]) async throws { try await writer.write(ByteBuffer(bytes: chunk)) }
 
     func finish() async throws { try await writer.finish(nil) }
+}
+
+/// A NAR transfer for one response: ended (its handoff cancelled, its task too) once the
+/// response is done with it, or dropped without having been sent.
+final class NARTransfer: Sendable {
+    let handoff: NARHandoff
+    let task: Task<Void, Never>
+
+    init(handoff: NARHandoff, _ task: Task<Void, Never>) {
+        self.handoff = handoff
+        self.task = task
+    }
+
+    func done() {
+        handoff.cancel()
+        task.cancel()
+    }
+
+    deinit { done() }
 }

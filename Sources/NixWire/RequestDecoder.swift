@@ -8,7 +8,7 @@ extension WorkerRequest {
     /// framed data stays in `r`, for the caller to stream with `FramedStreamDecoder` (and, for
     /// AddMultipleToStore, `decodeMultiplePayload`) or skip.
     public static func read(from r: inout WireReader, _ ctx: WireContext, includeData: Bool = true) throws(WireError) -> WorkerRequest? {
-        try r.attempt { (r: inout WireReader) throws(WireError) -> WorkerRequest in
+        try r.attempt(reading: "a request") { (r: inout WireReader) throws(WireError) -> WorkerRequest in
             let raw = try r.readU64("operation")
             guard let op = WorkerOp(rawValue: raw) else { throw .badNumber(reading: "operation", value: raw) }
             return try readArguments(op, from: &r, ctx, includeData: includeData)

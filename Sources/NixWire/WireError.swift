@@ -7,6 +7,9 @@ public enum WireError: Error, Equatable, Sendable, CustomStringConvertible {
     case stringTooLong(reading: String, length: UInt64, limit: Int)
     /// A list, set or map with more items than the configured limit.
     case tooManyItems(reading: String, count: UInt64, limit: Int)
+    /// One message (a request, a reply, a log message) grew beyond the configured limit
+    /// before it was complete.
+    case messageTooLong(reading: String, length: Int, limit: Int)
     /// Padding after a string was not all zeros.
     case nonZeroPadding(reading: String)
     /// A number that does not fit what it stands for (a bool that is 7, a tag that is 9).
@@ -31,6 +34,8 @@ public enum WireError: Error, Equatable, Sendable, CustomStringConvertible {
         case let .truncated(what): return "unexpected end of input while reading \(what)"
         case let .stringTooLong(what, n, limit): return "\(what) is \(n) bytes long, more than the limit of \(limit)"
         case let .tooManyItems(what, n, limit): return "\(what) has \(n) items, more than the limit of \(limit)"
+        case let .messageTooLong(what, n, limit):
+            return "\(what) is more than \(limit) bytes long (\(n) bytes so far, still incomplete)"
         case let .nonZeroPadding(what): return "non-zero padding after \(what)"
         case let .badNumber(what, v): return "invalid number \(v) for \(what)"
         case let .badValue(what, detail): return "invalid \(what): \(detail)"
@@ -53,10 +58,14 @@ public struct WireLimits: Sendable, Hashable {
     public var maxStringLength: Int
     /// Most items in a list, set or map.
     public var maxListCount: Int
+    /// Most bytes of one message (a request's arguments, a reply, a log message); NARs and
+    /// framed data stream and are not counted. Room for a million store paths.
+    public var maxMessageLength: Int
 
-    public init(maxStringLength: Int = 64 << 20, maxListCount: Int = 1 << 20) {
+    public init(maxStringLength: Int = 64 << 20, maxListCount: Int = 1 << 20, maxMessageLength: Int = 128 << 20) {
         self.maxStringLength = maxStringLength
         self.maxListCount = maxListCount
+        self.maxMessageLength = maxMessageLength
     }
 
     public static let `default` = WireLimits()

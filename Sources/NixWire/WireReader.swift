@@ -2,12 +2,18 @@ import NixCore
 
 /// Reads worker-protocol values from a growable input buffer. Callers `feed` chunks as they
 /// arrive and parse with `attempt`, which rewinds and returns nil when the input stops short,
-/// so nothing is consumed until a whole value is there. Every length read is bounded by `limits`.
+/// so nothing is consumed until a whole value is there. Every length read is bounded by
+/// `limits`, and so is what one `attempt` may wait for (`maxMessageLength`). A value that may
+/// be large (a list of a million paths) is read item by item instead (`ListProgress`), so
+/// the bytes it arrived in are parsed once, not again from its start on every chunk.
 public struct WireReader: Sendable {
     private var buffer: [UInt8] = []
     /// Index of the next unread byte in `buffer`.
     private var position = 0
     public var limits: WireLimits
+    /// Bytes parsed so far, counting those parsed again after a rewind: what reading cost,
+    /// for tests that check it stays linear in what arrived.
+    public internal(set) var bytesParsed = 0
 
     public init(limits: WireLimits = .default) { self.limits = limits }
 
@@ -39,13 +45,21 @@ public struct WireReader: Sendable {
     public var isAtEnd: Bool { position == buffer.count }
 
     /// Runs `body`; if the input ends inside it, rewinds to where it began and returns nil.
-    /// Other errors propagate (and also leave the position where it began).
-    public mutating func attempt<T>(_ body: (inout WireReader) throws(WireError) -> T) throws(WireError) -> T? {
+    /// Other errors propagate (and also leave the position where it began). `already` bytes of
+    /// the same message were consumed before (by earlier items of a list read item by item):
+    /// a message whose bytes so far exceed `limits.maxMessageLength` throws `messageTooLong`
+    /// rather than waiting for more.
+    public mutating func attempt<T>(reading what: @autoclosure () -> String = "a message", already: Int = 0,
+                                    _ body: (inout WireReader) throws(WireError) -> T) throws(WireError) -> T? {
         let start = position
         do {
             return try body(&self)
         } catch .truncated {
             position = start
+            let held = already + unreadCount
+            if held > limits.maxMessageLength {
+                throw .messageTooLong(reading: what(), length: held, limit: limits.maxMessageLength)
+            }
             return nil
         } catch {
             position = start
@@ -67,6 +81,7 @@ public struct WireReader: Sendable {
 
     public mutating func readU64(_ what: @autoclosure () -> String) throws(WireError) -> UInt64 {
         guard unreadCount >= 8 else { throw .truncated(reading: what()) }
+        bytesParsed += 8
         var v: UInt64 = 0
         for i in 0..<8 { v |= UInt64(buffer[position + i]) << (8 * UInt64(i)) }
         position += 8
@@ -98,6 +113,7 @@ public struct WireReader: Sendable {
         let len = Int(n)
         let padded = (len + 7) & ~7
         guard unreadCount >= padded else { throw .truncated(reading: what()) }
+        bytesParsed += padded
         let out = Array(buffer[position..<position + len])
         for i in (position + len)..<(position + padded) where buffer[i] != 0 {
             throw .nonZeroPadding(reading: what())
@@ -163,5 +179,54 @@ public struct WireReader: Sendable {
     public mutating func readStorePaths(_ what: @autoclosure () -> String, _ ctx: WireContext) throws(WireError) -> [StorePath] {
         let label = what()
         return try readList(label) { (r: inout WireReader) throws(WireError) in try r.readStorePath(label + " item", ctx) }
+    }
+}
+
+/// A list read item by item across chunks: the count once, then each item as its bytes
+/// arrive, consumed as it is read. Keeps the items read so far and the bytes they took (for
+/// the message cap).
+public struct ListProgress<Item: Sendable>: Sendable {
+    public private(set) var items: [Item] = []
+    /// Items still to come; nil until the count was read.
+    public private(set) var remaining: Int?
+    /// Bytes of the message consumed so far.
+    public private(set) var consumed: Int
+
+    /// - Parameter consumed: bytes of the message before the list (its operation code...).
+    public init(consumed: Int = 0) { self.consumed = consumed }
+
+    public var isComplete: Bool { remaining == 0 }
+
+    /// Reads as much of the list as has arrived. True once it is complete.
+    public mutating func read(from r: inout WireReader, _ what: @autoclosure () -> String,
+                              item: (inout WireReader) throws(WireError) -> Item) throws(WireError) -> Bool {
+        let label = what()
+        if remaining == nil {
+            let before = r.unreadCount
+            guard let n = try r.attempt(reading: label, already: consumed, { (r: inout WireReader) throws(WireError) in
+                try r.readCount(label)
+            }) else { return false }
+            consumed += before - r.unreadCount
+            remaining = n
+            // No more than the bytes present could hold: a lying count cannot allocate.
+            items.reserveCapacity(Swift.min(n, r.unreadCount / 8))
+        }
+        while let left = remaining, left > 0 {
+            let before = r.unreadCount
+            guard let next = try r.attempt(reading: label, already: consumed, item) else { return false }
+            consumed += before - r.unreadCount
+            items.append(next)
+            remaining = left - 1
+        }
+        return true
+    }
+
+    /// Reads the rest of the message after the list (its last fields), counted as part of it.
+    public mutating func readRest<T>(from r: inout WireReader, _ what: @autoclosure () -> String,
+                                     _ body: (inout WireReader) throws(WireError) -> T) throws(WireError) -> T? {
+        let before = r.unreadCount
+        guard let value = try r.attempt(reading: what(), already: consumed, body) else { return nil }
+        consumed += before - r.unreadCount
+        return value
     }
 }

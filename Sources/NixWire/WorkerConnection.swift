@@ -41,6 +41,8 @@ public struct WorkerConnection: Sendable {
         /// A QueryValidPaths (or QueryAllValidPaths) reply read so far: paths still to come, and those read.
         var listRemaining: Int?
         var paths: Set<StorePath> = []
+        /// Bytes of that reply consumed so far (for the message cap).
+        var listBytes = 0
     }
 
     /// How many trailing NAR bytes to keep for finding an error the daemon sent mid-NAR.
@@ -82,6 +84,9 @@ public struct WorkerConnection: Sendable {
 
     /// Bytes received but not yet used (a reply still incomplete).
     public var bufferedByteCount: Int { reader.unreadCount }
+
+    /// Bytes parsed so far (those parsed again after a rewind counted again), NARs aside.
+    public var bytesParsed: Int { reader.bytesParsed }
 
     /// Call when the daemon closed the stream: why that was early, or nil if nothing was
     /// outstanding.
@@ -164,8 +169,9 @@ public struct WorkerConnection: Sendable {
         while var p = pending.first {
             switch p.phase {
             case .stderr:
-                guard let msg = try reader.attempt({ (r: inout WireReader) throws(WireError) in try StderrMessage.read(from: &r, ctx) })
-                else { return events }
+                guard let msg = try reader.attempt(reading: "a message from the daemon about \(p.op)", {
+                    (r: inout WireReader) throws(WireError) in try StderrMessage.read(from: &r, ctx)
+                }) else { return events }
                 switch msg {
                 case let .log(e):
                     events.append(.log(p.id, e))
@@ -195,29 +201,33 @@ public struct WorkerConnection: Sendable {
                 // Possibly thousands of paths: read them one by one as they arrive, so a
                 // reply fed in many chunks is parsed once, not again from its start each time.
                 if p.listRemaining == nil {
-                    guard let n = try reader.attempt({ (r: inout WireReader) throws(WireError) in try r.readCount("valid paths") })
-                    else { return events }
+                    guard let n = try reader.attempt(reading: "the reply to \(p.op)", {
+                        (r: inout WireReader) throws(WireError) in try r.readCount("valid paths")
+                    }) else { return events }
                     p.listRemaining = n
+                    p.listBytes = 8
                 }
                 // Take the set out so inserting never copies it.
                 var paths = p.paths
                 p.paths = []
                 pending[0].paths = []
                 while p.listRemaining! > 0 {
-                    guard let path = try reader.attempt({ (r: inout WireReader) throws(WireError) in
-                        try r.readStorePath("valid path", ctx)
+                    let before = reader.unreadCount
+                    guard let path = try reader.attempt(reading: "the reply to \(p.op)", already: p.listBytes, {
+                        (r: inout WireReader) throws(WireError) in try r.readStorePath("valid path", ctx)
                     }) else {
                         p.paths = paths
                         pending[0] = p
                         return events
                     }
+                    p.listBytes += before - reader.unreadCount
                     paths.insert(path)
                     p.listRemaining! -= 1
                 }
                 pending.removeFirst()
                 events.append(.response(p.id, .validPaths(paths)))
             case .reply:
-                guard let res = try reader.attempt({ (r: inout WireReader) throws(WireError) in
+                guard let res = try reader.attempt(reading: "the reply to \(p.op)", { (r: inout WireReader) throws(WireError) in
                     try WorkerResponse.read(for: p.request, from: &r, ctx)
                 }) else { return events }
                 pending.removeFirst()
@@ -240,6 +250,7 @@ public struct WorkerConnection: Sendable {
                                                                       streamOffset: windowStart)
                     else { throw .badValue(reading: "NAR from NarFromPath", detail: "\(error)") }
                     var rest = WireReader(limits: reader.limits)
+                    rest.bytesParsed = reader.bytesParsed
                     rest.feed((p.narTail + available).dropFirst(start))
                     rest.feed(reader.takeAll())
                     reader = rest
@@ -256,6 +267,7 @@ public struct WorkerConnection: Sendable {
                 if progress.finished {
                     // Give back what follows the NAR: the next reply.
                     var rest = WireReader(limits: reader.limits)
+                    rest.bytesParsed = reader.bytesParsed
                     rest.feed(available.dropFirst(progress.consumed))
                     rest.feed(reader.takeAll())
                     reader = rest

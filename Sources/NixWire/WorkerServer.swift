@@ -36,6 +36,8 @@ public struct WorkerServer: Sendable {
     public let streamedOps: Set<WorkerOp>
     /// A streamed request's framed data being handed over.
     private var streaming: FramedStreamDecoder?
+    /// A request with a long list being read item by item.
+    private var listRequest: ListRequest?
     private var closed = false
 
     /// - Parameters:
@@ -52,6 +54,10 @@ public struct WorkerServer: Sendable {
 
     /// The negotiated version, once the handshake is done.
     public var negotiated: WorkerProtocolVersion? { version }
+
+    /// Bytes parsed so far (those parsed again after a rewind counted again): linear in what
+    /// arrived, however the requests were cut into chunks.
+    public var bytesParsed: Int { reader.bytesParsed }
 
     private var context: WireContext {
         WireContext(version: version ?? .latest, storeDir: storeDir, limits: reader.limits)
@@ -115,6 +121,12 @@ public struct WorkerServer: Sendable {
                 actions.append(.request(s.request))
                 continue
             }
+            if listRequest != nil {
+                guard let request = try listRequest!.read(from: &reader, ctx) else { return }
+                listRequest = nil
+                actions.append(.request(request))
+                continue
+            }
             var probe = reader
             guard let raw = try probe.attempt({ (r: inout WireReader) throws(WireError) in try r.readU64("operation") }) else {
                 return
@@ -126,6 +138,11 @@ public struct WorkerServer: Sendable {
                 actions.append(.write(failure(DaemonError(message: message))))
                 actions.append(.close)
                 return
+            }
+            if let op = WorkerOp(rawValue: raw), ListRequest.operations.contains(op) {
+                _ = reader.takeAvailable(max: 8)
+                listRequest = ListRequest(op)
+                continue
             }
             guard let request = try WorkerRequest.read(from: &reader, ctx, includeData: false) else { return }
             if request.op.hasFramedData(ctx.version) && streamedOps.contains(request.op) {

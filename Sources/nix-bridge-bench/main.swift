@@ -7,8 +7,9 @@ struct Bench: ParsableCommand {
         commandName: "nix-bridge-bench",
         abstract: "Benchmarks of nix-bridge against the real Nix tools.",
         subcommands: [NARBench.self, SigningBench.self, CacheBench.self, SSHBench.self, StoreBench.self,
-                      LookupBench.self, SubstituteBench.self, SubstituteOne.self, BuildBench.self, ServeBench.self, HTTPBench.self, LibSSH2Bench.self,
-                      TransportBench.self, ServiceBench.self]
+                      LookupBench.self, SubstituteBench.self, SubstituteOne.self, BuildBench.self, ServeBench.self, SlowClientsBench.self,
+                      HTTPBench.self, LibSSH2Bench.self, TransportBench.self, ArgsBench.self,
+                      ServiceBench.self]
     )
 }
 

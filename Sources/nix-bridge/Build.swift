@@ -6,7 +6,7 @@ import NixSigning
 
 /// `nix-bridge build`: like `nix-build`, but each output is looked up on the whole fleet
 /// first, and only what no builder holds is built, on the machine Nix's rules pick.
-struct BuildCommand: AsyncParsableCommand {
+struct BuildCommand: AsyncParsableCommand, PathListCommand {
     static let configuration = CommandConfiguration(
         commandName: "build",
         abstract: "Build derivations on the fleet, fetching what a builder already has.",
@@ -23,7 +23,9 @@ struct BuildCommand: AsyncParsableCommand {
     )
 
     @Argument(help: "Derivations (DRV, DRV^out, DRV^*) or Nix files (instantiated with nix-instantiate).")
-    var targets: [String]
+    var targets: [String] = []
+    @Flag(help: "Also read targets from standard input, one per line (as Nix's --stdin).")
+    var stdin = false
     @Option(name: [.customShort("j", allowingJoined: true), .customLong("max-jobs")], help: "Local builds at once ('max-jobs'); 0: only remote builds.")
     var maxJobs: String?
     @Option(help: "The store to build into (default: the local daemon if it runs, else the local store).")
@@ -34,6 +36,10 @@ struct BuildCommand: AsyncParsableCommand {
     @Flag(help: "Print JSON: [{\"drvPath\", \"outputs\": {name: path}}].")
     var json = false
     @OptionGroup var nix: NixOptions
+
+    var pathArguments: [String] { get { targets } set { targets = newValue } }
+    var readsStandardInput: Bool { stdin }
+    static let pathArgumentName = "<targets> ..."
 
     func run() async throws {
         let line = StatusLine()

@@ -4,7 +4,7 @@ import Foundation
 import NixCore
 
 /// `nix-bridge explain`: which machine would build each derivation, and why the others would not.
-struct ExplainCommand: ParsableCommand {
+struct ExplainCommand: ParsableCommand, PathListCommand {
     static let configuration = CommandConfiguration(
         commandName: "explain",
         abstract: "Show which remote machine would build each derivation, and why others decline.",
@@ -22,6 +22,9 @@ struct ExplainCommand: ParsableCommand {
     var json = false
     @Argument(help: "Derivations: /nix/store/...drv, DRV^out or DRV^*.")
     var derivations: [String]
+
+    var pathArguments: [String] { get { derivations } set { derivations = newValue } }
+    static let pathArgumentName = "<derivations> ..."
     @OptionGroup var nix: NixOptions
 
     func run() throws {

@@ -6,7 +6,7 @@ import NixStore
 
 /// `nix-bridge key sign`: adds this key's signature to narinfo files in place, or (with
 /// `--store`) to paths in a store, like `nix store sign`.
-struct KeySign: AsyncParsableCommand {
+struct KeySign: AsyncParsableCommand, PathListCommand {
     static let configuration = CommandConfiguration(
         commandName: "sign",
         abstract: "Sign narinfo files, or (with --store) paths in a store like 'nix store sign'.",
@@ -31,15 +31,22 @@ struct KeySign: AsyncParsableCommand {
     var recursive = false
     @Argument(help: "narinfo files to sign; with --store, store paths.")
     var arguments: [String] = []
+    @Flag(help: "Also read narinfo files (with --store, store paths) from standard input, one per line (as Nix's --stdin).")
+    var stdin = false
     @OptionGroup var nix: NixOptions
 
     func validate() throws {
         if store == nil, all || recursive {
             throw ValidationError("'--all' and '--recursive' need '--store' (narinfo files are signed one by one)")
         }
-        if all, !arguments.isEmpty { throw ValidationError("'--all' does not take store paths") }
-        if !all, arguments.isEmpty { throw ValidationError(store == nil ? "no narinfo files given" : "no store paths given (or use '--all')") }
+        if all, !arguments.isEmpty || stdin { throw ValidationError("'--all' does not take store paths") }
+        if !all, arguments.isEmpty, !stdin { throw ValidationError(store == nil ? "no narinfo files given" : "no store paths given (or use '--all')") }
     }
+
+    var pathArguments: [String] { get { arguments } set { arguments = newValue } }
+    var readsStandardInput: Bool { stdin }
+    var allowsNoPaths: Bool { all }
+    static let pathArgumentName = "<arguments> ..."
 
     func run() async throws {
         if let store {

@@ -3,7 +3,7 @@ import NixCore
 import NixSigning
 
 /// `nix-bridge key verify`: Nix's trust decision for narinfo files.
-struct KeyVerify: ParsableCommand {
+struct KeyVerify: ParsableCommand, PathListCommand {
     static let configuration = CommandConfiguration(
         commandName: "verify",
         abstract: "Check narinfo files' signatures against trusted public keys.",
@@ -22,6 +22,9 @@ struct KeyVerify: ParsableCommand {
     var storeDir: String = StoreDirectory.default.path
     @Argument(help: "narinfo files to verify.")
     var narinfos: [String]
+
+    var pathArguments: [String] { get { narinfos } set { narinfos = newValue } }
+    static let pathArgumentName = "<narinfos> ..."
 
     func validate() throws {
         guard sigsNeeded >= 0 else { throw ValidationError("--sigs-needed must not be negative") }

@@ -6,7 +6,7 @@ import NixStore
 
 /// `nix-bridge lookup`: where each path is across the fleet, who signed it, and whether we
 /// may use it.
-struct LookupCommand: AsyncParsableCommand {
+struct LookupCommand: AsyncParsableCommand, PathListCommand {
     static let configuration = CommandConfiguration(
         commandName: "lookup",
         abstract: "Find store paths or derivation outputs on every builder at once.",
@@ -19,7 +19,9 @@ struct LookupCommand: AsyncParsableCommand {
     )
 
     @Argument(help: "Store paths, DRV^out, DRV^* or .drv paths (their outputs).")
-    var paths: [String]
+    var paths: [String] = []
+    @Flag(help: "Also read paths from standard input, one per line (as Nix's --stdin).")
+    var stdin = false
     @Flag(help: "Print JSON.")
     var json = false
     @Option(help: "How many valid signatures a path needs.")
@@ -28,6 +30,10 @@ struct LookupCommand: AsyncParsableCommand {
     @Flag(help: "Ignore the narinfo cache.")
     var noCache = false
     @OptionGroup var nix: NixOptions
+
+    var pathArguments: [String] { get { paths } set { paths = newValue } }
+    var readsStandardInput: Bool { stdin }
+    static let pathArgumentName = "<paths> ..."
 
     func run() async throws {
         let config = try nix.load()

@@ -9,7 +9,7 @@ struct NixBridge: AsyncParsableCommand {
         commandName: "nix-bridge",
         abstract: "Make a fleet of Nix remote builders act as one verified binary cache.",
         version: "0.1.0",
-        subcommands: [Ping.self, PathInfoCommand.self, LookupCommand.self, SubstituteCommand.self, BuildCommand.self, ExplainCommand.self, ServeCommand.self, CacheCommand.self, KeyCommand.self, StdioCommand.self],
+        subcommands: [Ping.self, PathInfoCommand.self, LookupCommand.self, SubstituteCommand.self, BuildCommand.self, ExplainCommand.self, StatusCommand.self, CheckCommand.self, ServeCommand.self, CacheCommand.self, KeyCommand.self, StdioCommand.self],
         // `nix-bridge --stdio ...`, as Nix runs its remote program: no subcommand name.
         defaultSubcommand: StdioCommand.self
     )
@@ -21,7 +21,7 @@ struct NixBridge: AsyncParsableCommand {
     static func main() async {
         var command: any ParsableCommand
         do {
-            command = try parseAsRoot(NixOptions.joiningOptionPairs(Array(CommandLine.arguments.dropFirst())))
+            command = try PathList.parse(NixOptions.joiningOptionPairs(Array(CommandLine.arguments.dropFirst())), as: self)
         } catch {
             guard exitCode(for: error) != .success else { exit(withError: error) } // --help, --version
             printError("error: \(message(for: error))")

@@ -5,7 +5,7 @@ import NixCore
 import NixStore
 
 /// `nix-bridge path-info`: like `nix path-info`, with every query pipelined.
-struct PathInfoCommand: AsyncParsableCommand {
+struct PathInfoCommand: AsyncParsableCommand, PathListCommand {
     static let configuration = CommandConfiguration(
         commandName: "path-info",
         abstract: "Show information about store paths in a store (like 'nix path-info')."
@@ -13,8 +13,10 @@ struct PathInfoCommand: AsyncParsableCommand {
 
     @Option(name: .customLong("store"), help: "The store to ask (ssh-ng://host, unix://PATH, daemon, local?root=DIR).")
     var store: String = "daemon"
-    @Flag(help: "Print JSON.")
+    @Flag(help: "Print JSON as Nix 2.19 and later do: an object keyed by store path (null for a path that is not valid).")
     var json = false
+    @Flag(help: "Print JSON as Nix 2.8 to 2.18 did: a list of objects, each with its \"path\".")
+    var jsonList = false
     @Flag(help: "Show signatures.")
     var sigs = false
     @Flag(name: [.customShort("r"), .customLong("recursive")], help: "Apply to the closure of the paths.")
@@ -22,8 +24,14 @@ struct PathInfoCommand: AsyncParsableCommand {
     @Option(help: "How many connections to open to the store.")
     var connections: Int = 1
     @Argument(help: "Store paths.")
-    var paths: [String]
+    var paths: [String] = []
+    @Flag(help: "Also read paths from standard input, one per line (as Nix's --stdin).")
+    var stdin = false
     @OptionGroup var nix: NixOptions
+
+    var pathArguments: [String] { get { paths } set { paths = newValue } }
+    var readsStandardInput: Bool { stdin }
+    static let pathArgumentName = "<paths> ..."
 
     func run() async throws {
         var opener = try nix.load().opener
@@ -35,7 +43,10 @@ struct PathInfoCommand: AsyncParsableCommand {
             var roots: [StorePath] = []
             for p in paths { roots.append(try dir.storePath(containing: p)) }
             let infos = try await Closure.pathInfos(of: roots, in: remote, recursive: recursive)
-            if let missing = roots.first(where: { infos[$0] == nil }) {
+            if json, !jsonList {
+                // Nix 2.19+ reports a path that is not valid as null, and still succeeds.
+                print(PathInfoJSON.object(infos, missing: roots.filter { infos[$0] == nil }, dir: dir))
+            } else if let missing = roots.first(where: { infos[$0] == nil }) {
                 failure = "path '\(dir.print(missing))' is not valid"
             } else {
                 print(render(infos, dir: dir), terminator: "")
@@ -48,10 +59,10 @@ struct PathInfoCommand: AsyncParsableCommand {
     }
 
     /// What Nix 2.8's `nix path-info` prints: one line per path (with `--sigs`, padded, then
-    /// `ultimate`, `ca:...` and the signatures), or a JSON array.
+    /// `ultimate`, `ca:...` and the signatures), or (`--json-list`) a JSON array.
     private func render(_ infos: [StorePath: PathInfo], dir: StoreDirectory) -> String {
         let ordered = Closure.dependenciesFirst(infos)
-        if json { return PathInfoJSON.render(ordered.map { infos[$0]! }, dir: dir) + "\n" }
+        if jsonList { return PathInfoJSON.list(ordered.map { infos[$0]! }, dir: dir) + "\n" }
         let width = ordered.map { dir.print($0).count }.max() ?? 0
         var out = ""
         for p in ordered {
@@ -70,8 +81,31 @@ struct PathInfoCommand: AsyncParsableCommand {
     }
 }
 
+/// `path-info --json` in the two shapes Nix has printed (Docs/JSON.md).
 enum PathInfoJSON {
-    static func render(_ infos: [PathInfo], dir: StoreDirectory) -> String {
+    /// Nix 2.19 and later: `{PATH: {ca, deriver, narHash, narSize, references,
+    /// registrationTime, signatures, ultimate}}`, every field present (null when unknown), a
+    /// path that is not valid as null.
+    static func object(_ infos: [StorePath: PathInfo], missing: [StorePath], dir: StoreDirectory) -> String {
+        var out: [String: Any] = [:]
+        for p in missing { out[dir.print(p)] = NSNull() }
+        for (p, info) in infos {
+            out[dir.print(p)] = [
+                "ca": info.ca.map { "\($0)" as Any } ?? NSNull(),
+                "deriver": info.deriver.map { dir.print($0) as Any } ?? NSNull(),
+                "narHash": info.narHash.string(.sri),
+                "narSize": info.narSize,
+                "references": info.references.map(dir.print).sorted(),
+                "registrationTime": info.registrationTime == 0 ? NSNull() : info.registrationTime as Any,
+                "signatures": info.sigs.sorted(),
+                "ultimate": info.ultimate,
+            ] as [String: Any]
+        }
+        return JSONOutput.object(out)
+    }
+
+    /// Nix 2.8 to 2.18: a list, dependencies first, absent fields left out.
+    static func list(_ infos: [PathInfo], dir: StoreDirectory) -> String {
         let objects: [[String: Any]] = infos.map { info in
             var o: [String: Any] = [
                 "path": dir.print(info.path),

@@ -44,6 +44,13 @@ struct ServeCommand: ParsableCommand {
     var sigsNeeded = 1
     @Option(help: "Seconds a served narinfo is kept in memory before the fleet is asked again.")
     var narinfoTtl = 60
+    @Option(help: ArgumentHelp("Serve Prometheus metrics at /metrics on this address and port instead of on the cache's own (--http) listener.",
+                               valueName: "addr:port"))
+    var metrics: String?
+    @Flag(name: [.customShort("v"), .customLong("verbose")], help: "Log more (repeatable), as Nix's -v: one line per request at the first level.")
+    var verbosity: Int
+    @Flag(help: "Log less, as Nix's --quiet: warnings and errors only.")
+    var quiet = false
     @OptionGroup var sources: LookupSourceOptions
     @OptionGroup var nix: NixOptions
 
@@ -53,6 +60,7 @@ struct ServeCommand: ParsableCommand {
         }
         _ = mode
         if let http { _ = try Self.parseAddress(http) }
+        if let metrics { _ = try Self.parseAddress(metrics, option: "--metrics") }
     }
 
     /// Synchronous, so that nothing has run on Swift's global executor yet when NIO's event
@@ -93,23 +101,30 @@ struct ServeCommand: ParsableCommand {
             if let service {
                 fleet = await service.service.view
             } else {
-                guard let lookup = try sources.lookup(config, sigsNeeded: sigsNeeded) else { throw CLIError.noStores }
+                guard var lookup = try sources.lookup(config, sigsNeeded: sigsNeeded) else { throw CLIError.noStores }
+                lookup.warnOnCacheWriteFailures { printError($0) }
                 fleet = FleetView(lookup: lookup, signingKeys: try config.signingKeys())
             }
+            let metricsAddress = try metrics.map { try Self.parseAddress($0, option: "--metrics") }
             var logger = Logger(label: "nix-bridge.http")
-            logger.logLevel = .warning
+            logger.logLevel = Self.logLevel(verbosity: verbosity, quiet: quiet)
+            let measured = ServeMetrics(onCacheListener: metricsAddress == nil)
             let cache = HTTPBinaryCache(
                 fleet: fleet,
                 configuration: .init(host: host, port: port, priority: priority, narInfoTTL: .seconds(narinfoTtl)),
-                logger: logger)
+                logger: logger, metrics: measured)
+            let metricsServer = metricsAddress.map { mHost, mPort in
+                MetricsServer(metrics: measured, host: mHost, port: mPort, logger: logger) { bound in
+                    FileHandle.standardOutput.write(Data("metrics: http://\(Self.shown(mHost)):\(bound)/metrics\n".utf8))
+                }
+            }
             let ownsFleet = service == nil
             httpTask = Task {
                 // An HTTP server that cannot start (or stops) ends the service too.
                 defer { signals.stop() }
-                try await cache.run { bound in
-                    let shown = host.contains(":") ? "[\(host)]" : host
+                try await cache.run(metricsServer: metricsServer) { bound in
                     // Unbuffered: whoever started us waits for this line to know the port.
-                    FileHandle.standardOutput.write(Data("http://\(shown):\(bound)\n".utf8))
+                    FileHandle.standardOutput.write(Data("http://\(Self.shown(host)):\(bound)\n".utf8))
                 }
                 if ownsFleet { for s in fleet.lookup.stores { await s.close() } }
             }
@@ -126,23 +141,37 @@ struct ServeCommand: ParsableCommand {
         _ = try await httpTask?.value
     }
 
+    static func shown(_ host: String) -> String { host.contains(":") ? "[\(host)]" : host }
+
+    /// Nix's verbosity (notice by default; each -v one level more, --quiet one less) as
+    /// swift-log's level.
+    static func logLevel(verbosity: Int, quiet: Bool) -> Logger.Level {
+        if quiet { return .warning }
+        switch verbosity {
+        case 0: return .notice
+        case 1: return .info
+        case 2, 3: return .debug
+        default: return .trace
+        }
+    }
+
     /// `HOST:PORT` or `[V6]:PORT`.
-    static func parseAddress(_ text: String) throws -> (String, Int) {
+    static func parseAddress(_ text: String, option: String = "--http") throws -> (String, Int) {
         let host: Substring, port: Substring
         if text.hasPrefix("["), let close = text.firstIndex(of: "]") {
             host = text[text.index(after: text.startIndex)..<close]
             let rest = text[text.index(after: close)...]
-            guard rest.first == ":" else { throw ValidationError("'--http' expects ADDR:PORT, got '\(text)'") }
+            guard rest.first == ":" else { throw ValidationError("'\(option)' expects ADDR:PORT, got '\(text)'") }
             port = rest.dropFirst()
         } else {
             guard let colon = text.lastIndex(of: ":") else {
-                throw ValidationError("'--http' expects ADDR:PORT, got '\(text)'")
+                throw ValidationError("'\(option)' expects ADDR:PORT, got '\(text)'")
             }
             host = text[..<colon]
             port = text[text.index(after: colon)...]
         }
         guard !host.isEmpty, let p = Int(port), (0...65535).contains(p) else {
-            throw ValidationError("'--http' expects ADDR:PORT with a port from 0 to 65535, got '\(text)'")
+            throw ValidationError("'\(option)' expects ADDR:PORT with a port from 0 to 65535, got '\(text)'")
         }
         return (String(host), p)
     }

@@ -35,9 +35,10 @@ enum StdioServer {
     static func run(nix: NixOptions) async throws {
         let config = try nix.load()
         if try await relay(to: config.settings.bridgeSocket) { return }
-        guard let lookup = try config.lookup(extraSubstituters: nil, cache: try? config.narInfoCache()) else {
+        guard var lookup = try config.lookup(extraSubstituters: nil, cache: try? config.narInfoCache()) else {
             throw CLIError.noStores
         }
+        lookup.warnOnCacheWriteFailures { printError("nix-bridge: \($0)") }
         let view = FleetView(lookup: lookup, signingKeys: try config.signingKeys())
         let writeStore = try config.writeStore()
         let stream = DescriptorStream.standardIO()

@@ -5,7 +5,7 @@ import NixCore
 import NixStore
 
 /// `nix-bridge substitute`: fetch paths (with their closures) from the fleet into a store.
-struct SubstituteCommand: AsyncParsableCommand {
+struct SubstituteCommand: AsyncParsableCommand, PathListCommand {
     static let configuration = CommandConfiguration(
         commandName: "substitute",
         abstract: "Fetch store paths or derivation outputs from the builders that hold them.",
@@ -19,13 +19,19 @@ struct SubstituteCommand: AsyncParsableCommand {
     )
 
     @Argument(help: "Store paths, DRV^out, DRV^* or .drv paths (their outputs).")
-    var paths: [String]
+    var paths: [String] = []
+    @Flag(help: "Also read paths from standard input, one per line (as Nix's --stdin).")
+    var stdin = false
     @Option(help: "The destination store (default: the local daemon if it runs, else the local store).")
     var store: String?
     @OptionGroup var sources: LookupSourceOptions
     @Flag(help: "Print the paths fetched as JSON: [{\"path\", \"from\", \"narSize\"}].")
     var json = false
     @OptionGroup var nix: NixOptions
+
+    var pathArguments: [String] { get { paths } set { paths = newValue } }
+    var readsStandardInput: Bool { stdin }
+    static let pathArgumentName = "<paths> ..."
 
     func run() async throws {
         let config = try nix.load()

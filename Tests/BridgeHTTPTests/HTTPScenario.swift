@@ -12,7 +12,7 @@ import TestSupport
 /// in-process as an HTTP binary cache on 127.0.0.1 (a free port):
 /// - `shared`: a 5-path closure on both builders;
 /// - `only2`: a 4-path closure on builder 2 only;
-/// - `large`: one 8 MiB path on builder 2 only;
+/// - `large`: one 8 MiB path (or `largeMebibytes`) on builder 2 only;
 /// - `unsigned`: 2 paths on builder 1 without signatures;
 /// - `strangers`: 2 paths on builder 1 signed by a key nobody trusts.
 /// nix-bridge signs what it serves with `bridge-1`.
@@ -26,7 +26,7 @@ final class HTTPScenario: @unchecked Sendable {
     private(set) var port = 0
     private var server: Task<Void, any Error>?
 
-    init(label: String, narInfoTTL: Duration = .seconds(60)) throws {
+    init(label: String, narInfoTTL: Duration = .seconds(60), largeMebibytes: Int = 8) throws {
         fleet = try Fleet(count: 2, label: "nb-http-\(label)")
         key1 = try SigningKey.generate(name: "builder1-1", in: fleet.work)
         key2 = try SigningKey.generate(name: "builder2-1", in: fleet.work)
@@ -34,7 +34,7 @@ final class HTTPScenario: @unchecked Sendable {
         ours = try SigningKey.generate(name: "bridge-1", in: fleet.work)
         shared = try StoreFixture.closure(size: 5, rootName: "http-shared", seed: 61)
         only2 = try StoreFixture.closure(size: 4, rootName: "http-only2", seed: 62)
-        large = try StoreFixture.large(mebibytes: 8, name: "http-large", seed: 63)
+        large = try StoreFixture.large(mebibytes: largeMebibytes, name: "http-large", seed: 63)
         unsigned = try StoreFixture.make(count: 2, seed: 64, namePrefix: "http-unsigned")
         strangers = try StoreFixture.make(count: 2, seed: 65, namePrefix: "http-stranger")
 

@@ -38,7 +38,7 @@ final class StoreCLITests {
         try makeStore(signedWith: try key("fx-json-1"))
         let ca = try env.addFile(1, name: "ca.txt", contents: "content-addressed\n")
         let paths = [root, fixture.printedPaths[0], ca]
-        let ours = try env.bridge(["path-info", "--json", "--store", "ssh-ng://builder1"] + paths)
+        let ours = try env.bridge(["path-info", "--json-list", "--store", "ssh-ng://builder1"] + paths)
         #expect(ours.status == 0, "\(ours.stderr)")
         let nix = try env.nix(["path-info", "--json", "--store", "ssh-ng://builder1"] + paths)
         let a = try Self.parse(ours.stdout), b = try Self.parse(nix.stdout)

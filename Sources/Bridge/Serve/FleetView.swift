@@ -2,6 +2,7 @@ import NixCore
 import NixSigning
 import NixStore
 import NixWire
+import Synchronization
 
 /// The fleet seen as one read-only store that holds only trusted paths: what nix-bridge
 /// serves to Nix clients (as an ssh-ng store or an HTTP binary cache).
@@ -23,15 +24,21 @@ public actor FleetView {
     static let recentTTL: Duration = .seconds(30)
     /// Lookups started ahead of the client (a path's references, once it asked for the
     /// path), by the paths they look up.
-    var pendingInfo: [StorePath: Task<[StorePath: LookupAnswer], Never>] = [:]
+    var pendingInfo: [StorePath: Task<PrefetchedInfo, Never>] = [:]
     /// Trusted paths clients asked about and whose NAR may be wanted next, oldest first
     /// (NAR prefetching takes from the end).
     var narCandidates: [StorePath] = []
     /// Paths whose NAR was asked for or prefetched (never prefetched again).
     var narTaken: Set<StorePath> = []
-    /// Small NARs fetched ahead (checked), with their sizes.
-    var prefetchedNARs: [StorePath: (task: Task<[UInt8]?, Never>, size: UInt64)] = [:]
+    /// Small NARs fetched ahead (checked), by the source info they belong to.
+    var prefetchedNARs: [PrefetchKey: Prefetched] = [:]
+    /// The bytes of `prefetchedNARs`, within `narPrefetchBudget`.
     var prefetchedBytes: UInt64 = 0
+    /// The most bytes of prefetched NARs held at once, and how long one is kept untaken.
+    public nonisolated let narPrefetchBudget: UInt64
+    public nonisolated let prefetchTTL: Duration
+    /// NAR bytes received from sources so far (served and prefetched).
+    nonisolated let pulled = NARBytesPulled()
     /// What happened so far, for diagnostics.
     public internal(set) var statistics = Statistics()
 
@@ -40,18 +47,28 @@ public actor FleetView {
         public var pathsLookedUp = 0
         public var narsServed = 0
         public var narsPrefetched = 0
+        /// Prefetched NARs no client asked for within `prefetchTTL`.
+        public var narsPrefetchExpired = 0
         public var description: String {
             "\(lookups) lookups of \(pathsLookedUp) paths; \(narsServed) NARs served, \(narsPrefetched) of them prefetched"
+                + (narsPrefetchExpired > 0 ? "; \(narsPrefetchExpired) prefetched NARs expired unasked" : "")
         }
     }
     /// NARs up to this size are checked whole before a byte is passed on, so a source that
     /// sends a wrong one is replaced by the next (bounded memory: one buffer per request).
     static let holdBack: UInt64 = 1 << 20
 
-    public init(lookup: Lookup, signingKeys: [SecretKey] = []) {
+    public init(lookup: Lookup, signingKeys: [SecretKey] = [],
+                narPrefetchBudget: UInt64 = FleetView.defaultNARPrefetchBudget,
+                prefetchTTL: Duration = FleetView.defaultPrefetchTTL) {
         self.lookup = lookup
         self.signingKeys = signingKeys
+        self.narPrefetchBudget = narPrefetchBudget
+        self.prefetchTTL = prefetchTTL
     }
+
+    /// NAR bytes received from the sources so far (what serving cost the builders).
+    public nonisolated var narBytesPulled: UInt64 { pulled.value }
 
     // MARK: Queries
 
@@ -61,13 +78,39 @@ public actor FleetView {
     }
 
     /// Infos of the paths some source holds a trusted copy of; the others are absent.
+    /// Throws `QueryError` when a path without a trusted copy may be held by a source that
+    /// could not be asked: "not there" would be a lie the client remembers.
     public func pathInfos(_ paths: [StorePath]) async throws -> [StorePath: PathInfo] {
         var out: [StorePath: PathInfo] = [:]
-        for answer in await answers(Array(Set(paths))) {
-            if let best = answer.best { out[answer.path] = served(best) }
+        var unknown: [StorePath] = []
+        var failures: [String] = []
+        for a in await answers(Array(Set(paths))) {
+            if let best = a.answer.best {
+                out[a.answer.path] = served(best)
+            } else if a.isUnknown {
+                unknown.append(a.answer.path)
+                for f in a.failures where !failures.contains(f) { failures.append(f) }
+            }
         }
         noteAsked(out.keys)
+        if !unknown.isEmpty {
+            throw QueryError(paths: unknown.sorted().map(storeDir.print), failures: failures)
+        }
         return out
+    }
+
+    /// A question the view cannot answer honestly: sources that might hold the paths could
+    /// not be asked.
+    public struct QueryError: Error, Sendable, CustomStringConvertible {
+        public var paths: [String]
+        /// "store: why", one per source.
+        public var failures: [String]
+
+        public var description: String {
+            let what = paths.count == 1 ? "'\(paths[0])'" : "\(paths.count) paths (first '\(paths[0])')"
+            return "cannot tell whether \(what) is in the fleet: " + (failures.count == 1 ? failures[0]
+                : "\(failures.count) builders could not be asked:\n  " + failures.joined(separator: "\n  "))
+        }
     }
 
     /// The paths some source holds a trusted copy of.
@@ -85,23 +128,43 @@ public actor FleetView {
     }
 
     /// The store path with this hash part (Nix's QueryPathFromHashPart): every source is
-    /// asked at once; the first answer whose path is trusted wins.
+    /// asked at once; the first answer whose path is trusted wins. When none is, and a
+    /// source could not be asked, throws `QueryError` (the path may be there).
     public func path(hashPart: String) async throws -> StorePath? {
         let stores = lookup.stores
-        return await withTaskGroup(of: StorePath?.self) { group in
+        var failures: [String] = []
+        let found = try await withThrowingTaskGroup(of: Result<StorePath?, StoreError>.self, returning: StorePath?.self) { group in
             for store in stores {
-                group.addTask { try? await store.queryPathFromHashPart(hashPart) }
+                group.addTask {
+                    do throws(StoreError) { return .success(try await store.queryPathFromHashPart(hashPart)) }
+                    catch { return .failure(error) }
+                }
             }
             var tried = Set<StorePath>()
-            for await candidate in group {
+            for try await outcome in group {
+                let candidate: StorePath?
+                switch outcome {
+                case let .success(p): candidate = p
+                case let .failure(e):
+                    failures.append("\(e.peer): \(e)")
+                    continue
+                }
                 guard let candidate, tried.insert(candidate).inserted else { continue }
-                if (try? await pathInfo(candidate)) != nil {
-                    group.cancelAll()
-                    return candidate
+                do {
+                    if try await pathInfo(candidate) != nil {
+                        group.cancelAll()
+                        return candidate
+                    }
+                } catch let e as QueryError {
+                    failures += e.failures.filter { !failures.contains($0) }
                 }
             }
             return nil
         }
+        if found == nil, !failures.isEmpty {
+            throw QueryError(paths: [storeDir.path + "/" + hashPart], failures: failures)
+        }
+        return found
     }
 
     // MARK: NAR
@@ -132,23 +195,35 @@ public actor FleetView {
     /// the whole NAR checks out, so a mismatch throws before the receiver has a complete
     /// (wrong) NAR. A source that fails before any byte was passed on (any failure of a NAR
     /// up to 1 MiB, which is checked whole first) is replaced by the next trusted one.
-    public func narFromPath(_ path: StorePath,
+    ///
+    /// With `expected` (the info a client was served, as an HTTP client's narinfo), only
+    /// sources whose copy has that NAR hash and size are used.
+    public func narFromPath(_ path: StorePath, expected: PathInfo? = nil,
                             into sink: @escaping @Sendable ([UInt8]) async throws -> Void) async throws {
         let full = storeDir.print(path)
         statistics.narsServed += 1
-        if let bytes = await takePrefetchedNAR(path) {
+        let got = await answers([path]).first
+        let sources = (got?.answer.locations ?? []).filter { location in
+            guard location.isTrusted else { return false }
+            guard let expected else { return true }
+            return location.info.narHash == expected.narHash && location.info.narSize == expected.narSize
+        }
+        guard let first = sources.first else {
+            if let got, !got.failures.isEmpty { throw QueryError(paths: [full], failures: got.failures) }
+            prefetchNARs()
+            throw NARError.notValid(path: full)
+        }
+        if let bytes = await takePrefetchedNAR(path, for: first) {
             statistics.narsPrefetched += 1
             prefetchNARs()
             try await sink(bytes)
             return
         }
-        let answer = await answers([path]).first
         prefetchNARs()
-        guard let answer, answer.best != nil else { throw NARError.notValid(path: full) }
         var failures: [String] = []
-        for location in answer.locations where location.isTrusted {
+        for location in sources {
             guard let store = lookup.stores.first(where: { $0.uri.description == location.store }) else { continue }
-            let outcome = await Self.stream(location.info, from: store, into: sink)
+            let outcome = await Self.stream(location.info, from: store, pulled: pulled, into: sink)
             switch outcome {
             case .done: return
             case let .sinkFailed(error): throw error
@@ -174,22 +249,14 @@ public actor FleetView {
         var error: any Error
     }
 
-    /// One source's NAR into the sink. The store's connection hands chunks over
-    /// synchronously; they cross to the async sink through a stream.
+    /// One source's NAR into the sink. The connection hands each chunk to the verified
+    /// stream and reads nothing more from the builder until the sink took it, so a slow
+    /// receiver holds back only its own transfer (with `ownConnection` the store gives the
+    /// NAR a connection nothing else waits behind), and what is held per transfer is a few
+    /// chunks, whatever the NAR's size.
     static func stream(_ info: PathInfo, from store: RemoteStore, holdBack: UInt64 = FleetView.holdBack,
+                       pulled: NARBytesPulled? = nil, ownConnection: Bool = true,
                        into sink: @escaping @Sendable ([UInt8]) async throws -> Void) async -> StreamOutcome {
-        let (chunks, feed) = AsyncThrowingStream<[UInt8], any Error>.makeStream()
-        let producer = Task {
-            do {
-                try await store.narFromPath(info.path) { bytes in
-                    if case .terminated = feed.yield(bytes) { throw CancellationError() }
-                }
-                feed.finish()
-            } catch {
-                feed.finish(throwing: error)
-            }
-        }
-        defer { producer.cancel() }
         let full = store.storeDir.print(info.path)
         let uri = store.uri.description
         // Held back: the first `holdBack` bytes (so a small NAR can still fail over to the
@@ -198,15 +265,22 @@ public actor FleetView {
             do { try await sink(bytes) } catch { throw SinkFailure(error: error) }
         }
         do {
-            for try await bytes in chunks { try await nar.receive(bytes) }
+            try await store.narFromPath(info.path, ownConnection: ownConnection) { bytes in
+                pulled?.add(bytes.count)
+                try await nar.receive(bytes)
+            }
             try await nar.finish()
             return .done
-        } catch let e as SinkFailure {
-            return .sinkFailed(e.error)
-        } catch let e as VerifiedNARStream.Mismatch {
-            return .failed(NARError.mismatch(path: full, store: uri, what: e.what), passedOn: nar.forwarded > 0)
         } catch {
-            return .failed(error, passedOn: nar.forwarded > 0)
+            // The connection wraps what the sink threw: find the receiver's own error.
+            var cause = error
+            if case let .sink(_, e)? = error as? StoreError { cause = e }
+            switch cause {
+            case let e as SinkFailure: return .sinkFailed(e.error)
+            case let e as VerifiedNARStream.Mismatch:
+                return .failed(NARError.mismatch(path: full, store: uri, what: e.what), passedOn: nar.forwarded > 0)
+            default: return .failed(error, passedOn: nar.forwarded > 0)
+            }
         }
     }
 
@@ -224,4 +298,11 @@ public actor FleetView {
         }
         return out
     }
+}
+
+/// A count of NAR bytes, added to by concurrent transfers.
+final class NARBytesPulled: Sendable {
+    private let count = Atomic<UInt64>(0)
+    func add(_ n: Int) { count.add(UInt64(n), ordering: .relaxed) }
+    var value: UInt64 { count.load(ordering: .relaxed) }
 }

@@ -10,33 +10,47 @@ public actor RemoteStore {
     public nonisolated let storeDir: StoreDirectory
     private let connect: @Sendable () async throws(StoreError) -> DaemonConnection
     private let maxConnections: Int
+    /// How many connections NAR transfers may open beyond `maxConnections`.
+    private let maxNARConnections: Int
     private var connections: [DaemonConnection] = []
+    /// Connections lent to NARs of their own, with how many.
+    private var lent: [ObjectIdentifier: Int] = [:]
     private var opening: Task<DaemonConnection, any Error>?
 
     /// - Parameters:
     ///   - connect: opens one new connection (transport + handshake).
     ///   - maxConnections: how many connections the pool may open.
+    ///   - maxNARConnections: how many more connections NAR transfers may open, one each (kept
+    ///     open once idle, for the next transfers).
     public init(uri: StoreURI, storeDir: StoreDirectory = .default, maxConnections: Int = 1,
+                maxNARConnections: Int = 16,
                 connect: @escaping @Sendable () async throws(StoreError) -> DaemonConnection) {
         self.uri = uri
         self.storeDir = storeDir
         self.maxConnections = max(1, maxConnections)
+        self.maxNARConnections = max(0, maxNARConnections)
         self.connect = connect
     }
 
     /// A connection to use: an idle one, else a new one while the pool has room, else the
-    /// least loaded one (requests pipeline on it).
-    func connection() async throws(StoreError) -> DaemonConnection {
+    /// least loaded one (requests pipeline on it). A connection lent to a NAR of its own
+    /// (`narFromPath(_:ownConnection:into:)`) is used only when nothing else is left: its
+    /// receiver may be slow, and whatever is pipelined behind it would wait for it. With
+    /// `forNAR`, such a NAR gets a connection of its own, opened beyond `maxConnections` (up
+    /// to `maxNARConnections` more), so that one slow receiver holds back only its transfer.
+    func connection(forNAR: Bool = false) async throws(StoreError) -> DaemonConnection {
         var live: [DaemonConnection] = []
         for c in connections where await !c.isBroken { live.append(c) }
         connections = live
+        lent = lent.filter { id, _ in live.contains { ObjectIdentifier($0) == id } }
         var best: (DaemonConnection, Int)?
-        for c in live {
+        for c in live where lent[ObjectIdentifier(c)] == nil {
             let load = await c.inFlight
             if load == 0 { return c }
             if best == nil || load < best!.1 { best = (c, load) }
         }
-        if live.count < maxConnections {
+        let room = forNAR || best == nil ? maxConnections + maxNARConnections : maxConnections
+        if live.count < room {
             if let opening {
                 do { return try await opening.value } catch { throw StoreError.wrap(error, peer: uri.description) }
             }
@@ -53,7 +67,17 @@ public actor RemoteStore {
                 throw StoreError.wrap(error, peer: uri.description)
             }
         }
-        return best!.0
+        if let best { return best.0 }
+        // Every connection is lent to a NAR and the pool is full: queue behind the least busy.
+        return live.min { lent[ObjectIdentifier($0), default: 0] < lent[ObjectIdentifier($1), default: 0] }!
+    }
+
+    /// After a NAR of its own: the connection is no longer lent. It stays open (idle, it is
+    /// the first one the next NAR or request takes), so a long-running service logs in to a
+    /// builder no more often than its peak number of transfers at once.
+    private func giveBack(_ c: DaemonConnection) async {
+        let id = ObjectIdentifier(c)
+        if let n = lent[id], n > 1 { lent[id] = n - 1 } else { lent[id] = nil }
     }
 
     /// Opens (if needed) a connection and returns what its handshake said.
@@ -141,9 +165,27 @@ public actor RemoteStore {
         return p
     }
 
-    /// Streams the path's NAR into `sink` as it arrives (bounded memory).
-    public func narFromPath(_ path: StorePath, into sink: @escaping DaemonConnection.NARSink) async throws(StoreError) {
-        guard case .narEnd = try await send(.narFromPath(path), narSink: sink) else { throw unexpected(.narFromPath) }
+    /// Streams the path's NAR into `sink` as it arrives (bounded memory: the connection
+    /// reads nothing more until the sink returns). With `ownConnection`, on a connection
+    /// nothing else waits behind, for a sink that may be slow (a client being served);
+    /// without, pipelined with the other requests (a sink that keeps up).
+    public func narFromPath(_ path: StorePath, ownConnection: Bool = false,
+                            into sink: @escaping DaemonConnection.NARSink) async throws(StoreError) {
+        guard ownConnection else {
+            guard case .narEnd = try await send(.narFromPath(path), narSink: sink) else { throw unexpected(.narFromPath) }
+            return
+        }
+        let c = try await connection(forNAR: true)
+        lent[ObjectIdentifier(c), default: 0] += 1
+        let response: WorkerResponse
+        do {
+            response = try await c.request(.narFromPath(path), narSink: sink)
+        } catch {
+            await giveBack(c)
+            throw error
+        }
+        await giveBack(c)
+        guard case .narEnd = response else { throw unexpected(.narFromPath) }
     }
 
     /// Adds signatures to a path (the daemon checks nothing: needs a trusted user).

@@ -1,0 +1,43 @@
+import ArgumentParser
+import Bridge
+import Foundation
+
+/// `nix-bridge check`: is every builder set up to be used as a substituter?
+struct CheckCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "check",
+        abstract: "Check every builder's set-up as a substituter, step by step (PASS/FAIL with the fix).",
+        discussion: """
+            The NixOS wiki's "remote builders as substituters" steps, for every configured \
+            machine: host key pinned, the local 'substituters' line, ssh login, nix-daemon on \
+            the PATH of a non-interactive shell, trusted user, a signing key in \
+            'secret-key-files' (judged by its recent paths' signatures), how many of its recent \
+            paths are unsigned, its key in the local 'trusted-public-keys'. Exits 0 when every \
+            step passed, 1 otherwise.
+            """
+    )
+
+    @Option(help: "The narinfo cache file (not used for the check; accepted as for 'status').")
+    var narinfoCache: String?
+    @OptionGroup var nix: NixOptions
+
+    func run() async throws {
+        let config = try nix.load()
+        if config.machines.isEmpty {
+            throw CLIError.failed("no machines configured (nix.conf 'builders', --builders, /etc/nix/machines)")
+        }
+        let scheduler = Scheduler(machines: config.machines, stateDirectory: Scheduler.defaultStateDirectory(), warn: { _ in })
+        let report = await FleetStatus.gather(config, scheduler: scheduler, cache: nil)
+        let results = SetupCheck.check(report, settings: config.settings)
+        for r in results {
+            print(r.storeUri)
+            for s in r.steps {
+                print("  \(s.passed ? "PASS" : "FAIL")  \(s.name): \(s.detail)")
+                if let fix = s.fix, !s.passed { print("        fix: \(fix)") }
+            }
+        }
+        let failed = results.reduce(0) { $0 + $1.steps.filter { !$0.passed }.count }
+        print(failed == 0 ? "all steps passed" : "\(failed) step\(failed == 1 ? "" : "s") failed")
+        if failed > 0 { throw ExitCode.failure }
+    }
+}
