@@ -52,6 +52,8 @@ extension Substituter.Event {
             return [NixMessages.couldNotFetch(storeDir.print(p), from: from, error: error)]
         case let .untrusted(p, from):
             return [NixMessages.ignoringSubstitute(storeDir.print(p), from: from)]
+        case let .storeFailed(store, error):
+            return ["warning: cannot query '\(store)': \(error)"]
         case .received, .fetched:
             return []
         }

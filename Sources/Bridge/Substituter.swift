@@ -55,6 +55,8 @@ public struct Substituter: Sendable {
         case fetched(StorePath, from: String, narSize: UInt64)
         case sourceFailed(StorePath, from: String, error: String)
         case untrusted(StorePath, from: String)
+        /// A store could not be asked where paths are (its answers are missing).
+        case storeFailed(store: String, error: String)
     }
 
     /// Makes `paths` valid in the destination, with their closures. Returns the paths that
@@ -71,6 +73,7 @@ public struct Substituter: Sendable {
     /// closure of `paths`, as found on the fleet. Only fetched paths' references are looked up.
     func plan(_ paths: [StorePath], events: @Sendable (Event) -> Void) async throws -> [LookupAnswer] {
         var wanted: [StorePath: LookupAnswer] = [:]
+        var reported = Set<String>()
         var frontier = Array(Set(paths))
         while !frontier.isEmpty {
             // Ask the destination and the fleet at once (one round trip per level, not two);
@@ -80,6 +83,7 @@ public struct Substituter: Sendable {
             guard !asked.isEmpty else { break }
             async let valid = destination.queryValidPaths(asked)
             let result = await lookup.lookup(Array(asked))
+            for f in result.failures where reported.insert(f.store).inserted { events(.storeFailed(store: f.store, error: f.error)) }
             let have = try await valid
             frontier = []
             for found in result.answers where !have.contains(found.path) && wanted[found.path] == nil {

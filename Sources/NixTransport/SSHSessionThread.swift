@@ -86,7 +86,11 @@ struct Pump {
             if dead { pollOnce(socket: false, pending: false); continue }
             var progress = false
             do throws(SSHError) {
-                progress = try pumpWrites() || progress
+                // Writes that go on mean the server keeps opening its window: it is alive too.
+                if try pumpWrites() {
+                    progress = true
+                    lastServerTraffic = .now
+                }
                 if closeWrite, current == nil, !eofSent {
                     let rc = channel.sendEOF()
                     if rc == 0 { eofSent = true; progress = true } else if rc != SSH2.eagain { throw mapError(rc, "send EOF") }

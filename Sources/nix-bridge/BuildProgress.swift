@@ -62,7 +62,7 @@ final class BuildProgress: @unchecked Sendable {
             lock.withLock { current = "copying \(Self.name(p)) from \(from)" }
         case let .fetched(_, _, size):
             lock.withLock { copied += 1; copiedBytes += size; downloaded += size; current = "" }
-        case .sourceFailed, .untrusted, .planned, .received:
+        case .sourceFailed, .untrusted, .storeFailed, .planned, .received:
             break
         }
     }

@@ -78,7 +78,7 @@ struct SubstituteCommand: AsyncParsableCommand, PathListCommand {
         case let .fetched(p, from, narSize):
             progress.fetched(narSize: narSize)
             record.add(path: dir.print(p), from: from, narSize: narSize)
-        case .sourceFailed, .untrusted:
+        case .sourceFailed, .untrusted, .storeFailed:
             break
         }
         line.update(progress.text)

@@ -53,7 +53,7 @@ enum MaliciousDaemon {
     }
 
     static let script = #"""
-import json, struct, sys
+json, struct, sys = (__import__(m) for m in ("json", "struct", "sys"))
 MODE = "@MODE@"
 data = json.load(open("@INFOS@"))
 infos = {i["path"]: i for i in data["infos"]}

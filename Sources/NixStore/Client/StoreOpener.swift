@@ -39,6 +39,10 @@ public struct StoreOpener: Sendable {
         self.maxConnections = maxConnections
     }
 
+    /// ServerAliveInterval when ssh_config sets none (OpenSSH sends no keepalives then): with
+    /// the default ServerAliveCountMax 3, a link that died is given up after a minute.
+    public static let defaultServerAliveInterval = 15
+
     /// The command Nix runs on an ssh-ng host.
     public static func remoteCommand(for uri: StoreURI) -> String {
         var cmd = (uri[parameter: "remote-program"] ?? "nix-daemon") + " --stdio"
@@ -134,6 +138,11 @@ public struct StoreOpener: Sendable {
             target.identitiesOnly = true
         }
         if let connectTimeout { target.connectTimeout = connectTimeout }
+        // A build keeps the daemon silent for as long as it runs, so only keepalives can tell
+        // a dead link from a long build: they are on unless ssh_config says otherwise.
+        if !opts.settings.contains(where: { $0.keyword == "serveraliveinterval" }) {
+            target.serverAliveInterval = Self.defaultServerAliveInterval
+        }
         if target.alias == nil { target.alias = uri.authority }
         return target
     }
