@@ -8,7 +8,8 @@ struct Bench: ParsableCommand {
         abstract: "Benchmarks of nix-bridge against the real Nix tools.",
         subcommands: [NARBench.self, SigningBench.self, CacheBench.self, SSHBench.self, StoreBench.self,
                       LookupBench.self, SubstituteBench.self, SubstituteOne.self, BuildBench.self, ServeBench.self, SlowClientsBench.self,
-                      HTTPBench.self, LibSSH2Bench.self, TransportBench.self, ArgsBench.self, SilentBench.self]
+                      HTTPBench.self, LibSSH2Bench.self, TransportBench.self, ArgsBench.self, SilentBench.self,
+                      ServiceBench.self]
     )
 }
 

@@ -182,6 +182,16 @@ final class DaemonSetup: @unchecked Sendable {
 
     /// How many clients the service has served (from its NIX_BRIDGE_STATS line).
     var serviceClients: Int {
+        // The file is rewritten in place every 50 ms: a read may find it empty.
+        for _ in 0..<40 {
+            let n = serviceClientsNow
+            if n > 0 { return n }
+            usleep(50_000)
+        }
+        return 0
+    }
+
+    private var serviceClientsNow: Int {
         let text = (try? String(contentsOfFile: environment["NIX_BRIDGE_STATS"]!, encoding: .utf8)) ?? ""
         guard let words = text.split(separator: ";").last?.split(separator: " "), let n = words.first.flatMap({ Int($0) }) else { return 0 }
         return n
