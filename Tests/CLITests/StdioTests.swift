@@ -102,7 +102,13 @@ final class StdioTests {
         let src = f.scratchStore("src")
         let file = try f.env.write("to-copy.txt", "refuse me\n")
         let added = try TestSupport.run(["nix-store", "--store", src, "--add", file], environment: f.env.environment).trimmed
-        let out = try f.env.nix(["copy", "--from", src, "--to", f.localURI(), added], check: false)
+        // One builder: Nix asks whether the path is valid before it adds it, and a builder
+        // that could not be asked would make that answer an error rather than "no".
+        let oneBuilder = try StdioScenario.wrapper(in: f.env.work, name: "bridge-one", conf: """
+            builders = ssh-ng://builder1 x86_64-linux
+            trusted-public-keys = \(f.key1.publicKey)
+            """, sshOpts: f.env.nixSSHOpts)
+        let out = try f.env.nix(["copy", "--from", src, "--to", f.localURI(oneBuilder), added], check: false)
         #expect(out.status == 1)
         #expect(out.stderr.contains("error: you are not privileged to add paths"), "\(out.stderr)")
         #expect(out.stderr.contains("nix-bridge serves the fleet's trusted paths read-only"), "\(out.stderr)")
