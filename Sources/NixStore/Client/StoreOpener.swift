@@ -123,9 +123,12 @@ public struct StoreOpener: Sendable {
     /// How long the worker handshake may take once the transport is up: the connect timeout
     /// (for ssh-ng, the host's effective one), as a daemon that does not answer its first
     /// bytes is as unreachable as one that does not accept the connection.
+    /// With neither `connect-timeout` nor ssh_config's ConnectTimeout set, 60 s: a loaded
+    /// builder can take well over the 15 s connect default to start `nix-daemon --stdio`.
     func handshakeTimeout(_ uri: StoreURI) -> Duration {
-        if uri.scheme == .sshNG { return sshTarget(uri).connectTimeout }
-        return connectTimeout ?? .seconds(15)
+        if let connectTimeout { return connectTimeout }
+        if uri.scheme == .sshNG, let s = sshOptions(uri).connectTimeout, s > 0 { return .seconds(s) }
+        return .seconds(60)
     }
 
     /// SSH options for the URI: ssh_config for the host, then what the URI and machines
