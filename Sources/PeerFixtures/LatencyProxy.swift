@@ -19,20 +19,7 @@ public final class LatencyProxy: @unchecked Sendable {
         self.targetPort = targetPort
         self.delay = delay
         signal(SIGPIPE, SIG_IGN)
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        var addr = Self.loopback(port: 0)
-        var len = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let ok = withUnsafeMutablePointer(to: &addr) { p in
-            p.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                bind(fd, $0, len) == 0 && getsockname(fd, $0, &len) == 0
-            }
-        }
-        listenFD = fd
-        guard ok, listen(fd, 64) == 0 else {
-            close(fd)
-            throw Fleet.FleetError(message: "latency proxy: cannot listen: \(errno)")
-        }
-        port = Int(UInt16(bigEndian: addr.sin_port))
+        (listenFD, port) = try Self.listenOnLoopback(what: "latency proxy")
         Thread { [self] in
             Self.blockSignals()
             acceptLoop()
@@ -56,6 +43,23 @@ public final class LatencyProxy: @unchecked Sendable {
         var all = sigset_t()
         sigfillset(&all)
         pthread_sigmask(SIG_BLOCK, &all, nil)
+    }
+
+    /// A listening TCP socket on 127.0.0.1 at a port the kernel picks: (descriptor, port).
+    static func listenOnLoopback(what: String) throws -> (Int32, Int) {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        var addr = loopback(port: 0)
+        var len = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let ok = withUnsafeMutablePointer(to: &addr) { p in
+            p.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(fd, $0, len) == 0 && getsockname(fd, $0, &len) == 0
+            }
+        }
+        guard ok, listen(fd, 64) == 0 else {
+            close(fd)
+            throw Fleet.FleetError(message: "\(what): cannot listen: \(errno)")
+        }
+        return (fd, Int(UInt16(bigEndian: addr.sin_port)))
     }
 
     static func loopback(port: Int) -> sockaddr_in {

@@ -24,20 +24,7 @@ public final class SilentProxy: @unchecked Sendable {
         self.targetPort = targetPort
         silent = silentFromStart
         signal(SIGPIPE, SIG_IGN)
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        var addr = LatencyProxy.loopback(port: 0)
-        var len = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let ok = withUnsafeMutablePointer(to: &addr) { p in
-            p.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                bind(fd, $0, len) == 0 && getsockname(fd, $0, &len) == 0
-            }
-        }
-        listenFD = fd
-        guard ok, listen(fd, 64) == 0 else {
-            close(fd)
-            throw Fleet.FleetError(message: "silent proxy: cannot listen: \(errno)")
-        }
-        port = Int(UInt16(bigEndian: addr.sin_port))
+        (listenFD, port) = try LatencyProxy.listenOnLoopback(what: "silent proxy")
         Thread { [self] in
             LatencyProxy.blockSignals()
             acceptLoop()
