@@ -9,7 +9,7 @@ struct Bench: ParsableCommand {
         subcommands: [NARBench.self, SigningBench.self, CacheBench.self, SSHBench.self, StoreBench.self,
                       LookupBench.self, SubstituteBench.self, SubstituteOne.self, BuildBench.self, ServeBench.self, SlowClientsBench.self,
                       HTTPBench.self, LibSSH2Bench.self, TransportBench.self, ArgsBench.self, SilentBench.self,
-                      ServiceBench.self]
+                      ServiceBench.self, DaemonBench.self]
     )
 }
 
