@@ -196,7 +196,6 @@ public final class Fleet: @unchecked Sendable {
               UserKnownHostsFile \(knownHosts)
               StrictHostKeyChecking yes
               BatchMode yes
-              ControlMaster no
               LogLevel ERROR
 
             """
