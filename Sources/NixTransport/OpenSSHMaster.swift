@@ -123,8 +123,8 @@ public struct OpenSSHMaster: Sendable, Equatable {
         let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
         guard fd >= 0 else { throw .spawnFailed(command: "ssh", message: "cannot open \(path): \(Posix.errorText())") }
         let deadline = ContinuousClock.now + limit
-        while flock(fd, LOCK_EX | LOCK_NB) != 0 {
-            guard errno == EWOULDBLOCK || errno == EINTR, ContinuousClock.now < deadline else {
+        while system_flock(fd, LOCK_EX | LOCK_NB) != 0 {
+            guard errno == EWOULDBLOCK, ContinuousClock.now < deadline else {
                 Glibc.close(fd)
                 throw .connectFailed(peer: peer, message: "another process holds \(path) (starting a ControlMaster) too long")
             }
