@@ -157,6 +157,8 @@ public final class Fleet: @unchecked Sendable {
             "NIX_USER_CONF_FILES": "\(clientConfDir)/nix.conf",
             "XDG_CONFIG_HOME": "\(dir)/xdg-config",
             "XDG_CACHE_HOME": "\(dir)/xdg-cache",
+            // The openssh transport's ControlMasters then live under XDG_CACHE_HOME too.
+            "XDG_RUNTIME_DIR": "",
             // The slot locks (current-load) every client of this fleet shares.
             "XDG_STATE_HOME": "\(dir)/xdg-state",
         ]
@@ -196,7 +198,6 @@ public final class Fleet: @unchecked Sendable {
               UserKnownHostsFile \(knownHosts)
               StrictHostKeyChecking yes
               BatchMode yes
-              ControlMaster no
               LogLevel ERROR
 
             """
@@ -231,7 +232,18 @@ public final class Fleet: @unchecked Sendable {
 
     deinit {
         stop()
+        stopControlMasters()
         try? FileManager.default.removeItem(at: directory)
+    }
+
+    /// The openssh transport's ControlMasters of this fleet's clients (under its
+    /// XDG_CACHE_HOME): `ssh -O exit` to each rather than their ControlPersist wait.
+    public func stopControlMasters() {
+        let dir = "\(directory.path)/xdg-cache/nix-bridge/ssh"
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? []
+        for name in names where !name.contains(".") {
+            _ = try? PeerFixtures.run(["ssh", "-O", "exit", "-oControlPath=\(dir)/\(name)", "master"], check: false)
+        }
     }
 
     /// Builder n (1-based).

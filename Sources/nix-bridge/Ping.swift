@@ -130,6 +130,12 @@ struct SSHSettingLine {
         let openssh = choice.client == .openssh
         lines.append(SSHSettingLine(hop: 0, text: openssh ? "transport openssh (\(choice.reason))" : "transport libssh2 \(SSHLibrary.version)",
                                     origin: openssh ? "ssh-transport" : "loaded library"))
+        if openssh {
+            let client = opener.openSSHClient(uri)
+            let text = client.controlPath.map { "controlpath \($0) (nix-bridge's ControlMaster, persist \(client.master?.persist ?? 0) s)" }
+                ?? "no ControlMaster of nix-bridge's (ssh_config or NIX_SSHOPTS set ControlMaster/ControlPath)"
+            lines.append(SSHSettingLine(hop: 0, text: text, origin: "openssh transport"))
+        }
         if let key = uri[parameter: "ssh-key"] ?? opener.identityFiles[uri.authority] {
             lines.append(SSHSettingLine(hop: 0, text: "identityfile \(key) (only this key)", origin: "machines file"))
         }

@@ -86,34 +86,12 @@ final class OpenSSHTransportTests {
     /// The machines file's pinned host key is what ssh checks, through a private known_hosts:
     /// the right key logs in with an empty user known_hosts, a wrong one is refused by ssh.
     @Test func pinnedHostKeyThroughOpenSSH() throws {
-        let b = env.builder(1)
-        let config = try env.write("ssh_config_pinned", """
-            Host pinned
-              HostName 127.0.0.1
-              Port \(b.port)
-              User root
-              IdentityFile \(env.clientKey)
-              IdentitiesOnly yes
-              StrictHostKeyChecking yes
-              BatchMode yes
-              LogLevel ERROR
-
-            """)
-        let environment = env.environment.merging(["NIX_SSHOPTS": "-F \(config)", "HOME": env.directory.path]) { $1 }
-        let binary = try #require(CLI.binary)
-        let wrongLine = try String(contentsOfFile: env.strangerKey + ".pub", encoding: .utf8)
-            .split(separator: " ").prefix(2).joined(separator: " ")
-        let wrong = Data(wrongLine.utf8).base64EncodedString()
-        let right = b.hostKeyBase64
-        let good = try TestSupport.run([binary, "ping", "--option", "ssh-transport", "openssh", "--builders",
-                                        "ssh-ng://pinned x86_64-linux - 1 1 - - \(right)"], environment: environment, check: false)
+        let pinned = try PinnedHostPing(env)
+        let good = try pinned.ping(pinned.right)
         #expect(good.status == 0, "\(good.stderr)")
         #expect(good.text.contains("Version: 2.8.0"))
-        let refused = try TestSupport.run([binary, "ping", "--option", "ssh-transport", "openssh", "--builders",
-                                           "ssh-ng://pinned x86_64-linux - 1 1 - - \(wrong)"], environment: environment, check: false)
-        #expect(refused.status != 0)
-        #expect(refused.stderr.contains("Host key verification failed") || refused.stderr.contains("REMOTE HOST IDENTIFICATION"),
-                "\(refused.stderr)")
+        let refused = try pinned.ping(pinned.wrong)
+        #expect(PinnedHostPing.isMismatch(refused), "\(refused.stderr)")
         // No private known_hosts is left behind.
         let left = (try? FileManager.default.contentsOfDirectory(atPath: NSTemporaryDirectory())) ?? []
         #expect(!left.contains { $0.hasPrefix("nix-bridge-ssh-") })

@@ -16,6 +16,37 @@ import Testing
             == ["ssh", "b", "-x", "-oPermitLocalCommand=yes", "-oLocalCommand=echo started", "c"])
     }
 
+    /// Through a master of ours: its socket instead of the "started" LocalCommand, defaults
+    /// that NIX_SSHOPTS does not set, and no master when NIX_SSHOPTS multiplexes itself.
+    @Test func argumentsThroughTheMaster() throws {
+        let master = OpenSSHMaster(directory: "/run/u/nix-bridge/ssh")
+        let c = OpenSSHClient(host: "b", sshOpts: "-o ServerAliveInterval=5",
+                              defaultOptions: ["ServerAliveInterval=15", "ServerAliveCountMax=3"], master: master)
+        let socket = try #require(c.controlPath)
+        #expect(socket.hasPrefix("/run/u/nix-bridge/ssh/") && socket.count == "/run/u/nix-bridge/ssh/".count + 16)
+        #expect(try c.arguments(command: "c", knownHostsFile: nil) == [
+            "ssh", "b", "-x", "-o", "ServerAliveInterval=5", "-oServerAliveCountMax=3",
+            "-oControlMaster=no", "-oControlPath=" + socket, "c",
+        ])
+        // Another pinned key, key file or destination: another master.
+        var other = c
+        other.pinnedHostKey = "c3NoLWVkMjU1MTkgQUFBQQ=="
+        #expect(other.controlPath != socket)
+        for opts in ["-S /tmp/s", "-M", "-oControlPath=/x/%C", "-o \"ControlMaster no\""] {
+            #expect(OpenSSHClient(host: "b", sshOpts: opts, master: master).controlPath == nil, "\(opts)")
+        }
+    }
+
+    /// The socket path fits sun_path with the 17 bytes ssh adds while binding it.
+    @Test func controlDirectoryFitsSunPath() {
+        #expect(OpenSSHMaster.defaultDirectory(environment: ["XDG_RUNTIME_DIR": "/run/user/1000"]) == "/run/user/1000/nix-bridge/ssh")
+        #expect(OpenSSHMaster.defaultDirectory(environment: ["XDG_RUNTIME_DIR": "", "HOME": "/home/a"]) == "/home/a/.cache/nix-bridge/ssh")
+        let long = "/home/" + String(repeating: "x", count: 80)
+        let dir = OpenSSHMaster.defaultDirectory(environment: ["HOME": long])
+        #expect(dir.hasPrefix("/tmp/nix-bridge-"))
+        #expect(OpenSSHMaster(directory: dir).socket(for: "k").utf8.count + 17 < 104)
+    }
+
     @Test func shellWordsSplitAsAShellDoes() throws {
         #expect(try ShellWords.split("") == [])
         #expect(try ShellWords.split("  a\tb  ") == ["a", "b"])

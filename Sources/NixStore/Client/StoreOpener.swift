@@ -25,6 +25,8 @@ public struct StoreOpener: Sendable {
     public var maxConnections: Int
     /// The `ssh-transport` setting; a store URI's `ssh-transport` parameter wins.
     public var sshTransport: SSHTransport = .auto
+    /// Where the openssh transport keeps its ControlMasters; nil starts none.
+    public var openSSHMaster: OpenSSHMaster? = OpenSSHMaster()
 
     public init(sshConfig: SSHConfig = SSHConfig(), pinnedHostKeys: [String: String] = [:],
                 identityFiles: [String: String] = [:], connectTimeout: Duration? = nil,
@@ -112,12 +114,21 @@ public struct StoreOpener: Sendable {
     }
 
     /// The user's OpenSSH client for the URI, with what Nix passes it: user and port from the
-    /// URI, the machines file's key and pinned host key, NIX_SSHOPTS.
-    func openSSHClient(_ uri: StoreURI) -> OpenSSHClient {
-        OpenSSHClient(host: uri.user.map { "\($0)@" + uri.authority } ?? uri.authority, port: uri.port,
-                      identityFile: uri[parameter: "ssh-key"] ?? identityFiles[uri.authority],
-                      pinnedHostKey: uri[parameter: "base64-ssh-public-host-key"] ?? pinnedHostKeys[uri.authority],
-                      connectTimeout: sshTarget(uri).connectTimeout)
+    /// URI, the machines file's key and pinned host key, NIX_SSHOPTS. Added: the keepalive
+    /// defaults the libssh2 transport has (unless ssh_config sets them), and nix-bridge's own
+    /// ControlMaster unless ssh_config sets ControlMaster or ControlPath for the host.
+    public func openSSHClient(_ uri: StoreURI) -> OpenSSHClient {
+        let set = Set(sshOptions(uri).settings.map(\.keyword))
+        let target = sshTarget(uri)
+        var defaults: [String] = []
+        if !set.contains("serveraliveinterval") { defaults.append("ServerAliveInterval=\(target.serverAliveInterval)") }
+        if !set.contains("serveralivecountmax") { defaults.append("ServerAliveCountMax=\(target.serverAliveCountMax)") }
+        let userMultiplexes = set.contains("controlmaster") || set.contains("controlpath")
+        return OpenSSHClient(host: uri.user.map { "\($0)@" + uri.authority } ?? uri.authority, port: uri.port,
+                             identityFile: uri[parameter: "ssh-key"] ?? identityFiles[uri.authority],
+                             pinnedHostKey: uri[parameter: "base64-ssh-public-host-key"] ?? pinnedHostKeys[uri.authority],
+                             connectTimeout: target.connectTimeout, defaultOptions: defaults,
+                             master: userMultiplexes ? nil : openSSHMaster)
     }
 
     /// How long the worker handshake may take once the transport is up: the connect timeout
