@@ -28,9 +28,7 @@ final class FleetMetricsCLITests {
         _ = try FixtureStore.create(at: URL(fileURLWithPath: env.builder(2).storeRoot), fixture: onBuilder2, signWith: key1)
         // builder3 answers TCP but never a byte: every ask of it times out.
         proxy = try SilentProxy(targetPort: env.builder(3).port, silentFromStart: true)
-        let config = env.work.appendingPathComponent("ssh_config_silent").path
-        try ("Host builder3\n  Port \(proxy.port)\n\n" + String(contentsOfFile: env.sshConfig, encoding: .utf8))
-            .write(toFile: config, atomically: true, encoding: .utf8)
+        let config = try env.sshConfig(sending: 3, toPort: proxy.port, name: "silent")
         var e = env.environment
         e["NIX_SSHOPTS"] = "-F \(config)"
         environment = e
