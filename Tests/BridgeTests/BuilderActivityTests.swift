@@ -6,9 +6,7 @@ import TestSupport
 /// The on-disk record of what each builder did: appended by any process, counted within its
 /// window, compacted in place once large, never torn by concurrent writers.
 struct BuilderActivityTests {
-    final class Clock: @unchecked Sendable {
-        var now = Date(timeIntervalSince1970: 1_764_780_000)
-    }
+    typealias Clock = FailedBuildersTests.Clock
 
     @Test func eventsAreCountedWithinTheWindow() throws {
         let dir = try TestSupport.temporaryDirectory("nb-activity")
