@@ -65,7 +65,13 @@ extension FleetConfig {
         guard !uris.isEmpty else { return nil }
         let stores = try uris.map { try opener.store($0) }
         return Lookup(stores: stores, trustedKeys: try trustedKeys(), sigsNeeded: sigsNeeded, cache: cache,
-                      storeDir: storeDir, speedFactors: lookupSpeedFactors, failedBuilders: failedBuilders())
+                      storeDir: storeDir, speedFactors: lookupSpeedFactors, failedBuilders: failedBuilders(),
+                      activity: builderActivity())
+    }
+
+    /// What each builder did recently (`BuilderActivity`, beside the slot locks).
+    public func builderActivity(besideSlotLocks slots: String = Scheduler.defaultStateDirectory()) -> BuilderActivity {
+        BuilderActivity(directory: BuilderActivity.directory(besideSlotLocks: slots))
     }
 
     /// The builders that timed out recently (`FailedBuilders`, beside the slot locks), kept

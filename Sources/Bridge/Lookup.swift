@@ -50,13 +50,19 @@ public struct Lookup: Sendable {
     /// Stores that timed out recently are not asked again (their cached answers still count);
     /// a store that times out is recorded there, one that answers is forgotten.
     public var failedBuilders: FailedBuilders?
+    /// Where what each store did is recorded for `status` (cache hits and misses here;
+    /// substitutions and builds by their commands).
+    public var activity: BuilderActivity?
+    /// Told what each store did, in process (`serve`'s metrics).
+    public var observer: FleetObserver?
     /// Told when answers could not be written to the cache (a full disk): the lookup goes on
     /// without caching them, and whoever runs it says so.
     public var cacheWriteFailed: (@Sendable (any Error) -> Void)?
 
     public init(stores: [RemoteStore], trustedKeys: TrustedKeys, sigsNeeded: Int = 1,
                 cache: NarInfoCache? = nil, storeDir: StoreDirectory = .default,
-                speedFactors: [String: Double] = [:], failedBuilders: FailedBuilders? = nil) {
+                speedFactors: [String: Double] = [:], failedBuilders: FailedBuilders? = nil,
+                activity: BuilderActivity? = nil) {
         self.stores = stores
         self.trustedKeys = trustedKeys
         self.sigsNeeded = sigsNeeded
@@ -64,6 +70,7 @@ public struct Lookup: Sendable {
         self.storeDir = storeDir
         self.speedFactors = speedFactors
         self.failedBuilders = failedBuilders
+        self.activity = activity
     }
 
     /// The digest of this lookup's trust settings under which verdicts are kept in the cache.
@@ -178,12 +185,16 @@ public struct Lookup: Sendable {
             }
             // Answers cached before verdicts were (or under other trust settings) get one now.
             cacheWrite { try cache.recordVerdicts(storeURI: uri, key: verdicts.key, judged) }
+            // A hit is a path this store was not asked about: the cache answered, found or not.
+            activity?.recordLookup(uri, hits: paths.count - unknown.count, misses: unknown.count)
+            observer?.cacheAnswered(uri, paths.count - unknown.count, unknown.count)
         }
         guard !unknown.isEmpty else { return answer }
         if let failed = failedBuilders?.remembered(uri) {
             answer.error = "not asked: it \(failed.summary())"
             return answer
         }
+        let start = ContinuousClock.now
         do {
             let asked = Set(unknown.map { paths[$0] })
             // Only what was asked: a peer's extra paths are not looked at.
@@ -220,11 +231,10 @@ public struct Lookup: Sendable {
             for n in unknown { answer.found[n] = byPath[paths[n]] }
             if let cache { cacheWrite { try cache.record(storeURI: uri, entries: fresh, missing: []) } }
             failedBuilders?.forget(uri)
+            observer?.storeAnswered(uri, FleetObserver.seconds(since: start))
         } catch {
             answer.error = "\(error)"
-            if let e = error as? StoreError, e.isTimeout {
-                failedBuilders?.record(uri, phase: e.timeoutPhase ?? "", message: "\(e)")
-            }
+            noteFailure(uri, error)
         }
         return answer
     }
@@ -244,6 +254,16 @@ extension Lookup {
                 return true
             }
             if due { print("warning: answers are not cached: \(error)") }
+        }
+    }
+
+    /// A store that failed: told to the observer; a timeout is remembered (`failedBuilders`)
+    /// unless not `remember`.
+    func noteFailure(_ store: String, _ error: any Error, remember: Bool = true) {
+        let timeout = (error as? StoreError)?.isTimeout == true
+        observer?.storeFailed(store, timeout)
+        if timeout, remember, let e = error as? StoreError {
+            failedBuilders?.record(store, phase: e.timeoutPhase ?? "", message: "\(e)")
         }
     }
 

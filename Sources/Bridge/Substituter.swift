@@ -149,13 +149,12 @@ public struct Substituter: Sendable {
                 events(.copying(answer.path, from: location.store, narSize: location.info.narSize))
                 try await stream(location.info, from: source) { events(.received(answer.path, from: location.store, bytes: $0)) }
                 events(.fetched(answer.path, from: location.store, narSize: location.info.narSize))
+                lookup.activity?.recordSubstitution(location.store, narSize: location.info.narSize)
                 return
             } catch {
                 failures.append("\(location.store): \(error)")
                 events(.sourceFailed(answer.path, from: location.store, error: "\(error)"))
-                if let e = error as? StoreError, e.isTimeout {
-                    lookup.failedBuilders?.record(location.store, phase: e.timeoutPhase ?? "", message: "\(e)")
-                }
+                lookup.noteFailure(location.store, error)
             }
         }
         throw SubstituteError.allSourcesFailed(path: lookup.storeDir.print(answer.path), failures: failures)

@@ -116,6 +116,7 @@ struct SubstitutionRun {
         let events = self.events
         let sent = batch
         let observer = substituter.batchAdded
+        let activity = substituter.lookup.activity
         inFlight = InFlight(batch: sent, task: Task {
             // Nix 2.8's LocalStore::addToStore reads nothing for a path that is already valid,
             // so inside AddMultipleToStore such a path would leave its NAR to be read as the
@@ -127,6 +128,11 @@ struct SubstitutionRun {
                                                      dontCheckSigs: true)
             observer?(sent.map(\.answer.path))
             for f in sent { events(.fetched(f.answer.path, from: f.store, narSize: f.nar.info.narSize)) }
+            if let activity {
+                for (store, fetched) in Dictionary(grouping: sent, by: \.store) {
+                    activity.recordSubstitutions(store, narSizes: fetched.map(\.nar.info.narSize))
+                }
+            }
         })
         batch = []
         bytes = 0

@@ -64,9 +64,10 @@ public struct HTTPBinaryCache: Sendable {
     /// A `metricsServer` runs in the same service group.
     public func run(handleSignals: Bool = false, metricsServer: MetricsServer? = nil,
                     onRunning: @escaping @Sendable (Int) async -> Void = { _ in }) async throws {
-        let port = configuration.port
+        let port = configuration.port, metrics = self.metrics
         let app = Application(
             responder: MeasuredResponder(inner: responder(), metrics: metrics, logger: logger),
+            server: .http1(configuration: .init(additionalChannelHandlers: metrics.map { [$0.connectionCounter()] } ?? [])),
             configuration: .init(address: .hostname(configuration.host, port: port)),
             onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? port) },
             logger: logger)

@@ -6,14 +6,17 @@ import Prometheus
 
 /// What `serve --http` counts, in Prometheus' text format at `/metrics` (or on a listener of
 /// its own, `--metrics ADDR:PORT`): requests by kind and status, narinfo answer latency, bytes
-/// of NAR sent, requests in flight. Recorded through swift-metrics with a Prometheus factory
+/// of NAR sent, requests in flight, open connections, and by builder (`fleetObserver`) NAR
+/// bytes, errors, timeouts, narinfo cache hits and misses and lookup latency. Recorded through swift-metrics with a Prometheus factory
 /// of our own (no process-wide metrics system is bootstrapped).
 public final class ServeMetrics: Sendable {
     public let registry: PrometheusCollectorRegistry
     let factory: PrometheusMetricsFactory
     let inFlight: CoreMetrics.Gauge
     let narBytes: CoreMetrics.Counter
+    let connections: CoreMetrics.Gauge
     private let inFlightCount = NIOLockedCount()
+    let connectionCount = NIOLockedCount()
     /// Whether the cache's own listener answers `/metrics` (not when a `MetricsServer` does).
     public let onCacheListener: Bool
 
@@ -29,6 +32,8 @@ public final class ServeMetrics: Sendable {
         self.factory = factory
         inFlight = CoreMetrics.Gauge(label: "nix_bridge_http_requests_in_flight", factory: factory)
         narBytes = CoreMetrics.Counter(label: "nix_bridge_http_nar_bytes_total", factory: factory)
+        connections = CoreMetrics.Gauge(label: "nix_bridge_http_connections_open", factory: factory)
+        connections.record(0)
     }
 
     /// The kind of a request, by its path: `nix-cache-info`, `narinfo`, `nar`, `metrics`, `other`.

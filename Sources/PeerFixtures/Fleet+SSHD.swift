@@ -105,3 +105,14 @@ extension Fleet {
         return false
     }
 }
+
+extension Fleet {
+    /// Writes `ssh_config_NAME`: the fleet's ssh_config with builder `n` reached at `port`
+    /// instead (a proxy in front of its sshd); returns its path.
+    public func sshConfig(sending n: Int, toPort port: Int, name: String) throws -> String {
+        let path = work.appendingPathComponent("ssh_config_\(name)").path
+        try ("Host \(builder(n).name)\n  Port \(port)\n\n" + String(contentsOfFile: sshConfig, encoding: .utf8))
+            .write(toFile: path, atomically: true, encoding: .utf8)
+        return path
+    }
+}

@@ -51,13 +51,14 @@ struct BuildCommand: AsyncParsableCommand, PathListCommand {
             let storeURI = try config.destinationStoreURI(store)
             let derived = try resolveTargets(storeURI: store, storeDir: config.storeDir)
             let cache = try sources.cache(config)
-            let lookup = try sources.lookup(config, cache: cache)
+            var lookup = try sources.lookup(config, cache: cache)
             var options = FleetBuilder.Options(maxJobs: config.settings.maxJobs,
                                                buildersUseSubstitutes: config.settings.buildersUseSubstitutes)
             options.signingKeys = try config.signingKeys()
             options.localPlatforms = config.settings.extraPlatforms.union([config.settings.system])
             options.localSystemFeatures = config.settings.systemFeatures
             let slots = stateDir ?? Scheduler.defaultStateDirectory()
+            lookup?.activity = config.builderActivity(besideSlotLocks: slots)
             let scheduler = Scheduler(machines: config.machines, stateDirectory: slots,
                                       failedBuilders: config.failedBuilders(besideSlotLocks: slots),
                                       warn: { line.log($0) })

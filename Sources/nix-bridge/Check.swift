@@ -17,17 +17,12 @@ struct CheckCommand: AsyncParsableCommand {
             """
     )
 
-    @Option(help: "The narinfo cache file (not used for the check; accepted as for 'status').")
-    var narinfoCache: String?
-    @OptionGroup var nix: NixOptions
+    /// As 'status' takes them; the narinfo cache is not read.
+    @OptionGroup var fleet: FleetStatusOptions
 
     func run() async throws {
-        let config = try nix.load()
-        if config.machines.isEmpty {
-            throw CLIError.failed("no machines configured (nix.conf 'builders', --builders, /etc/nix/machines)")
-        }
-        let scheduler = Scheduler(machines: config.machines, stateDirectory: Scheduler.defaultStateDirectory(), warn: { _ in })
-        let report = await FleetStatus.gather(config, scheduler: scheduler, cache: nil)
+        let config = try fleet.load()
+        let report = await fleet.prober(config, readsCache: false).gather()
         let results = SetupCheck.check(report, settings: config.settings)
         for r in results {
             print(r.storeUri)

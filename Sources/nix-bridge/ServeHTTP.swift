@@ -86,16 +86,20 @@ struct ServeCommand: ParsableCommand {
         if socket == nil && http == nil && socketPath?.isEmpty != false {
             throw ValidationError("'bridge-socket' is empty: give --socket PATH or --http ADDR:PORT")
         }
+        let metricsAddress = try metrics.map { try Self.parseAddress($0, option: "--metrics") }
+        // With --http, the builders' side of serving is counted too (for every client).
+        let measured = http.map { _ in ServeMetrics(onCacheListener: metricsAddress == nil) }
         let service: SocketService?
         if let socketPath {
             service = try await SocketService.start(path: socketPath, mode: UInt32(socketMode, radix: 8)!,
-                                                    first: config, nix: nix, sources: sources, sigsNeeded: sigsNeeded)
+                                                    first: config, nix: nix, sources: sources, sigsNeeded: sigsNeeded,
+                                                    observer: measured?.fleetObserver)
             FileHandle.standardOutput.write(Data("unix://\(socketPath)\n".utf8))
         } else {
             service = nil
         }
         var httpTask: Task<Void, any Error>?
-        if let address = http {
+        if let address = http, let measured {
             let (host, port) = try Self.parseAddress(address)
             let fleet: FleetView
             if let service {
@@ -103,12 +107,11 @@ struct ServeCommand: ParsableCommand {
             } else {
                 guard var lookup = try sources.lookup(config, sigsNeeded: sigsNeeded) else { throw CLIError.noStores }
                 lookup.warnOnCacheWriteFailures { printError($0) }
+                lookup.observer = measured.fleetObserver
                 fleet = FleetView(lookup: lookup, signingKeys: try config.signingKeys())
             }
-            let metricsAddress = try metrics.map { try Self.parseAddress($0, option: "--metrics") }
             var logger = Logger(label: "nix-bridge.http")
             logger.logLevel = Self.logLevel(verbosity: verbosity, quiet: quiet)
-            let measured = ServeMetrics(onCacheListener: metricsAddress == nil)
             let cache = HTTPBinaryCache(
                 fleet: fleet,
                 configuration: .init(host: host, port: port, priority: priority, narInfoTTL: .seconds(narinfoTtl)),

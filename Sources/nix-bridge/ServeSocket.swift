@@ -33,11 +33,12 @@ struct SocketService: Sendable {
     let statistics: Task<Void, any Error>?
 
     static func start(path: String, mode: UInt32, first: FleetConfig, nix: NixOptions, sources: LookupSourceOptions,
-                      sigsNeeded: Int) async throws -> SocketService {
+                      sigsNeeded: Int, observer: FleetObserver? = nil) async throws -> SocketService {
         let loaded = FirstLoad(first)
         let service = try FleetService(version: StdioServer.versionText, log: { printError("nix-bridge: \($0)") }) {
             let config = try loaded.take() ?? nix.load()
-            guard let lookup = try sources.lookup(config, sigsNeeded: sigsNeeded) else { throw CLIError.noStores }
+            guard var lookup = try sources.lookup(config, sigsNeeded: sigsNeeded) else { throw CLIError.noStores }
+            lookup.observer = observer
             return FleetService.Generation(view: FleetView(lookup: lookup, signingKeys: try config.signingKeys()),
                                            writeStore: try config.writeStore())
         }

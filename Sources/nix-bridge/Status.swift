@@ -13,8 +13,10 @@ struct StatusCommand: AsyncParsableCommand {
             For each configured machine: reachable or not (and why), Nix version, protocol, \
             whether it trusts us, round trip, slots in use / max-jobs (the slot locks shared \
             with 'build'), supported and mandatory features, and the keys that signed its most \
-            recent paths, each marked trusted or not by 'trusted-public-keys'. Then the narinfo \
-            cache: rows, hit rate (answers that found the path), size. With --watch the table \
+            recent paths, each marked trusted or not by 'trusted-public-keys', and the builds and \
+            NARs served from it in the last 24 hours (by any command sharing --state-dir). Then \
+            the narinfo cache: rows, size, hit rate (the path lookups of the last 24 hours it \
+            answered without asking the builder). With --watch the table \
             is redrawn in place every --interval seconds until interrupted.
             """
     )
@@ -25,24 +27,13 @@ struct StatusCommand: AsyncParsableCommand {
     var watch = false
     @Option(help: "Seconds between redraws with --watch.")
     var interval: Double = 2
-    @Option(help: "Where machines' slot locks are kept (as for 'build').")
-    var stateDir: String?
-    @Option(help: "The narinfo cache file (default: ~/.cache/nix-bridge/narinfo-cache-v1.sqlite).")
-    var narinfoCache: String?
-    @OptionGroup var nix: NixOptions
+    @OptionGroup var fleet: FleetStatusOptions
 
     func run() async throws {
-        let config = try nix.load()
-        if config.machines.isEmpty {
-            throw CLIError.failed("no machines configured (nix.conf 'builders', --builders, /etc/nix/machines)")
-        }
-        let scheduler = Scheduler(machines: config.machines, stateDirectory: stateDir ?? Scheduler.defaultStateDirectory(),
-                                  warn: { _ in })
-        let cache = try? config.narInfoCache(path: narinfoCache)
-        let failed = config.failedBuilders(besideSlotLocks: scheduler.stateDirectory)
+        let prober = fleet.prober(try fleet.load())
         let terminal = isatty(1) == 1
         repeat {
-            let report = await FleetStatus.gather(config, scheduler: scheduler, cache: cache, failedBuilders: failed)
+            let report = await prober.gather()
             let text = json ? StatusJSON.render(report) + "\n" : StatusText.render(report)
             if watch, terminal {
                 // Home and clear, then the table: redrawn in place.
@@ -58,7 +49,8 @@ struct StatusCommand: AsyncParsableCommand {
 
 enum StatusText {
     static func render(_ r: FleetStatus.Report) -> String {
-        var rows = [["MACHINE", "STATE", "NIX", "PROTO", "TRUSTED", "RTT", "SLOTS", "FEATURES", "MANDATORY", "SIGNING KEYS"]]
+        let window = "LAST " + Self.window(r.activityWindow).uppercased()
+        var rows = [["MACHINE", "STATE", "NIX", "PROTO", "TRUSTED", "RTT", "SLOTS", "FEATURES", "MANDATORY", window, "SIGNING KEYS"]]
         var notes: [String] = []
         for m in r.machines {
             let p = m.ping
@@ -67,7 +59,7 @@ enum StatusText {
             let state = m.isReachable ? "up" : m.downSince.map { "down since \(clock($0))" } ?? "down"
             rows.append([m.machine.storeUri, state, p.nixVersion ?? "-", p.protocolVersion ?? "-",
                          trusted, rtt, "\(m.slotsInUse)/\(m.machine.maxJobs)",
-                         list(m.machine.supportedFeatures), list(m.machine.mandatoryFeatures), keys(m)])
+                         list(m.machine.supportedFeatures), list(m.machine.mandatoryFeatures), served(m.activity), keys(m)])
             if let e = p.error { notes.append("\(m.machine.storeUri): \(e)" + (p.hint.map { "\n  hint: \($0)" } ?? "")) }
             if let f = p.earlierFailure, m.isReachable {
                 notes.append("\(m.machine.storeUri): answers again (it failed at \(clock(f.failedAt)) during \(f.phase))")
@@ -84,12 +76,25 @@ enum StatusText {
         if let c = r.cache {
             let rate = c.hitRate.map { String(format: "%.0f%%", $0 * 100) } ?? "-"
             out += "\nnarinfo cache \(c.path): \(c.rows) rows (\(c.positive) found, \(c.negative) not found, \(c.expired) expired), "
-                + "hit rate \(rate), \(size(c.fileSize))\n"
+                + "\(size(c.fileSize)); hit rate \(rate) (\(c.hits) of \(c.hits + c.misses) path lookups "
+                + "in the last \(Self.window(r.activityWindow)) answered without asking the builder)\n"
         } else if let e = r.cacheError {
             out += "\nnarinfo cache: \(e)\n"
         }
         if !notes.isEmpty { out += "\n" + notes.joined(separator: "\n") + "\n" }
         return out
+    }
+
+    /// "2 builds, 5 NARs (1.2 MiB)".
+    static func served(_ a: ActivityCounts) -> String {
+        "\(a.builds) build\(a.builds == 1 ? "" : "s"), \(a.substitutions) NAR\(a.substitutions == 1 ? "" : "s")"
+            + (a.substitutions > 0 ? " (\(size(a.narBytes)))" : "")
+    }
+
+    /// "24 h", "90 s".
+    static func window(_ d: Duration?) -> String {
+        let s = (d ?? BuilderActivity.defaultWindow).components.seconds
+        return s % 3600 == 0 ? "\(s / 3600) h" : "\(s) s"
     }
 
     static func keys(_ m: MachineStatus) -> String {
@@ -145,6 +150,9 @@ enum StatusJSON {
             if let until = p.skippedUntil { e["skippedUntil"] = PingJSON.timestamp(until) }
             if let h = p.hint { e["hint"] = h }
             if let err = m.sampleError { e["recentPathsError"] = err }
+            let a = m.activity
+            e["activity"] = ["builds": a.builds, "substitutions": a.substitutions, "narBytes": a.narBytes,
+                             "cacheHits": a.cacheHits, "cacheMisses": a.cacheMisses]
             if let recent = m.recent {
                 e["recentPaths"] = ["sampled": recent.sampled, "inputAddressed": recent.inputAddressed, "unsigned": recent.unsigned]
                 e["signingKeys"] = recent.keys.map { ["name": $0.name, "trusted": $0.trusted, "paths": $0.paths] as [String: Any] }
@@ -153,8 +161,10 @@ enum StatusJSON {
         }
         if let c = r.cache {
             o["cache"] = ["path": c.path, "fileSize": c.fileSize, "rows": c.rows, "positive": c.positive,
-                          "negative": c.negative, "expired": c.expired, "hitRate": c.hitRate ?? NSNull()] as [String: Any]
+                          "negative": c.negative, "expired": c.expired, "hits": c.hits, "misses": c.misses,
+                          "hitRate": c.hitRate ?? NSNull()] as [String: Any]
         }
+        o["activityWindowSeconds"] = Int((r.activityWindow ?? BuilderActivity.defaultWindow).components.seconds)
         return JSONOutput.object(o)
     }
 }

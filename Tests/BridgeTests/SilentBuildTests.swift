@@ -23,9 +23,7 @@ struct SilentBuildTests {
         init() throws {
             f = try Fleet(features: [[], []], label: "nb-silent-build")
             proxy = try SilentProxy(targetPort: f.builders[0].port)
-            sshConfig = f.work.appendingPathComponent("ssh_config_silent").path
-            try ("Host builder1\n  Port \(proxy.port)\n\n" + String(contentsOfFile: f.sshConfig, encoding: .utf8))
-                .write(toFile: sshConfig, atomically: true, encoding: .utf8)
+            sshConfig = try f.sshConfig(sending: 1, toPort: proxy.port, name: "silent")
             failed = FailedBuilders(directory: f.work.appendingPathComponent("failed-builders").path)
         }
 

@@ -79,6 +79,16 @@ struct BuildCLITests {
         #expect(!third.stderr.contains("building '"))
         #expect((s.f.buildCount(1), s.f.buildCount(2)) == counts)
         try TestSupport.run(["nix-store", "--store", "local?root=\(fresh)", "--verify-path", out])
+
+        // status: the builds each machine ran, and the output the fresh store was given from builder2.
+        let status = try TestSupport.run([try #require(CLI.binary), "status", "--json", "--builders", "@" + s.f.machinesFile,
+                                          "--option", "trusted-public-keys", s.f.trustedPublicKeys],
+                                         environment: s.environment, check: false)
+        #expect(status.status == 0, "\(status.stderr)")
+        let machines = try #require((try JSONSerialization.jsonObject(with: status.stdout) as? [String: Any])?["machines"] as? [[String: Any]])
+        let activity = machines.map { $0["activity"] as? [String: Any] ?? [:] }
+        #expect(activity.map { $0["builds"] as? Int } == [counts.0, counts.1], "\(activity)")
+        #expect((activity[1]["substitutions"] as? Int ?? 0) >= 1, "\(activity)")
     }
 
     @Test("failing builds: exit 100 with Nix's texts, for the builder and for what depends on it")

@@ -43,7 +43,9 @@ final class ServeMetricsCLITests {
         throw SigningFixtures.Failure("serve did not start: \((try? String(contentsOfFile: log, encoding: .utf8)) ?? "")")
     }
 
-    func curl(_ url: String) throws -> (status: Int, body: String) {
+    func curl(_ url: String) throws -> (status: Int, body: String) { try Self.curl(url) }
+
+    static func curl(_ url: String) throws -> (status: Int, body: String) {
         let out = try TestSupport.run(["curl", "-s", "-w", "\n%{http_code}", url], check: false)
         let text = out.text
         let cut = try #require(text.lastIndex(of: "\n"))

@@ -30,9 +30,7 @@ final class SilentBuilderCLITests {
         _ = try FixtureStore.create(at: URL(fileURLWithPath: env.builder(2).storeRoot),
                                     fixture: StoreFixture.combined([both, onlyOn2]), signWith: key2)
         proxy = try SilentProxy(targetPort: env.builder(2).port, silentFromStart: true)
-        let config = env.work.appendingPathComponent("ssh_config_silent").path
-        try ("Host builder2\n  Port \(proxy.port)\n\n" + String(contentsOfFile: env.sshConfig, encoding: .utf8))
-            .write(toFile: config, atomically: true, encoding: .utf8)
+        let config = try env.sshConfig(sending: 2, toPort: proxy.port, name: "silent")
         var e = env.environment
         e["NIX_SSHOPTS"] = "-F \(config)"
         e["NIX_BRIDGE_STATE_DIR"] = env.work.appendingPathComponent("state").path

@@ -27,7 +27,8 @@ final class StatusCLITests {
                                     fixture: try StoreFixture.make(count: 4, seed: 162, namePrefix: "st2"), signWith: untrustedKey)
         _ = try FixtureStore.create(at: URL(fileURLWithPath: env.builder(3).storeRoot),
                                     fixture: try StoreFixture.make(count: 3, seed: 163, namePrefix: "st3"), signWith: nil)
-        stateDir = env.work.appendingPathComponent("current-load").path
+        // Where every command run in the fleet's environment keeps slots, failures and activity.
+        stateDir = try #require(env.environment["XDG_STATE_HOME"]) + "/nix-bridge/current-load"
         try FileManager.default.createDirectory(atPath: stateDir, withIntermediateDirectories: true)
     }
 
@@ -53,9 +54,13 @@ final class StatusCLITests {
     @Test func tableAndJSONShowEachMachinesState() throws {
         let held = try [holdSlot("ssh-ng://builder1", 0), holdSlot("ssh-ng://builder1", 1)]
         defer { for p in held { p.stop() } }
-        // A lookup first, so that the cache has rows: found on builder1, not on the others.
-        let found = try env.bridge(["lookup"] + args + [try #require(try listPaths(1).first)])
-        #expect(found.status == 0, "\(found.stderr)")
+        // A lookup first, so that the cache has rows: found on builder1, not on the others;
+        // the same again is answered from the cache for all three.
+        let path = try #require(try listPaths(1).first)
+        for _ in 0..<2 {
+            let found = try env.bridge(["lookup"] + args + [path])
+            #expect(found.status == 0, "\(found.stderr)")
+        }
 
         let text = try env.bridge(["status"] + statusArgs)
         #expect(text.status == 0, "\(text.stderr)")
@@ -63,17 +68,28 @@ final class StatusCLITests {
         #expect(lines.first?.hasPrefix("MACHINE") == true, "\(text.text)")
         let b1 = try #require(lines.first { $0.hasPrefix("ssh-ng://builder1 ") }, "\(text.text)")
         #expect(b1.contains(" up ") && b1.contains(" 2.8.0 ") && b1.contains(" 2/2 ") && b1.contains("builder1-1 (trusted)"), "\(b1)")
+        #expect(lines[0].contains("  LAST 24 H  ") && b1.contains("  0 builds, 0 NARs  "), "\(text.text)")
         let b2 = try #require(lines.first { $0.hasPrefix("ssh-ng://builder2 ") })
         #expect(b2.contains(" 0/1 ") && b2.contains("big-parallel  big-parallel") && b2.contains("stranger-1 (NOT trusted)"), "\(b2)")
         let b3 = try #require(lines.first { $0.hasPrefix("ssh-ng://builder3 ") })
         #expect(b3.contains(" up ") && b3.hasSuffix("none"), "\(b3)")
         #expect(text.text.contains("ssh-ng://builder3: 3 of its 3 most recent paths are unsigned"), "\(text.text)")
-        #expect(text.text.contains("3 rows (1 found, 2 not found, 0 expired), hit rate 33%"), "\(text.text)")
+        #expect(text.text.contains("3 rows (1 found, 2 not found, 0 expired), "), "\(text.text)")
+        #expect(text.text.contains("; hit rate 50% (3 of 6 path lookups in the last 24 h answered without asking the builder)"), "\(text.text)")
+
+        // A substitution from builder1 (its slots are full: substituting takes none).
+        let dest = env.newLocalStore("status-dest")
+        let fetched = try env.bridge(["substitute"] + args + ["--store", dest, path])
+        #expect(fetched.status == 0, "\(fetched.stderr)")
+        // Its closure, as the real Nix reports it.
+        let closure = try #require(try JSONSerialization.jsonObject(
+            with: try env.nix(["path-info", "--json", "-r", "--store", env.localStore(1), path]).stdout) as? [[String: Any]])
+        let narSizes = closure.compactMap { $0["narSize"] as? Int }
 
         env.stop(builder: 3)
         // What another command remembered when builder3 timed out 30 s ago (FailedBuilders' file).
         let failedAt = Int(Date().timeIntervalSince1970) - 30
-        let failedDir = env.work.appendingPathComponent("failed-builders")
+        let failedDir = URL(fileURLWithPath: (stateDir as NSString).deletingLastPathComponent + "/failed-builders")
         try FileManager.default.createDirectory(at: failedDir, withIntermediateDirectories: true)
         try Data("""
             store: ssh-ng://builder3
@@ -104,8 +120,20 @@ final class StatusCLITests {
         #expect(ISO8601DateFormatter().date(from: since).map { Int($0.timeIntervalSince1970) } == failedAt)
         let cache = try #require(o["cache"] as? [String: Any])
         #expect(cache["rows"] as? Int == 3 && cache["positive"] as? Int == 1, "\(cache)")
+        // Two lookups (3 misses, then 3 hits) and the substitution's (3 more hits for the path,
+        // then its references, new to the cache).
+        let hits = try #require(cache["hits"] as? Int), misses = try #require(cache["misses"] as? Int)
+        #expect(hits >= 6 && misses == 3 + 3 * (closure.count - 1), "\(cache)")
+        #expect(cache["hitRate"] as? Double == Double(hits) / Double(hits + misses), "\(cache)")
+        let activity = try #require(machines[0]["activity"] as? [String: Any])
+        #expect(activity["substitutions"] as? Int == closure.count && activity["narBytes"] as? Int == narSizes.reduce(0, +)
+                && activity["builds"] as? Int == 0, "\(activity) \(closure)")
+        #expect((activity["cacheHits"] as? Int ?? 0) >= 2 && activity["cacheMisses"] as? Int == closure.count, "\(activity)")
+        #expect((machines[1]["activity"] as? [String: Any])?["substitutions"] as? Int == 0)
 
         let down = try env.bridge(["status"] + statusArgs)
+        let b1again = try #require(down.text.split(separator: "\n").first { $0.hasPrefix("ssh-ng://builder1 ") })
+        #expect(b1again.contains("  0 builds, \(closure.count) NAR\(closure.count == 1 ? "" : "s") ("), "\(b1again)")
         let b3down = try #require(down.text.split(separator: "\n").first { $0.hasPrefix("ssh-ng://builder3 ") })
         #expect(b3down.contains(" down since "), "\(down.text)")
         #expect(down.text.contains("\nssh-ng://builder3: "), "the reason is printed under the table: \(down.text)")
@@ -150,7 +178,10 @@ final class StatusCLITests {
         #expect(down.text.contains("  FAIL  ssh login: "), "\(down.text)")
         #expect(down.text.contains("fix: nothing listens on that port: is sshd running on the builder?"), "\(down.text)")
 
-        let one = try env.bridge(["check", "--builders", "ssh-ng://builder1 x86_64-linux - 2 1 - - \(pins[0])"] + common)
+        // builder1 with both its slots held by builds: checking takes no slot and is not held up.
+        let held = try [holdSlot("ssh-ng://builder1", 0), holdSlot("ssh-ng://builder1", 1)]
+        defer { for p in held { p.stop() } }
+        let one = try env.bridge(["check", "--state-dir", stateDir, "--builders", "ssh-ng://builder1 x86_64-linux - 2 1 - - \(pins[0])"] + common)
         #expect(one.status == 0, "\(one.text)")
         #expect(one.text.hasSuffix("all steps passed\n"), "\(one.text)")
     }

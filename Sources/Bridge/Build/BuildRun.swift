@@ -114,6 +114,7 @@ struct BuildRun: Sendable {
         let job = DerivationBuild(node: node, pool: pool, destinationURI: b.destinationURI, storeDir: b.storeDir,
                                   buildersUseSubstitutes: b.options.buildersUseSubstitutes,
                                   signingKeys: b.options.signingKeys, cache: b.cache,
+                                  activity: BuilderActivity(directory: BuilderActivity.directory(besideSlotLocks: b.scheduler.stateDirectory)),
                                   temporaryDirectory: b.options.temporaryDirectory, events: events)
         let local = try await pool.take(b.destinationURI)
         let inputs: [StorePath: PathInfo]

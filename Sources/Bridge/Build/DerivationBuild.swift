@@ -28,6 +28,8 @@ struct DerivationBuild: Sendable {
     var buildersUseSubstitutes: Bool
     var signingKeys: [SecretKey]
     var cache: NarInfoCache?
+    /// Where a build done on a machine is recorded (for `status`).
+    var activity: BuilderActivity?
     var temporaryDirectory: String
     var events: @Sendable (BuildEvent) -> Void
 
@@ -185,7 +187,9 @@ struct DerivationBuild: Sendable {
             try await finish(outputs: outputs, in: local)
             return fetched
         }
-        record(fetched, on: FleetConfig.lookupURI(uriText)?.description ?? uriText)
+        let storeURI = FleetConfig.lookupURI(uriText)?.description ?? uriText
+        record(fetched, on: storeURI)
+        activity?.recordBuild(storeURI)
         events(.built(node.drvPath, machine: uriText))
     }
 

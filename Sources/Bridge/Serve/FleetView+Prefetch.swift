@@ -184,13 +184,13 @@ extension FleetView {
             }
             narTaken.insert(p)
             let info = best.info
-            let pulled = self.pulled
+            let pulled = self.pulled, observer = lookup.observer
             let task = Task { () -> [UInt8]? in
                 let collected = Collected()
                 // Held whole until checked: only a NAR that matches its info is kept. Pipelined: the
                 // sink keeps up.
                 let outcome = await Self.stream(info, from: store, holdBack: info.narSize, pulled: pulled,
-                                                ownConnection: false) {
+                                                observer: observer, ownConnection: false) {
                     collected.bytes = $0
                 }
                 guard case .done = outcome else { return nil }

@@ -147,6 +147,7 @@ public actor FleetView {
                 case let .success(p): candidate = p
                 case let .failure(e):
                     failures.append("\(e.peer): \(e)")
+                    lookup.noteFailure(e.peer, e, remember: false)
                     continue
                 }
                 guard let candidate, tried.insert(candidate).inserted else { continue }
@@ -217,17 +218,21 @@ public actor FleetView {
             statistics.narsPrefetched += 1
             prefetchNARs()
             try await sink(bytes)
+            lookup.activity?.recordSubstitution(first.store, narSize: first.info.narSize)
             return
         }
         prefetchNARs()
         var failures: [String] = []
         for location in sources {
             guard let store = lookup.stores.first(where: { $0.uri.description == location.store }) else { continue }
-            let outcome = await Self.stream(location.info, from: store, pulled: pulled, into: sink)
+            let outcome = await Self.stream(location.info, from: store, pulled: pulled, observer: lookup.observer, into: sink)
             switch outcome {
-            case .done: return
+            case .done:
+                lookup.activity?.recordSubstitution(location.store, narSize: location.info.narSize)
+                return
             case let .sinkFailed(error): throw error
             case let .failed(error, passedOn):
+                lookup.noteFailure(location.store, error, remember: false)
                 if passedOn {
                     throw NARError.sourceFailedMidway(path: full, store: location.store, error: "\(error)")
                 }
@@ -255,7 +260,7 @@ public actor FleetView {
     /// NAR a connection nothing else waits behind), and what is held per transfer is a few
     /// chunks, whatever the NAR's size.
     static func stream(_ info: PathInfo, from store: RemoteStore, holdBack: UInt64 = FleetView.holdBack,
-                       pulled: NARBytesPulled? = nil, ownConnection: Bool = true,
+                       pulled: NARBytesPulled? = nil, observer: FleetObserver? = nil, ownConnection: Bool = true,
                        into sink: @escaping @Sendable ([UInt8]) async throws -> Void) async -> StreamOutcome {
         let full = store.storeDir.print(info.path)
         let uri = store.uri.description
@@ -267,6 +272,7 @@ public actor FleetView {
         do {
             try await store.narFromPath(info.path, ownConnection: ownConnection) { bytes in
                 pulled?.add(bytes.count)
+                observer?.narBytes(uri, bytes.count)
                 try await nar.receive(bytes)
             }
             try await nar.finish()

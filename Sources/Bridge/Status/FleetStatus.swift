@@ -36,6 +36,8 @@ public struct MachineStatus: Sendable {
     /// Nil when the machine could not be reached (or the sample failed: `sampleError`).
     public var recent: RecentPaths?
     public var sampleError: String?
+    /// What it did for us within the activity window (builds, NARs fetched, cache answers).
+    public var activity = ActivityCounts()
 
     public var isReachable: Bool { ping.error == nil }
 
@@ -59,8 +61,12 @@ public struct CacheStatus: Sendable {
     public var expired: Int
     /// Live rows.
     public var rows: Int { positive + negative }
-    /// Of the live answers, the share that found the path on a store (nil with no rows).
-    public var hitRate: Double? { rows == 0 ? nil : Double(positive) / Double(rows) }
+    /// Paths asked of each store within the activity window that the cache answered
+    /// (found or not) and that the store had to be asked about, summed over the stores.
+    public var hits = 0
+    public var misses = 0
+    /// The share of those answered by the cache (nil when nothing was asked).
+    public var hitRate: Double? { hits + misses == 0 ? nil : Double(hits) / Double(hits + misses) }
 }
 
 /// `nix-bridge status`: every machine probed at once, the slot locks and the narinfo cache
@@ -70,15 +76,18 @@ public enum FleetStatus {
         public var machines: [MachineStatus]
         public var cache: CacheStatus?
         public var cacheError: String?
+        /// The window `MachineStatus.activity` and the hit rate count over.
+        public var activityWindow: Duration?
     }
 
     /// Probes every machine of `config` (ping, then a sample of its recent paths' signatures
     /// over a second connection), reads the slot locks of `scheduler` and the `cache`.
     /// `sample` bounds the paths whose info is fetched, `recent` how many of the newest of
     /// them are counted.
-    /// `failedBuilders` (the remembered failures) is read, and updated as `ping` updates it.
+    /// `failedBuilders` (the remembered failures) is read, and updated as `ping` updates it;
+    /// `activity` gives what each machine did recently and the cache's hit rate.
     public static func gather(_ config: FleetConfig, scheduler: Scheduler, cache: NarInfoCache?,
-                              failedBuilders: FailedBuilders? = nil,
+                              failedBuilders: FailedBuilders? = nil, activity: BuilderActivity? = nil,
                               sample: Int = 2000, recent: Int = 100) async -> Report {
         let trusted = (try? config.trustedKeys()) ?? TrustedKeys([])
         let loads: [Machine: Int]
@@ -93,6 +102,10 @@ public enum FleetStatus {
                 group.addTask {
                     let ping = await Pinger.ping(m.storeUri, opener: opener, roundTrips: 3, failedBuilders: failedBuilders)
                     var status = MachineStatus(machine: m, ping: ping, slotsInUse: loads[m] ?? 0)
+                    if let activity {
+                        // Recorded under the URI the lookup layer asks (ssh:// is asked as ssh-ng://).
+                        status.activity = activity.counts(FleetConfig.lookupURI(m.storeUri)?.description ?? m.storeUri)
+                    }
                     if ping.error == nil {
                         do {
                             status.recent = try await recentPaths(m.storeUri, opener: opener, trusted: trusted,
@@ -108,7 +121,7 @@ public enum FleetStatus {
             for await (i, s) in group { out[i] = s }
             return out.compactMap { $0 }
         }
-        var report = Report(machines: machines)
+        var report = Report(machines: machines, activityWindow: activity?.window)
         if let cache {
             do {
                 let s = try cache.stats()
@@ -116,6 +129,10 @@ public enum FleetStatus {
                                            positive: s.stores.reduce(0) { $0 + $1.positive },
                                            negative: s.stores.reduce(0) { $0 + $1.negative },
                                            expired: s.stores.reduce(0) { $0 + $1.expired })
+                if let total = activity?.total() {
+                    report.cache?.hits = total.cacheHits
+                    report.cache?.misses = total.cacheMisses
+                }
             } catch {
                 report.cacheError = "\(error)"
             }
