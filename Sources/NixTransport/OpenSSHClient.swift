@@ -141,7 +141,7 @@ public struct OpenSSHClient: Sendable {
         }
         if case .success(let line) = started, line == Array("started\n".utf8) { return stream }
         await stream.close()
-        let why = stream.stderrText.trimmingCharacters(in: .whitespacesAndNewlines)
+        let why = (await stream.finalStderrText()).trimmingCharacters(in: .whitespacesAndNewlines)
         switch started {
         case .failure(let e as TransportError) where why.isEmpty: throw e
         default: throw .connectFailed(peer: peer, message: why.isEmpty ? "ssh exited before logging in" : why)

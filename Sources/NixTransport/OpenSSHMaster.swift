@@ -108,7 +108,7 @@ public struct OpenSSHMaster: Sendable, Equatable {
             await ssh.close()
             throw .connectFailed(peer: client.peer, message: "timed out after \(timeout) starting the ControlMaster")
         }
-        let why = ssh.stderrText.trimmingCharacters(in: .whitespacesAndNewlines)
+        let why = (await ssh.finalStderrText()).trimmingCharacters(in: .whitespacesAndNewlines)
         guard status == 0 else {
             throw .connectFailed(peer: client.peer, message: why.isEmpty ? "ssh -M exited with status \(status)" : why)
         }

@@ -18,6 +18,7 @@ public final class ProcessStream: ByteStream {
 
     private struct ChildState {
         var stderr: [UInt8] = []
+        var stderrEnded = false
         var exited = false
         var status: Int32?
         var exitWaiters: [CheckedContinuation<Void, Never>] = []
@@ -99,6 +100,7 @@ public final class ProcessStream: ByteStream {
                 }
             }
             Glibc.close(fd)
+            state.withLock { $0.stderrEnded = true }
         }
     }
 
@@ -167,6 +169,17 @@ public final class ProcessStream: ByteStream {
 
     /// The child's stderr so far (the last 64 KiB).
     public var stderrText: String { state.withLock { String(decoding: $0.stderr, as: UTF8.self) } }
+
+    /// The child's stderr once it has been read to its end, for a child that has exited: its
+    /// last words can still be in the pipe when the exit is seen. Waits at most `limit`, as a
+    /// process the child left behind (ssh's ControlPersist master) may hold the pipe open.
+    public func finalStderrText(waitingAtMost limit: Duration = .seconds(1)) async -> String {
+        let deadline = ContinuousClock.now + limit
+        while !state.withLock({ $0.stderrEnded }), ContinuousClock.now < deadline {
+            try? await Task.sleep(for: .milliseconds(10))
+        }
+        return stderrText
+    }
 }
 
 /// The environment without Foundation (NixTransport's POSIX files avoid it).
