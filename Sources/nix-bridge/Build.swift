@@ -6,7 +6,7 @@ import NixSigning
 
 /// `nix-bridge build`: like `nix-build`, but each output is looked up on the whole fleet
 /// first, and only what no builder holds is built, on the machine Nix's rules pick.
-struct BuildCommand: AsyncParsableCommand, PathListCommand {
+struct BuildCommand: InterruptibleCommand, PathListCommand {
     static let configuration = CommandConfiguration(
         commandName: "build",
         abstract: "Build derivations on the fleet, fetching what a builder already has.",
@@ -80,6 +80,10 @@ struct BuildCommand: AsyncParsableCommand, PathListCommand {
             }
         } catch let e as ExitCode {
             throw e
+        } catch where Task.isCancelled {
+            // Interrupted: said once, by `Interruption`.
+            line.finish()
+            throw error
         } catch let e as BuildError {
             line.finish()
             printError(NoMachineFound.errorLine(e.message))

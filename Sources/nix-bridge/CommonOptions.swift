@@ -72,8 +72,11 @@ struct LookupSourceOptions: ParsableArguments {
         try lookup(config, sigsNeeded: sigsNeeded, cache: noCache ? nil : try cache(config))
     }
 
+    /// A cache write that fails (a full disk) is a warning naming the file; the answers stand.
     func lookup(_ config: FleetConfig, sigsNeeded: Int = 1, cache: NarInfoCache?) throws -> Lookup? {
-        try config.lookup(extraSubstituters: substituters, sigsNeeded: sigsNeeded, cache: cache)
+        var lookup = try config.lookup(extraSubstituters: substituters, sigsNeeded: sigsNeeded, cache: cache)
+        lookup?.warnOnCacheWriteFailures { printError($0) }
+        return lookup
     }
 
     /// The narinfo cache (`--narinfo-cache`, else the default file).

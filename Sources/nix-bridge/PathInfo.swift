@@ -5,7 +5,7 @@ import NixCore
 import NixStore
 
 /// `nix-bridge path-info`: like `nix path-info`, with every query pipelined.
-struct PathInfoCommand: AsyncParsableCommand, PathListCommand {
+struct PathInfoCommand: InterruptibleCommand, PathListCommand {
     static let configuration = CommandConfiguration(
         commandName: "path-info",
         abstract: "Show information about store paths in a store (like 'nix path-info')."

@@ -6,7 +6,7 @@ import NixStore
 import NixTransport
 
 /// `nix-bridge ping`: like `nix store ping`, for one store or every configured machine.
-struct Ping: AsyncParsableCommand {
+struct Ping: InterruptibleCommand {
     static let configuration = CommandConfiguration(
         abstract: "Check that stores answer: Nix version, protocol, trust, round-trip time.",
         discussion: "Without --store, pings every machine of the configured builders (nix.conf 'builders', --builders, /etc/nix/machines)."
