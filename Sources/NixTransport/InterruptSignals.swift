@@ -22,8 +22,10 @@ package final class InterruptSignals: Sendable {
             system_ignore(number)
             let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
             boxes.append(DispatchSourceBox(source))
+            // `data`: how many came since the handler last ran (Dispatch coalesces them).
             source.setEventHandler {
-                if received.add() > 1 { system_dieBy(number) }
+                let n = max(1, Int(source.data))
+                if received.add(n) + n > 1 { system_dieBy(number) }
                 interrupted(number)
             }
             source.resume()
@@ -37,8 +39,8 @@ package final class InterruptSignals: Sendable {
 
 private final class SignalCount: Sendable {
     private let count = Mutex(0)
-    /// Counts one more signal; returns how many have come.
-    func add() -> Int { count.withLock { n in n += 1; return n } }
+    /// Counts `n` more signals; returns how many had come before.
+    func add(_ n: Int) -> Int { count.withLock { c in defer { c += n }; return c } }
     var value: Int { count.withLock { $0 } }
 }
 

@@ -92,6 +92,19 @@ final class InterruptCLITests {
         return v.status == 0 && !v.stderr.contains("corrupt") && !v.stderr.contains("modified")
     }
 
+    /// What the destination's store directory holds besides its valid paths (and `.links`):
+    /// a half-written path or its lock.
+    func strayEntries() throws -> [String] {
+        let valid = Set(try destinationPaths().map { String($0.dropFirst(StoreDirectory.default.path.count + 1)) })
+        let entries = (try? FileManager.default.contentsOfDirectory(atPath: dest.path + StoreDirectory.default.path)) ?? []
+        return entries.filter { $0 != ".links" && !valid.contains($0) }.sorted()
+    }
+
+    var halfWritten: [String] {
+        let name = String(largePath.dropFirst(StoreDirectory.default.path.count + 1))
+        return [name, name + ".lock"]
+    }
+
     var temporaryFiles: [String] { (try? FileManager.default.contentsOfDirectory(atPath: tmp.path)) ?? [] }
 
     /// Starts `substitute` of the 64 MiB path and waits until its NAR is arriving in the destination.
@@ -119,6 +132,10 @@ final class InterruptCLITests {
         #expect(children.filter(ProcessTree.isAlive).isEmpty, "every child ended and reaped: \(children.filter(ProcessTree.isAlive))")
         #expect(try destinationVerifies())
         #expect(try !destinationPaths().contains(largePath), "the half-fetched path is not valid")
+        // Its daemon, cut off mid-NAR, leaves the half-written path and its lock (invalid:
+        // Nix's garbage); the next attempt deletes them.
+        let stray = try strayEntries()
+        #expect(stray == halfWritten, "\(stray)")
         #expect(temporaryFiles.isEmpty, "\(temporaryFiles)")
         try rerunCompletes()
     }
@@ -131,6 +148,9 @@ final class InterruptCLITests {
         #expect(waitUntil(10) { children.filter(ProcessTree.isAlive).isEmpty }, "\(children.filter(ProcessTree.isAlive))")
         #expect(try destinationVerifies())
         #expect(try !destinationPaths().contains(largePath), "the half-fetched path is not valid")
+        let stray = try strayEntries()
+        #expect(stray == halfWritten, "\(stray)")
+        #expect(temporaryFiles.isEmpty, "\(temporaryFiles)")
         try rerunCompletes()
     }
 
@@ -140,6 +160,7 @@ final class InterruptCLITests {
         #expect(ending == .exited(0), "\(String(decoding: FileManager.default.contents(atPath: log) ?? Data(), as: UTF8.self))")
         #expect(try destinationPaths().contains(largePath))
         #expect(try destinationVerifies())
+        #expect(try strayEntries().isEmpty)
         #expect(temporaryFiles.isEmpty, "\(temporaryFiles)")
     }
 
@@ -165,5 +186,44 @@ final class InterruptCLITests {
         #expect(text.hasSuffix("error: interrupted by the user\n"), "\(text)")
         #expect(children.filter(ProcessTree.isAlive).isEmpty, "\(children.filter(ProcessTree.isAlive))")
         #expect(temporaryFiles.isEmpty, "\(temporaryFiles)")
+    }
+
+    /// A second signal does not wait for the clean-up: the process dies by it. The
+    /// destination's daemon is stopped (SIGSTOP) so that the clean-up after the first waits.
+    @Test func aSecondSignalEndsItAtOnce() throws {
+        let (p, _, children) = try substituteUntilMidNAR()
+        let daemon = try #require(children.first)
+        kill(daemon, SIGSTOP)
+        defer { kill(daemon, SIGCONT) }
+        kill(p.pid, SIGINT)
+        #expect(p.waitForExit(timeout: 1) == nil, "the first waits for the stopped daemon")
+        let sent = ContinuousClock.now
+        kill(p.pid, SIGINT)
+        #expect(p.waitForExit(timeout: 10) == .signalled(SIGINT))
+        #expect(ContinuousClock.now - sent < .seconds(1))
+        kill(daemon, SIGCONT)
+        #expect(waitUntil(10) { !ProcessTree.isAlive(daemon) }, "the daemon reads the end of its input and exits")
+        #expect(try destinationVerifies())
+        #expect(try !destinationPaths().contains(largePath))
+    }
+
+    /// A child that neither reads the end of its input nor acts on SIGTERM (here: stopped)
+    /// is killed after 5 s; the command still ends as interrupted.
+    @Test func aChildThatDoesNotEndIsKilled() throws {
+        let (p, log, children) = try substituteUntilMidNAR()
+        let daemon = try #require(children.first)
+        kill(daemon, SIGSTOP)
+        defer { kill(daemon, SIGCONT) }
+        let sent = ContinuousClock.now
+        kill(p.pid, SIGTERM)
+        let ending = p.waitForExit(timeout: 20)
+        let took = ContinuousClock.now - sent
+        #expect(ending == .exited(1), "\(String(describing: ending))")
+        #expect(took >= .seconds(4) && took < .seconds(9), "\(took)")
+        let text = String(decoding: FileManager.default.contents(atPath: log) ?? Data(), as: UTF8.self)
+        #expect(text.hasSuffix("error: interrupted by the user\n"), "\(text)")
+        #expect(!ProcessTree.isAlive(daemon), "killed and reaped")
+        #expect(try destinationVerifies())
+        #expect(try !destinationPaths().contains(largePath))
     }
 }
