@@ -69,7 +69,7 @@ struct LookupSourceOptions: ParsableArguments {
     /// The lookup across the machines and `--substituters`, answered from the cache first
     /// (none when `noCache`); nil when there is no store to ask.
     func lookup(_ config: FleetConfig, sigsNeeded: Int = 1, noCache: Bool = false) throws -> Lookup? {
-        try lookup(config, sigsNeeded: sigsNeeded, cache: noCache ? nil : try cache(config))
+        try lookup(config, sigsNeeded: sigsNeeded, cache: noCache ? nil : cache(config))
     }
 
     /// A cache write that fails (a full disk) is a warning naming the file; the answers stand.
@@ -79,8 +79,14 @@ struct LookupSourceOptions: ParsableArguments {
         return lookup
     }
 
-    /// The narinfo cache (`--narinfo-cache`, else the default file).
-    func cache(_ config: FleetConfig) throws -> NarInfoCache {
-        try config.narInfoCache(path: narinfoCache)
+    /// The narinfo cache (`--narinfo-cache`, else the default file); nil, with a warning
+    /// naming the file, when it cannot be opened (a full disk): the answers are only slower.
+    func cache(_ config: FleetConfig) -> NarInfoCache? {
+        do {
+            return try config.narInfoCache(path: narinfoCache)
+        } catch {
+            printError("warning: answers are not cached: \(error)")
+            return nil
+        }
     }
 }
