@@ -72,16 +72,6 @@ final class InterruptCLITests {
         return (try SpawnedProcess([binary] + arguments, logFile: log, environment: environment), log)
     }
 
-    /// Waits up to `seconds` for `condition`.
-    func waitUntil(_ seconds: Double, _ condition: () throws -> Bool) rethrows -> Bool {
-        let deadline = Date().addingTimeInterval(seconds)
-        while Date() < deadline {
-            if try condition() { return true }
-            usleep(10_000)
-        }
-        return try condition()
-    }
-
     func destinationPaths() throws -> [String] {
         let out = try TestSupport.nix(["path-info", "--all", "--store", destURI])
         return out.text.split(separator: "\n").map(String.init)
