@@ -50,7 +50,7 @@ struct BuildCommand: InterruptibleCommand, PathListCommand {
             for w in config.warnings { printError("warning: \(w)") }
             let storeURI = try config.destinationStoreURI(store)
             let derived = try resolveTargets(storeURI: store, storeDir: config.storeDir)
-            let cache = sources.cache(config)
+            let cache = sources.usableCache(config)
             let lookup = try sources.lookup(config, cache: cache)
             var options = FleetBuilder.Options(maxJobs: config.settings.maxJobs,
                                                buildersUseSubstitutes: config.settings.buildersUseSubstitutes)
