@@ -36,6 +36,7 @@ struct Ping: InterruptibleCommand {
             for await (i, r) in group { out[i] = r }
             return out.compactMap { $0 }
         }
+        try Task.checkCancellation()
         let ssh: [[SSHSettingLine]?] = targets.map { verbose ? SSHSettingLine.lines(for: $0, opener: opener) : nil }
         if json {
             print(PingJSON.render(reports, ssh: ssh))

@@ -178,6 +178,23 @@ final class InterruptCLITests {
         #expect(temporaryFiles.isEmpty, "\(temporaryFiles)")
     }
 
+    /// `ping` and `path-info` waiting on builder2's silent SSH handshake.
+    @Test(arguments: [["ping", "--store", "ssh-ng://builder2"], ["path-info", "--store", "ssh-ng://builder2", "/nix/store/00000000000000000000000000000000-x"]])
+    func signalWhileConnecting(_ command: [String]) throws {
+        let before = silent.connections
+        let (p, log) = try start(command + ["--option", "connect-timeout", "60"])
+        #expect(waitUntil(30) { silent.connections > before } && p.isRunning)
+        usleep(300_000)
+        let sent = ContinuousClock.now
+        kill(p.pid, SIGINT)
+        let ending = p.waitForExit(timeout: 30)
+        let took = ContinuousClock.now - sent
+        #expect(ending == .exited(1), "\(String(describing: ending))")
+        #expect(took < .seconds(3), "\(took)")
+        let text = String(decoding: FileManager.default.contents(atPath: log) ?? Data(), as: UTF8.self)
+        #expect(text.hasSuffix("error: interrupted by the user\n"), "\(text)")
+    }
+
     /// A second signal does not wait for the clean-up: the process dies by it. The
     /// destination's daemon is stopped (SIGSTOP) so that the clean-up after the first waits.
     @Test func aSecondSignalEndsItAtOnce() throws {
