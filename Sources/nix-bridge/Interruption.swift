@@ -29,9 +29,12 @@ enum Interruption {
         try result.get()
     }
 
+    /// `_exit`, not `exit`: an SSH session thread given up may still be in libssh2 or
+    /// libcrypto, whose exit-time clean-up would pull them from under it.
     static func exitInterrupted() -> Never {
+        fflush(nil)
         printError("error: interrupted by the user")
-        Glibc.exit(1)
+        _exit(1)
     }
 }
 
