@@ -29,13 +29,7 @@ struct BuildInterruptCLITests {
         let output = { String(decoding: FileManager.default.contents(atPath: log) ?? Data(), as: UTF8.self) }
         #expect(started && p.isRunning, "the build started on builder1: \(output())")
         let children = ProcessTree.descendants(of: p.pid)
-        let sent = ContinuousClock.now
-        kill(p.pid, number)
-        let ending = p.waitForExit(timeout: 20)
-        let took = ContinuousClock.now - sent
-        #expect(ending == .exited(1), "\(String(describing: ending))")
-        #expect(took < .seconds(5), "\(took)")
-        #expect(output().hasSuffix("error: interrupted by the user\n"), "\(output())")
+        p.expectInterrupted(by: number, log: log, within: .seconds(5))
         #expect(children.filter(ProcessTree.isAlive).isEmpty, "\(children.filter(ProcessTree.isAlive))")
         #expect(waitUntil(15) { s.f.builderProcesses(1, containing: marker).isEmpty }, "the remote build was stopped")
         let outPath = try TestSupport.run(["nix-instantiate", "--store", s.f.clientStoreURI, "--eval", "-E", "(import \(file)).outPath"]).trimmed

@@ -111,23 +111,9 @@ final class InterruptCLITests {
     func signalDuringNARTransfer(_ number: Int32) throws {
         let (p, log, children) = try substituteUntilMidNAR()
         #expect(!children.isEmpty, "the destination's nix-daemon runs under nix-bridge")
-        let sent = ContinuousClock.now
-        kill(p.pid, number)
-        let ending = p.waitForExit(timeout: 20)
-        let took = ContinuousClock.now - sent
-        #expect(ending == .exited(1), "\(String(describing: ending))")
-        #expect(took < .seconds(5), "\(took)")
-        let text = String(decoding: FileManager.default.contents(atPath: log) ?? Data(), as: UTF8.self)
-        #expect(text.hasSuffix("error: interrupted by the user\n"), "\(text)")
+        p.expectInterrupted(by: number, log: log, within: .seconds(5))
         #expect(children.filter(ProcessTree.isAlive).isEmpty, "every child ended and reaped: \(children.filter(ProcessTree.isAlive))")
-        #expect(try destinationVerifies())
-        #expect(try !destinationPaths().contains(largePath), "the half-fetched path is not valid")
-        // Its daemon, cut off mid-NAR, leaves the half-written path and its lock (invalid:
-        // Nix's garbage); the next attempt deletes them.
-        let stray = try strayEntries()
-        #expect(stray == halfWritten, "\(stray)")
-        #expect(temporaryFiles.isEmpty, "\(temporaryFiles)")
-        try rerunCompletes()
+        try expectCutOffMidNARThenRerunCompletes()
     }
 
     @Test func killedMidNARThenRerun() throws {
@@ -136,6 +122,13 @@ final class InterruptCLITests {
         #expect(p.waitForExit(timeout: 10) == .signalled(SIGKILL))
         // Its nix-daemon reads the end of its input and exits by itself.
         #expect(waitUntil(10) { children.filter(ProcessTree.isAlive).isEmpty }, "\(children.filter(ProcessTree.isAlive))")
+        try expectCutOffMidNARThenRerunCompletes()
+    }
+
+    /// The destination's daemon was cut off mid-NAR: the store verifies without the path; the
+    /// daemon left the half-written path and its lock (invalid: Nix's garbage), which the
+    /// rerun deletes before it completes.
+    func expectCutOffMidNARThenRerunCompletes() throws {
         #expect(try destinationVerifies())
         #expect(try !destinationPaths().contains(largePath), "the half-fetched path is not valid")
         let stray = try strayEntries()
@@ -166,14 +159,7 @@ final class InterruptCLITests {
         #expect(dialled && p.isRunning)
         usleep(300_000)
         let children = ProcessTree.descendants(of: p.pid)
-        let sent = ContinuousClock.now
-        kill(p.pid, number)
-        let ending = p.waitForExit(timeout: 30)
-        let took = ContinuousClock.now - sent
-        #expect(ending == .exited(1), "\(String(describing: ending))")
-        #expect(took < .seconds(3), "\(took)")
-        let text = String(decoding: FileManager.default.contents(atPath: log) ?? Data(), as: UTF8.self)
-        #expect(text.hasSuffix("error: interrupted by the user\n"), "\(text)")
+        p.expectInterrupted(by: number, log: log, within: .seconds(3))
         #expect(children.filter(ProcessTree.isAlive).isEmpty, "\(children.filter(ProcessTree.isAlive))")
         #expect(temporaryFiles.isEmpty, "\(temporaryFiles)")
     }
@@ -185,14 +171,7 @@ final class InterruptCLITests {
         let (p, log) = try start(command + ["--option", "connect-timeout", "60"])
         #expect(waitUntil(30) { silent.connections > before } && p.isRunning)
         usleep(300_000)
-        let sent = ContinuousClock.now
-        kill(p.pid, SIGINT)
-        let ending = p.waitForExit(timeout: 30)
-        let took = ContinuousClock.now - sent
-        #expect(ending == .exited(1), "\(String(describing: ending))")
-        #expect(took < .seconds(3), "\(took)")
-        let text = String(decoding: FileManager.default.contents(atPath: log) ?? Data(), as: UTF8.self)
-        #expect(text.hasSuffix("error: interrupted by the user\n"), "\(text)")
+        p.expectInterrupted(by: SIGINT, log: log, within: .seconds(3))
     }
 
     /// A second signal does not wait for the clean-up: the process dies by it. The
