@@ -46,32 +46,37 @@ public enum Pinger {
             return report
         }
         let start = ContinuousClock.now
-        do {
-            let hs = try await store.handshake()
-            report.connectSeconds = seconds(ContinuousClock.now - start)
-            report.nixVersion = hs.info.daemonNixVersion
-            report.protocolVersion = "1.\(hs.version.minor)"
-            report.trusted = hs.info.remoteTrustsUs.map { $0 == .trusted }
-            // A path that cannot exist: the daemon answers without touching the disk much.
-            let probe = try StorePath(baseName: "00000000000000000000000000000000-nix-bridge-ping")
-            var times: [Double] = []
-            for _ in 0..<max(1, roundTrips) {
-                let t = ContinuousClock.now
-                _ = try await store.isValidPath(probe)
-                times.append(seconds(ContinuousClock.now - t))
+        // Cancelled (an interrupted command): the store closed, what waits on it fails at once.
+        await withTaskCancellationHandler {
+            do {
+                let hs = try await store.handshake()
+                report.connectSeconds = seconds(ContinuousClock.now - start)
+                report.nixVersion = hs.info.daemonNixVersion
+                report.protocolVersion = "1.\(hs.version.minor)"
+                report.trusted = hs.info.remoteTrustsUs.map { $0 == .trusted }
+                // A path that cannot exist: the daemon answers without touching the disk much.
+                let probe = try StorePath(baseName: "00000000000000000000000000000000-nix-bridge-ping")
+                var times: [Double] = []
+                for _ in 0..<max(1, roundTrips) {
+                    let t = ContinuousClock.now
+                    _ = try await store.isValidPath(probe)
+                    times.append(seconds(ContinuousClock.now - t))
+                }
+                report.roundTripSeconds = times.sorted()[times.count / 2]
+                if report.trusted == nil { report.trusted = await probeTrust(store, logs) }
+                if report.trusted == false {
+                    report.hint = "the remote user is not in the builder's 'trusted-users': it cannot build input-addressed derivations or import unsigned paths (add it to trusted-users in the builder's nix.conf)"
+                }
+                if report.earlierFailure != nil { failedBuilders?.forget(uri.description) }
+            } catch {
+                report.error = "\(error)"
+                if let e = error as? StoreError, e.isTimeout, let failedBuilders {
+                    report.skippedUntil = failedBuilders.record(uri.description, phase: e.timeoutPhase ?? "", message: "\(e)").retryAt
+                }
+                report.hint = diagnose(error, remoteProgram: uri[parameter: "remote-program"] ?? "nix-daemon")
             }
-            report.roundTripSeconds = times.sorted()[times.count / 2]
-            if report.trusted == nil { report.trusted = await probeTrust(store, logs) }
-            if report.trusted == false {
-                report.hint = "the remote user is not in the builder's 'trusted-users': it cannot build input-addressed derivations or import unsigned paths (add it to trusted-users in the builder's nix.conf)"
-            }
-            if report.earlierFailure != nil { failedBuilders?.forget(uri.description) }
-        } catch {
-            report.error = "\(error)"
-            if let e = error as? StoreError, e.isTimeout, let failedBuilders {
-                report.skippedUntil = failedBuilders.record(uri.description, phase: e.timeoutPhase ?? "", message: "\(e)").retryAt
-            }
-            report.hint = diagnose(error, remoteProgram: uri[parameter: "remote-program"] ?? "nix-daemon")
+        } onCancel: {
+            Task { await store.close() }
         }
         await store.close()
         return report

@@ -100,10 +100,13 @@ final class FileDescriptorStream: Sendable {
         let (r, w) = (readFD, writeFD)
         await withCheckedContinuation { (cont: CheckedContinuation<Void, Never>) in
             writeQueue.async { [self] in
-                let closeW = w != r && !state.withLock { $0.writeFDClosed }
+                // The peer sees the end of its input now, not once a pending read returns: a
+                // `nix-daemon --stdio` blocked reading acts on nothing else (SIGTERM only
+                // sets its flag), and would never write what would end that read.
+                let closeW = w != r && state.withLock { s in defer { s.writeFDClosed = true }; return !s.writeFDClosed }
+                if closeW { Glibc.close(w) }
                 readQueue.async {
                     Glibc.close(r)
-                    if closeW { Glibc.close(w) }
                     cont.resume()
                 }
             }

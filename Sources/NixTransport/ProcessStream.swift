@@ -130,13 +130,22 @@ public final class ProcessStream: ByteStream {
         await io.closeWrite(shutdownOnly: false)
     }
 
-    /// Ends the child (SIGTERM if still running), reaps it and closes the pipes.
+    /// Ends the child (SIGTERM if still running, its stdin closed; SIGKILL if it is still
+    /// there after `killGrace`), reaps it and closes the pipes.
     public func close() async {
+        let backstop = Task { [self] in
+            try await Task.sleep(for: Self.killGrace)
+            state.withLock { s in if !s.exited { kill(pid, SIGKILL) } }
+        }
+        defer { backstop.cancel() }
         await io.close { [self] in
             state.withLock { s in if !s.exited { kill(pid, SIGTERM) } }
         }
         await waitExited()
     }
+
+    /// How long `close()` lets a child end by itself before it kills it.
+    static let killGrace: Duration = .seconds(5)
 
     /// Closes stdin and waits for the child to exit by itself; returns its wait status
     /// decoded: exit code, or 128 + signal number.

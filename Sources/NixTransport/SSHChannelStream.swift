@@ -29,14 +29,19 @@ public final class SSHChannelStream: ByteStream {
     public static func connect(to target: SSHTarget, command: String) async throws(SSHError) -> SSHChannelStream {
         let stream = SSHChannelStream(target: target, command: command)
         do {
-            try await withCheckedThrowingContinuation { (cont: CheckedContinuation<Void, Error>) in
-                stream.shared.withLock { $0.connectWaiter = cont }
-                let thread = Thread {
-                    Posix.blockSignalsOnThisThread()
-                    SSHSessionThread(stream: stream).run()
+            // Cancelled (an interrupted command): the wake pipe ends the handshake at once.
+            try await withTaskCancellationHandler {
+                try await withCheckedThrowingContinuation { (cont: CheckedContinuation<Void, Error>) in
+                    stream.shared.withLock { $0.connectWaiter = cont }
+                    let thread = Thread {
+                        Posix.blockSignalsOnThisThread()
+                        SSHSessionThread(stream: stream).run()
+                    }
+                    thread.name = "ssh \(target.peerDescription)"
+                    thread.start()
                 }
-                thread.name = "ssh \(target.peerDescription)"
-                thread.start()
+            } onCancel: {
+                stream.wake.wake()
             }
         } catch let error as SSHError {
             throw error

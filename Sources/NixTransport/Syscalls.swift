@@ -40,3 +40,21 @@ package func system_flock(_ fd: Int32, _ operation: Int32) -> Int32 {
 func system_waitpid(_ pid: pid_t, _ status: inout Int32, _ options: Int32) -> pid_t {
     retryingOnInterrupt { waitpid(pid, &status, options) }
 }
+
+/// Ends the process by signal `number`'s default action, at once (a second interrupt): the
+/// default disposition back, the signal unblocked on this thread (Dispatch workers block
+/// signals), raised; should it not end the process, `_exit(128 + number)`.
+package func system_dieBy(_ number: Int32) -> Never {
+    _ = signal(number, SIG_DFL)
+    var set = sigset_t()
+    sigemptyset(&set)
+    sigaddset(&set, number)
+    pthread_sigmask(SIG_UNBLOCK, &set, nil)
+    raise(number)
+    _exit(128 + number)
+}
+
+/// Turns off signal `number`'s default action (a Dispatch signal source reports it instead).
+package func system_ignore(_ number: Int32) {
+    _ = signal(number, SIG_IGN)
+}

@@ -29,6 +29,13 @@ public enum ProcessTree {
         }
     }
 
+    /// Whether `pid` runs (a zombie, ended but not yet reaped, counts as ended).
+    public static func isAlive(_ pid: pid_t) -> Bool {
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+              let close = stat.lastIndex(of: ")") else { return false }
+        return !stat[stat.index(after: close)...].hasPrefix(" Z")
+    }
+
     /// SIGKILLs every descendant of `root`.
     public static func killDescendants(of root: pid_t) {
         for pid in descendants(of: root) { kill(pid, SIGKILL) }

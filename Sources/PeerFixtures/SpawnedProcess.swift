@@ -45,13 +45,39 @@ public final class SpawnedProcess: @unchecked Sendable {
         self.pid = pid
     }
 
+    /// How the child ended.
+    public enum Ending: Equatable, Sendable {
+        case exited(Int32)
+        case signalled(Int32)
+
+        init(waitStatus status: Int32) {
+            self = status & 0x7f == 0 ? .exited((status >> 8) & 0xff) : .signalled(status & 0x7f)
+        }
+    }
+
+    private var ending: Ending?
+
     public var isRunning: Bool {
         lock.withLock {
             if reaped { return false }
             var status: Int32 = 0
-            if waitpid(pid, &status, WNOHANG) == pid { reaped = true }
+            if waitpid(pid, &status, WNOHANG) == pid {
+                reaped = true
+                ending = Ending(waitStatus: status)
+            }
             return !reaped
         }
+    }
+
+    /// Waits up to `timeout` seconds for the child to end on its own: how it ended, or nil
+    /// if it still runs.
+    public func waitForExit(timeout: Double) -> Ending? {
+        let deadline = Date().addingTimeInterval(timeout)
+        while isRunning {
+            if Date() >= deadline { return nil }
+            usleep(10_000)
+        }
+        return lock.withLock { ending }
     }
 
     /// Sends `signal` and waits for the child to end; after `grace` seconds it is killed.

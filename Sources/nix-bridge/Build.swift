@@ -6,7 +6,7 @@ import NixSigning
 
 /// `nix-bridge build`: like `nix-build`, but each output is looked up on the whole fleet
 /// first, and only what no builder holds is built, on the machine Nix's rules pick.
-struct BuildCommand: AsyncParsableCommand, PathListCommand {
+struct BuildCommand: InterruptibleCommand, PathListCommand {
     static let configuration = CommandConfiguration(
         commandName: "build",
         abstract: "Build derivations on the fleet, fetching what a builder already has.",
@@ -50,7 +50,7 @@ struct BuildCommand: AsyncParsableCommand, PathListCommand {
             for w in config.warnings { printError("warning: \(w)") }
             let storeURI = try config.destinationStoreURI(store)
             let derived = try resolveTargets(storeURI: store, storeDir: config.storeDir)
-            let cache = try sources.cache(config)
+            let cache = sources.usableCache(config)
             var lookup = try sources.lookup(config, cache: cache)
             var options = FleetBuilder.Options(maxJobs: config.settings.maxJobs,
                                                buildersUseSubstitutes: config.settings.buildersUseSubstitutes)
@@ -81,6 +81,10 @@ struct BuildCommand: AsyncParsableCommand, PathListCommand {
             }
         } catch let e as ExitCode {
             throw e
+        } catch where Task.isCancelled {
+            // Interrupted: said once, by `Interruption`.
+            line.finish()
+            throw error
         } catch let e as BuildError {
             line.finish()
             printError(NoMachineFound.errorLine(e.message))

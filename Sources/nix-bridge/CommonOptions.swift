@@ -67,17 +67,33 @@ struct LookupSourceOptions: ParsableArguments {
     var narinfoCache: String?
 
     /// The lookup across the machines and `--substituters`, answered from the cache first
-    /// (none when `noCache`); nil when there is no store to ask.
+    /// (none when `noCache`; a one-shot command goes on without it when it cannot be opened,
+    /// see `usableCache`); nil when there is no store to ask.
     func lookup(_ config: FleetConfig, sigsNeeded: Int = 1, noCache: Bool = false) throws -> Lookup? {
-        try lookup(config, sigsNeeded: sigsNeeded, cache: noCache ? nil : try cache(config))
+        try lookup(config, sigsNeeded: sigsNeeded, cache: noCache ? nil : usableCache(config))
     }
 
+    /// A cache write that fails (a full disk) is a warning naming the file; the answers stand.
     func lookup(_ config: FleetConfig, sigsNeeded: Int = 1, cache: NarInfoCache?) throws -> Lookup? {
-        try config.lookup(extraSubstituters: substituters, sigsNeeded: sigsNeeded, cache: cache)
+        var lookup = try config.lookup(extraSubstituters: substituters, sigsNeeded: sigsNeeded, cache: cache)
+        lookup?.warnOnCacheWriteFailures { printError($0) }
+        return lookup
     }
 
     /// The narinfo cache (`--narinfo-cache`, else the default file).
     func cache(_ config: FleetConfig) throws -> NarInfoCache {
         try config.narInfoCache(path: narinfoCache)
+    }
+
+    /// The narinfo cache, or nil with a warning naming the file when it cannot be opened (a
+    /// full disk: SQLite cannot make its `-wal` and `-shm` files): a one-shot command's
+    /// answers are only slower without it. (`serve` refuses to start instead.)
+    func usableCache(_ config: FleetConfig) -> NarInfoCache? {
+        do {
+            return try cache(config)
+        } catch {
+            printError("warning: answers are not cached: \(error)")
+            return nil
+        }
     }
 }

@@ -6,7 +6,7 @@ import NixStore
 
 /// `nix-bridge lookup`: where each path is across the fleet, who signed it, and whether we
 /// may use it.
-struct LookupCommand: AsyncParsableCommand, PathListCommand {
+struct LookupCommand: InterruptibleCommand, PathListCommand {
     static let configuration = CommandConfiguration(
         commandName: "lookup",
         abstract: "Find store paths or derivation outputs on every builder at once.",
@@ -47,9 +47,14 @@ struct LookupCommand: AsyncParsableCommand, PathListCommand {
         let storeCount = stores.count, pathCount = targets.count
         let status: @Sendable (Int) -> String = { n in "[\(n)/\(storeCount) stores] querying \(pathCount) paths" }
         line.update(status(0))
-        let result = await lookup.lookup(targets) { _ in line.update(status(answered.increment())) }
+        let result = await withTaskCancellationHandler {
+            await lookup.lookup(targets) { _ in line.update(status(answered.increment())) }
+        } onCancel: {
+            Task { for s in stores { await s.close() } }
+        }
         line.finish()
         for s in stores { await s.close() }
+        try Task.checkCancellation()
         for f in result.failures { printError("warning: cannot query '\(f.store)': \(f.error)") }
         if json {
             print(LookupJSON.render(result, storeDir: lookup.storeDir))

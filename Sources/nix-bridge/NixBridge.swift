@@ -29,7 +29,9 @@ struct NixBridge: AsyncParsableCommand {
             Glibc.exit(1)
         }
         do {
-            if var asyncCommand = command as? AsyncParsableCommand {
+            if let interruptible = command as? any InterruptibleCommand {
+                try await Interruption.run(interruptible)
+            } else if var asyncCommand = command as? AsyncParsableCommand {
                 try await asyncCommand.run()
             } else {
                 try command.run()

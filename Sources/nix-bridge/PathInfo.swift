@@ -5,7 +5,7 @@ import NixCore
 import NixStore
 
 /// `nix-bridge path-info`: like `nix path-info`, with every query pipelined.
-struct PathInfoCommand: AsyncParsableCommand, PathListCommand {
+struct PathInfoCommand: InterruptibleCommand, PathListCommand {
     static let configuration = CommandConfiguration(
         commandName: "path-info",
         abstract: "Show information about store paths in a store (like 'nix path-info')."
@@ -42,7 +42,11 @@ struct PathInfoCommand: AsyncParsableCommand, PathListCommand {
         do {
             var roots: [StorePath] = []
             for p in paths { roots.append(try dir.storePath(containing: p)) }
-            let infos = try await Closure.pathInfos(of: roots, in: remote, recursive: recursive)
+            let infos = try await withTaskCancellationHandler {
+                try await Closure.pathInfos(of: roots, in: remote, recursive: recursive)
+            } onCancel: {
+                Task { await remote.close() }
+            }
             if json, !jsonList {
                 // Nix 2.19+ reports a path that is not valid as null, and still succeeds.
                 print(PathInfoJSON.object(infos, missing: roots.filter { infos[$0] == nil }, dir: dir))

@@ -6,7 +6,7 @@ import NixStore
 import NixTransport
 
 /// `nix-bridge ping`: like `nix store ping`, for one store or every configured machine.
-struct Ping: AsyncParsableCommand {
+struct Ping: InterruptibleCommand {
     static let configuration = CommandConfiguration(
         abstract: "Check that stores answer: Nix version, protocol, trust, round-trip time.",
         discussion: "Without --store, pings every machine of the configured builders (nix.conf 'builders', --builders, /etc/nix/machines)."
@@ -36,6 +36,7 @@ struct Ping: AsyncParsableCommand {
             for await (i, r) in group { out[i] = r }
             return out.compactMap { $0 }
         }
+        try Task.checkCancellation()
         let ssh: [[SSHSettingLine]?] = targets.map { verbose ? SSHSettingLine.lines(for: $0, opener: opener) : nil }
         if json {
             print(PingJSON.render(reports, ssh: ssh))

@@ -105,7 +105,7 @@ struct ServeCommand: ParsableCommand {
             if let service {
                 fleet = await service.service.view
             } else {
-                guard var lookup = try sources.lookup(config, sigsNeeded: sigsNeeded) else { throw CLIError.noStores }
+                guard var lookup = try sources.lookup(config, sigsNeeded: sigsNeeded, cache: try sources.cache(config)) else { throw CLIError.noStores }
                 lookup.warnOnCacheWriteFailures { printError($0) }
                 lookup.observer = measured.fleetObserver
                 fleet = FleetView(lookup: lookup, signingKeys: try config.signingKeys())

@@ -37,7 +37,7 @@ struct SocketService: Sendable {
         let loaded = FirstLoad(first)
         let service = try FleetService(version: StdioServer.versionText, log: { printError("nix-bridge: \($0)") }) {
             let config = try loaded.take() ?? nix.load()
-            guard var lookup = try sources.lookup(config, sigsNeeded: sigsNeeded) else { throw CLIError.noStores }
+            guard var lookup = try sources.lookup(config, sigsNeeded: sigsNeeded, cache: try sources.cache(config)) else { throw CLIError.noStores }
             lookup.observer = observer
             return FleetService.Generation(view: FleetView(lookup: lookup, signingKeys: try config.signingKeys()),
                                            writeStore: try config.writeStore())

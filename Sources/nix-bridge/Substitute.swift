@@ -5,7 +5,7 @@ import NixCore
 import NixStore
 
 /// `nix-bridge substitute`: fetch paths (with their closures) from the fleet into a store.
-struct SubstituteCommand: AsyncParsableCommand, PathListCommand {
+struct SubstituteCommand: InterruptibleCommand, PathListCommand {
     static let configuration = CommandConfiguration(
         commandName: "substitute",
         abstract: "Fetch store paths or derivation outputs from the builders that hold them.",
@@ -48,8 +48,14 @@ struct SubstituteCommand: AsyncParsableCommand, PathListCommand {
         line.update("querying \(targets.count) paths on \(sources.count) stores")
         let result: Result<[StorePath], any Error>
         do {
-            result = .success(try await substituter.substitute(targets) { event in
-                Self.report(event, storeDir: config.storeDir, line: line, progress: progress, record: record)
+            // Interrupted: every connection closed, so the work in flight fails at once (the
+            // destination daemon, cut off before the NAR's end, registers nothing).
+            result = .success(try await withTaskCancellationHandler {
+                try await substituter.substitute(targets) { event in
+                    Self.report(event, storeDir: config.storeDir, line: line, progress: progress, record: record)
+                }
+            } onCancel: {
+                Task { for s in sources + [destination] { await s.close() } }
             })
         } catch {
             result = .failure(error)

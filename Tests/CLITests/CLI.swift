@@ -1,5 +1,6 @@
 import Foundation
 import TestSupport
+import Testing
 
 /// The built `nix-bridge` executable, run as a user would run it.
 enum CLI {
@@ -39,5 +40,21 @@ extension Fleet {
     func bridge(_ args: [String], input: Data? = nil) throws -> TestSupport.Output {
         guard let binary = CLI.binary else { throw SigningFixtures.Failure("nix-bridge is not built") }
         return try run([binary] + args, input: input, check: false)
+    }
+}
+
+extension SpawnedProcess {
+    /// Sends `signal` and checks that the command ended as Nix ends when interrupted, within
+    /// `limit`: status 1, `error: interrupted by the user` last in `log`.
+    func expectInterrupted(by signal: Int32, log: String, within limit: Duration,
+                           sourceLocation: SourceLocation = #_sourceLocation) {
+        let sent = ContinuousClock.now
+        kill(pid, signal)
+        let ending = waitForExit(timeout: Double(limit.components.seconds) + 15)
+        let took = ContinuousClock.now - sent
+        #expect(ending == .exited(1), "\(String(describing: ending))", sourceLocation: sourceLocation)
+        #expect(took < limit, "\(took)", sourceLocation: sourceLocation)
+        let text = String(decoding: FileManager.default.contents(atPath: log) ?? Data(), as: UTF8.self)
+        #expect(text.hasSuffix("error: interrupted by the user\n"), "\(text)", sourceLocation: sourceLocation)
     }
 }

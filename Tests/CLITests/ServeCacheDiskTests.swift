@@ -13,7 +13,8 @@ final class ServeCacheDiskTests {
     let env: Fleet
     let key: SigningKey
     let closure: StoreFixture
-    let disk: URL
+    let small: SmallDisk
+    var disk: URL { small.directory }
     let log: String
 
     init() throws {
@@ -21,13 +22,11 @@ final class ServeCacheDiskTests {
         key = try SigningKey.generate(name: "builder1-1", in: env.work)
         closure = try StoreFixture.closure(size: 30, rootName: "cache-disk-root", seed: 91)
         _ = try FixtureStore.create(at: URL(fileURLWithPath: env.builder(1).storeRoot), fixture: closure, signWith: key)
-        disk = env.work.appendingPathComponent("cachefs")
-        try FileManager.default.createDirectory(at: disk, withIntermediateDirectories: true)
-        _ = try TestSupport.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", disk.path])
+        small = try SmallDisk(bytes: 256 << 10, on: env.work.appendingPathComponent("cachefs"))
         log = env.work.appendingPathComponent("serve.log").path
     }
 
-    deinit { _ = try? TestSupport.run(["umount", "-l", disk.path], check: false) }
+    deinit { small.unmount() }
 
     var cacheFile: String { disk.appendingPathComponent("narinfo.sqlite").path }
 
@@ -49,10 +48,7 @@ final class ServeCacheDiskTests {
         return nil
     }
 
-    /// Fills the tmpfs to its last byte.
-    func fill() {
-        _ = try? TestSupport.run(["dd", "if=/dev/zero", "of=\(disk.path)/fill", "bs=4k"], check: false)
-    }
+    func fill() { try? small.fill() }
 
     var logText: String { (try? String(contentsOfFile: log, encoding: .utf8)) ?? "" }
 

@@ -67,6 +67,8 @@ struct BuildRun: Sendable {
                 }
             }
         }
+        // Cancelled (an interrupted command): the builds that were stopped are not built.
+        try Task.checkCancellation()
         if let abort {
             throw BuildError(message: abort.message, exitStatus: 1, failures: order)
         }

@@ -99,21 +99,26 @@ public actor DaemonConnection {
             return .timedOut(peer: peer, seconds: limit.seconds, phase: "worker handshake")
         }
         do {
-            try await stream.write(wire.start())
-            while result == nil {
-                let chunk = try await stream.read(maxLength: 64 << 10)
-                if chunk.isEmpty {
-                    if let e = timedOut() { throw e }
-                    throw StoreError.closedDuringHandshake(peer: peer, stderr: await remoteStderr(stream))
-                }
-                for event in try wire.receive(chunk) {
-                    switch event {
-                    case let .write(bytes): try await stream.write(bytes)
-                    case let .handshakeCompleted(r): result = r
-                    case let .log(_, e): logs?(e)
-                    default: break
+            // Cancelled (an interrupted command): the stream closed, the handshake ends.
+            try await withTaskCancellationHandler {
+                try await stream.write(wire.start())
+                while result == nil {
+                    let chunk = try await stream.read(maxLength: 64 << 10)
+                    if chunk.isEmpty {
+                        if let e = timedOut() { throw e }
+                        throw StoreError.closedDuringHandshake(peer: peer, stderr: await remoteStderr(stream))
+                    }
+                    for event in try wire.receive(chunk) {
+                        switch event {
+                        case let .write(bytes): try await stream.write(bytes)
+                        case let .handshakeCompleted(r): result = r
+                        case let .log(_, e): logs?(e)
+                        default: break
+                        }
                     }
                 }
+            } onCancel: {
+                Task { [stream] in await stream.close() }
             }
         } catch let e as StoreError {
             await stream.close()

@@ -100,8 +100,9 @@ public actor RemoteStore {
         try await connection().handshake
     }
 
-    /// Closes every connection.
+    /// Closes every connection; one still being opened is given up.
     public func close() async {
+        opening?.cancel()
         for c in connections { await c.close() }
         connections = []
     }
