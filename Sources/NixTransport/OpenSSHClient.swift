@@ -24,7 +24,7 @@ public struct OpenSSHClient: Sendable {
 
     public init(host: String, port: Int? = nil, identityFile: String? = nil, pinnedHostKey: String? = nil,
                 sshOpts: String = ProcessInfo.processInfo.environment["NIX_SSHOPTS"] ?? "", program: String = "ssh",
-                connectTimeout: Duration = .seconds(15)) {
+                connectTimeout: Duration = SSHTarget.defaultConnectTimeout) {
         self.host = host
         self.port = port
         self.identityFile = identityFile

@@ -19,6 +19,10 @@ enum SSH2 {
     /// server-sig-algs); 1.10 signs only with SHA-1 ssh-rsa, which OpenSSH ≥ 8.8 refuses.
     static var signsRSAWithSHA2: Bool { libssh2_version(0x010b00) != nil }
     static let channelClosed = Int32(LIBSSH2_ERROR_CHANNEL_CLOSED)
+    /// A session channel's receive window: what libssh2 may hold of a stream we do not read
+    /// (per channel: 2 MiB, libssh2's default and OpenSSH's, made 10 slow HTTP clients cost
+    /// 20 MiB of it). 512 KiB still moves 50 MiB/s at 10 ms round trip.
+    static let channelWindow = 512 << 10
     static let eofSent = Int32(LIBSSH2_ERROR_CHANNEL_EOF_SENT)
 
     /// libssh2 1.10 has no GCM, chacha20 or ETM MACs; these are its fastest (see
@@ -124,9 +128,10 @@ final class SSH2Session {
         nb_ssh2_userauth_publickey_fromfile(raw, user, publicKey, privateKey, passphrase)
     }
 
-    /// Opens a "session" channel with the default 2 MiB window (larger ones were slower).
-    func openChannel() -> SSH2Channel? {
-        nb_ssh2_channel_open_session(raw).map { SSH2Channel($0, session: self) }
+    /// Opens a "session" channel with a `window` of bytes the server may send ahead of what
+    /// we read (libssh2 holds them: it is memory per channel).
+    func openChannel(window: Int = SSH2.channelWindow) -> SSH2Channel? {
+        nb_ssh2_channel_open_session(raw, UInt32(window)).map { SSH2Channel($0, session: self) }
     }
 
     func disconnect(_ why: String) -> Int32 { nb_ssh2_session_disconnect(raw, why) }

@@ -40,3 +40,11 @@ package func system_flock(_ fd: Int32, _ operation: Int32) -> Int32 {
 func system_waitpid(_ pid: pid_t, _ status: inout Int32, _ options: Int32) -> pid_t {
     retryingOnInterrupt { waitpid(pid, &status, options) }
 }
+
+/// glibc's mallopt(3), looked up at run time (<malloc.h> is not in Swift's Glibc module, and
+/// other C libraries have none). True when the option was taken.
+package func system_mallopt(_ option: Int32, _ value: Int32) -> Bool {
+    guard let symbol = dlsym(nil, "mallopt") else { return false }
+    typealias MallOpt = @convention(c) (Int32, Int32) -> Int32
+    return unsafeBitCast(symbol, to: MallOpt.self)(option, value) == 1
+}

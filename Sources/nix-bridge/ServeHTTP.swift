@@ -111,7 +111,8 @@ struct ServeCommand: ParsableCommand {
             let measured = ServeMetrics(onCacheListener: metricsAddress == nil)
             let cache = HTTPBinaryCache(
                 fleet: fleet,
-                configuration: .init(host: host, port: port, priority: priority, narInfoTTL: .seconds(narinfoTtl)),
+                configuration: .init(host: host, port: port, priority: priority, narInfoTTL: .seconds(narinfoTtl),
+                                     stalledClientTimeout: config.settings.stalledTimeout),
                 logger: logger, metrics: measured)
             let metricsServer = metricsAddress.map { mHost, mPort in
                 MetricsServer(metrics: measured, host: mHost, port: mPort, logger: logger) { bound in

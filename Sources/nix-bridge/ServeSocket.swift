@@ -39,7 +39,8 @@ struct SocketService: Sendable {
             let config = try loaded.take() ?? nix.load()
             guard let lookup = try sources.lookup(config, sigsNeeded: sigsNeeded) else { throw CLIError.noStores }
             return FleetService.Generation(view: FleetView(lookup: lookup, signingKeys: try config.signingKeys()),
-                                           writeStore: try config.writeStore())
+                                           writeStore: try config.writeStore(),
+                                           stalledClientTimeout: config.settings.stalledTimeout)
         }
         let listener: UnixSocketListener
         if let fd = UnixSocketListener.systemdSocket() {

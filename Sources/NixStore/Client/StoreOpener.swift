@@ -14,7 +14,8 @@ public struct StoreOpener: Sendable {
     /// SSH identity files by host (the machines file's ssh key field).
     public var identityFiles: [String: String]
     /// Nix's `connect-timeout` when set: bounds the TCP connect, SSH handshake and login,
-    /// and then the worker handshake. Nil: ssh_config's `ConnectTimeout`, else 15 s.
+    /// and then the worker handshake. Nil: ssh_config's `ConnectTimeout`, else
+    /// `SSHTarget.defaultConnectTimeout` (14 s).
     public var connectTimeout: Duration?
     /// Nix's `stalled-download-timeout`: a request (other than a build) or a NAR transfer
     /// that receives and sends nothing for this long fails, and its connection is closed.
@@ -124,7 +125,7 @@ public struct StoreOpener: Sendable {
     /// (for ssh-ng, the host's effective one), as a daemon that does not answer its first
     /// bytes is as unreachable as one that does not accept the connection.
     /// With neither `connect-timeout` nor ssh_config's ConnectTimeout set, 60 s: a loaded
-    /// builder can take well over the 15 s connect default to start `nix-daemon --stdio`.
+    /// builder can take well over the 14 s connect default to start `nix-daemon --stdio`.
     func handshakeTimeout(_ uri: StoreURI) -> Duration {
         if let connectTimeout { return connectTimeout }
         if uri.scheme == .sshNG, let s = sshOptions(uri).connectTimeout, s > 0 { return .seconds(s) }
