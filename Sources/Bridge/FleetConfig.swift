@@ -25,7 +25,7 @@ public struct FleetConfig: Sendable {
         var opener = StoreOpener()
         opener.sshConfig = try SSHConfig.load(path: sshConfigFile(environment: environment))
         opener.connectTimeout = settings.connectTimeout == 0 ? nil : .seconds(Int64(clamping: settings.connectTimeout))
-        opener.stalledTimeout = settings.stalledDownloadTimeout == 0 ? nil : .seconds(Int64(clamping: settings.stalledDownloadTimeout))
+        opener.stalledTimeout = settings.stalledTimeout
         opener.sshTransport = try SSHTransport(parsing: settings.sshTransport)
         for m in machinesFile.machines {
             guard let host = m.authority.map(hostOnly) else { continue }

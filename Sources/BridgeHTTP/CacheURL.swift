@@ -36,6 +36,14 @@ enum CacheURL {
         return NarRequest(hashPart: String(hashPart), narHash: String(rest.dropFirst()))
     }
 
+    /// The NAR request of a request target (`/nar/<file>?hash=<hashpart>`), if it is one.
+    static func narRequest(target: String) -> NarRequest? {
+        guard target.hasPrefix("/nar/") else { return nil }
+        let parts = target.dropFirst("/nar/".count).split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false)
+        let hash = parts.count > 1 ? parts[1].split(separator: "&").first { $0.hasPrefix("hash=") }?.dropFirst("hash=".count) : nil
+        return narRequest(file: parts[0], hashQuery: hash.map(String.init))
+    }
+
     static func isHashPart(_ s: some StringProtocol) -> Bool {
         s.utf8.count == StorePath.hashPartLength && Nix32.isValid(s)
     }

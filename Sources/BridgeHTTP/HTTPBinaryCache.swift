@@ -31,14 +31,18 @@ public struct HTTPBinaryCache: Sendable {
         public var priority: Int
         /// How long a rendered narinfo is served without asking the fleet again (0: always ask).
         public var narInfoTTL: Duration
+        /// A client that reads nothing of a response for this long is disconnected
+        /// (`StalledClientHandler`); nil waits forever. `serve` uses `stalled-download-timeout`.
+        public var stalledClientTimeout: Duration?
 
         public init(host: String, port: Int, storeDir: StoreDirectory = .default, priority: Int = 40,
-                    narInfoTTL: Duration = .seconds(60)) {
+                    narInfoTTL: Duration = .seconds(60), stalledClientTimeout: Duration? = nil) {
             self.host = host
             self.port = port
             self.storeDir = storeDir
             self.priority = priority
             self.narInfoTTL = narInfoTTL
+            self.stalledClientTimeout = stalledClientTimeout
         }
     }
 
@@ -65,9 +69,20 @@ public struct HTTPBinaryCache: Sendable {
     public func run(handleSignals: Bool = false, metricsServer: MetricsServer? = nil,
                     onRunning: @escaping @Sendable (Int) async -> Void = { _ in }) async throws {
         let port = configuration.port, metrics = self.metrics
+        let handlers: @Sendable () -> [any RemovableChannelHandler]
+        if let limit = configuration.stalledClientTimeout {
+            let logger = self.logger, served = self.served, storeDir = configuration.storeDir
+            handlers = {
+                [StalledClientHandler(limit: limit, logger: logger) { target in
+                    CacheURL.narRequest(target: target).flatMap { served.get($0.hashPart) }.map { storeDir.print($0.info.path) }
+                }]
+            }
+        } else {
+            handlers = { [] }
+        }
         let app = Application(
             responder: MeasuredResponder(inner: responder(), metrics: metrics, logger: logger),
-            server: .http1(configuration: .init(additionalChannelHandlers: metrics.map { [$0.connectionCounter()] } ?? [])),
+            server: .http1(configuration: .init(additionalChannelHandlers: handlers() + (metrics.map { [$0.connectionCounter()] } ?? []))),
             configuration: .init(address: .hostname(configuration.host, port: port)),
             onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? port) },
             logger: logger)
@@ -273,9 +288,20 @@ public struct HTTPBinaryCache: Sendable {
 final class BodyWriterBox: @unchecked Sendable {
     private var writer: any ResponseBodyWriter
 
+    /// Largest piece handed to the connection at once: what a client must take within
+    /// `stalledClientTimeout` to count as reading, and what one copy for NIO costs.
+    static let piece = 64 << 10
+
     init(_ writer: any ResponseBodyWriter) { self.writer = writer }
 
-    func write(_ chunk: [UInt8]) async throws { try await writer.write(ByteBuffer(bytes: chunk)) }
+    func write(_ chunk: [UInt8]) async throws {
+        var start = 0
+        while start < chunk.count {
+            let end = min(chunk.count, start + Self.piece)
+            try await writer.write(ByteBuffer(bytes: chunk[start..<end]))
+            start = end
+        }
+    }
 
     func finish() async throws { try await writer.finish(nil) }
 }

@@ -7,9 +7,8 @@
 static inline LIBSSH2_SESSION *nb_ssh2_session_init(void) {
     return libssh2_session_init_ex(NULL, NULL, NULL, NULL);
 }
-static inline LIBSSH2_CHANNEL *nb_ssh2_channel_open_session(LIBSSH2_SESSION *s) {
-    return libssh2_channel_open_ex(s, "session", sizeof("session") - 1,
-                                   LIBSSH2_CHANNEL_WINDOW_DEFAULT,
+static inline LIBSSH2_CHANNEL *nb_ssh2_channel_open_session(LIBSSH2_SESSION *s, unsigned int window) {
+    return libssh2_channel_open_ex(s, "session", sizeof("session") - 1, window,
                                    LIBSSH2_CHANNEL_PACKET_DEFAULT, NULL, 0);
 }
 static inline int nb_ssh2_channel_exec(LIBSSH2_CHANNEL *c, const char *command) {

@@ -33,7 +33,7 @@ public struct OpenSSHClient: Sendable {
 
     public init(host: String, port: Int? = nil, identityFile: String? = nil, pinnedHostKey: String? = nil,
                 sshOpts: String = ProcessInfo.processInfo.environment["NIX_SSHOPTS"] ?? "", program: String = "ssh",
-                connectTimeout: Duration = .seconds(15), defaultOptions: [String] = [], master: OpenSSHMaster? = nil) {
+                connectTimeout: Duration = SSHTarget.defaultConnectTimeout, defaultOptions: [String] = [], master: OpenSSHMaster? = nil) {
         self.host = host
         self.port = port
         self.identityFile = identityFile

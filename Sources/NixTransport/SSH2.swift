@@ -124,9 +124,10 @@ final class SSH2Session {
         nb_ssh2_userauth_publickey_fromfile(raw, user, publicKey, privateKey, passphrase)
     }
 
-    /// Opens a "session" channel with the default 2 MiB window (larger ones were slower).
-    func openChannel() -> SSH2Channel? {
-        nb_ssh2_channel_open_session(raw).map { SSH2Channel($0, session: self) }
+    /// Opens a "session" channel with a `window` of bytes the server may send ahead of what
+    /// we read (libssh2 holds them: it is memory per channel).
+    func openChannel(window: Int) -> SSH2Channel? {
+        nb_ssh2_channel_open_session(raw, UInt32(window)).map { SSH2Channel($0, session: self) }
     }
 
     func disconnect(_ why: String) -> Int32 { nb_ssh2_session_disconnect(raw, why) }

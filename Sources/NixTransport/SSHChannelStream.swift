@@ -6,8 +6,10 @@ import Synchronization
 ///
 /// Each stream owns one SSH session on its own thread (libssh2 sessions are not
 /// thread-safe). Callers' reads and writes are queued to that thread, which drives the
-/// session non-blocking with poll(); it reads ahead up to 4 MiB, so a slow reader applies
-/// back-pressure through the SSH channel window.
+/// session non-blocking with poll(); it reads ahead up to 256 KiB, so a slow reader applies
+/// back-pressure through the SSH channel window (`SSHTarget.channelWindow`). What one stream
+/// holds of data its reader has not taken is at most those two: a served NAR costs that per
+/// client, whatever its size (Docs/Benchmarks.md, "serve-slow").
 ///
 /// Always `close()` a stream: its thread keeps it (and the connection) alive until then.
 public final class SSHChannelStream: ByteStream {
@@ -16,7 +18,8 @@ public final class SSHChannelStream: ByteStream {
     let shared: Mutex<SSHStreamState>
     let wake = WakePipe()
 
-    static let readAheadLimit = 4 << 20
+    /// Two of the session thread's reads: enough to keep a fast reader fed on loopback.
+    static let readAheadLimit = 256 << 10
     static let stderrLimit = 64 << 10
 
     init(target: SSHTarget, command: String) {

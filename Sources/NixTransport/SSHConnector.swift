@@ -261,7 +261,7 @@ struct SSHConnector {
 
     func openChannel(_ session: SSH2Session, _ fd: Int32) throws(SSHError) -> SSH2Channel {
         while true {
-            if let c = session.openChannel() { return c }
+            if let c = session.openChannel(window: target.channelWindow) { return c }
             if session.lastErrno != SSH2.eagain { throw error(.channel(session.lastErrorMessage)) }
             try waitSocket(session, fd, "channel open")
         }

@@ -49,7 +49,7 @@ public struct SSHOptions: Sendable, Equatable {
                           identitiesOnly: identitiesOnly, pinnedHostKey: pinnedHostKey, hostKeyAlias: hostKeyAlias,
                           knownHostsFiles: userKnownHostsFiles + globalKnownHostsFiles,
                           strictHostKeyChecking: strictHostKeyChecking,
-                          connectTimeout: .seconds(connectTimeout.map { $0 > 0 ? $0 : 15 } ?? 15),
+                          connectTimeout: connectTimeout.flatMap { $0 > 0 ? .seconds($0) : nil } ?? SSHTarget.defaultConnectTimeout,
                           ioTimeout: ioTimeout, alias: host)
         t.serverAliveInterval = serverAliveInterval
         t.serverAliveCountMax = serverAliveCountMax

@@ -38,6 +38,19 @@ public struct SSHTarget: Sendable, Equatable {
     public var strictHostKeyChecking: StrictHostKeyChecking
     /// Bounds TCP connect, SSH handshake, authentication and starting the command.
     public var connectTimeout: Duration
+    /// `connectTimeout` when neither Nix's `connect-timeout` nor ssh_config's `ConnectTimeout`
+    /// is set (OpenSSH would wait for the kernel's TCP timeout, minutes). 14 s, so that a
+    /// command that gives up on a builder which never answers ends within 15 s, its own work
+    /// (starting, the other builders' answers) included.
+    public static let defaultConnectTimeout: Duration = .seconds(14)
+    /// A session channel's receive window: what libssh2 may hold of a stream nobody reads yet,
+    /// and what one stream can have in flight. 2 MiB (OpenSSH's and libssh2's default) keeps
+    /// a NAR at 40 MiB/s over a 50 ms round trip; a server of many slow clients at once uses
+    /// `servingChannelWindow` to bound its memory instead.
+    public var channelWindow = SSHTarget.defaultChannelWindow
+    public static let defaultChannelWindow = 2 << 20
+    /// 512 KiB: ten slow clients cost 5 MiB of windows, not 20; still 50 MiB/s at 10 ms.
+    public static let servingChannelWindow = 512 << 10
     /// Fails a pending read or write that makes no progress for this long; nil waits forever
     /// (a daemon may legitimately be silent while it builds).
     public var ioTimeout: Duration?
@@ -55,7 +68,7 @@ public struct SSHTarget: Sendable, Equatable {
                 identitiesOnly: Bool = false, agentSocket: String? = nil, pinnedHostKey: String? = nil,
                 hostKeyAlias: String? = nil, knownHostsFiles: [String] = [],
                 strictHostKeyChecking: StrictHostKeyChecking = .yes,
-                connectTimeout: Duration = .seconds(15), ioTimeout: Duration? = nil, alias: String? = nil) {
+                connectTimeout: Duration = SSHTarget.defaultConnectTimeout, ioTimeout: Duration? = nil, alias: String? = nil) {
         self.host = host
         self.port = port
         self.user = user

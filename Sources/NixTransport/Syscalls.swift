@@ -58,3 +58,11 @@ package func system_dieBy(_ number: Int32) -> Never {
 package func system_ignore(_ number: Int32) {
     _ = signal(number, SIG_IGN)
 }
+
+/// glibc's mallopt(3), looked up at run time (<malloc.h> is not in Swift's Glibc module, and
+/// other C libraries have none). True when the option was taken.
+package func system_mallopt(_ option: Int32, _ value: Int32) -> Bool {
+    guard let symbol = dlsym(nil, "mallopt") else { return false }
+    typealias MallOpt = @convention(c) (Int32, Int32) -> Int32
+    return unsafeBitCast(symbol, to: MallOpt.self)(option, value) == 1
+}

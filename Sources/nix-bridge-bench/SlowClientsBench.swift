@@ -53,6 +53,7 @@ struct SlowClientsBench: ParsableCommand {
             throw BenchFailure("no URL in the narinfo: \(narinfo.text)")
         }
         let before = try Self.status(server.pid)
+        let idle = Self.breakdown(server.pid)
         // The builder's sshd session processes (children of the listening sshd) write what
         // nix-bridge pulls: their wchar, sampled, summed over the sessions started meanwhile.
         let readBefore = Self.sessionWrites(under: bench.fleet.sshdPIDs).values.reduce(0, +)
@@ -74,8 +75,11 @@ struct SlowClientsBench: ParsableCommand {
         var sampled = 0
         var written: [pid_t: Int] = [:]
         let sshd = bench.fleet.sshdPIDs
+        var breakdown = Self.breakdown(server.pid)
         while running.contains(where: { $0.0.isRunning }) {
-            sampled = max(sampled, try Self.status(server.pid).rss)
+            let now = try Self.status(server.pid).rss
+            if now > sampled { breakdown = Self.breakdown(server.pid) }
+            sampled = max(sampled, now)
             for (pid, n) in Self.sessionWrites(under: sshd) { written[pid] = max(written[pid] ?? 0, n) }
             Thread.sleep(forTimeInterval: 0.1)
         }
@@ -83,6 +87,7 @@ struct SlowClientsBench: ParsableCommand {
             sum + (Int(try String(contentsOf: client.1, encoding: .utf8).trimmingCharacters(in: .whitespaces)) ?? 0)
         }
         let after = try Self.status(server.pid)
+        print("serve-slow: before the clients \(idle); at the sampled peak \(breakdown)")
         let pulled = written.values.reduce(0, +) - readBefore
         print("serve-slow: RSS before the clients \(Self.mib(before.rss)); sampled peak \(Self.mib(sampled)); VmHWM \(Self.mib(after.hwm))")
         print("serve-slow: \(clients) clients got \(Self.mib(delivered)) in \(seconds) s; the builder sent \(Self.mib(pulled)) meanwhile"
@@ -115,6 +120,27 @@ struct SlowClientsBench: ParsableCommand {
             return (Int(line.split(separator: " ").dropFirst().first ?? "") ?? 0) * 1024
         }
         return (field("VmRSS"), field("VmHWM"))
+    }
+
+    /// Where a process's resident memory is: anonymous (heap, stacks) or file pages (code,
+    /// data files, the largest three named), and its thread count.
+    static func breakdown(_ pid: pid_t) -> String {
+        // Read to the end: /proc files have no size for a one-shot read to go by.
+        let smaps = String(decoding: FileHandle(forReadingAtPath: "/proc/\(pid)/smaps")?.readDataToEndOfFile() ?? Data(), as: UTF8.self)
+        var byFile: [String: Int] = [:], anon = 0, name = ""
+        for line in smaps.split(separator: "\n") {
+            let fields = line.split(separator: " ", omittingEmptySubsequences: true)
+            if let first = fields.first, first.contains("-"), first.allSatisfy({ $0.isHexDigit || $0 == "-" }) {
+                name = fields.count > 5 ? String(fields[5]) : ""
+            } else if fields.first == "Rss:", let kb = Int(fields[1]) {
+                if name.hasPrefix("/") { byFile[name, default: 0] += kb * 1024 } else { anon += kb * 1024 }
+            }
+        }
+        let status = (try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)) ?? ""
+        let threads = status.split(separator: "\n").first { $0.hasPrefix("Threads:") }?.split(separator: "\t").last ?? "?"
+        let top = byFile.sorted { $0.value > $1.value }.prefix(3)
+            .map { "\(($0.key as NSString).lastPathComponent) \(mib($0.value))" }.joined(separator: ", ")
+        return "anonymous \(mib(anon)), files \(mib(byFile.values.reduce(0, +))) (\(top)), \(threads) threads"
     }
 
     /// `wchar` of every sshd descending from `roots` (the session processes): bytes written

@@ -81,7 +81,7 @@ struct ServeCommand: ParsableCommand {
     }
 
     func serve(_ signals: ServeSignals) async throws {
-        let config = try nix.load()
+        let config = try nix.load().forServing()
         let socketPath: String? = http == nil || socket != nil ? (socket ?? config.settings.bridgeSocket) : nil
         if socket == nil && http == nil && socketPath?.isEmpty != false {
             throw ValidationError("'bridge-socket' is empty: give --socket PATH or --http ADDR:PORT")
@@ -114,7 +114,8 @@ struct ServeCommand: ParsableCommand {
             logger.logLevel = Self.logLevel(verbosity: verbosity, quiet: quiet)
             let cache = HTTPBinaryCache(
                 fleet: fleet,
-                configuration: .init(host: host, port: port, priority: priority, narInfoTTL: .seconds(narinfoTtl)),
+                configuration: .init(host: host, port: port, priority: priority, narInfoTTL: .seconds(narinfoTtl),
+                                     stalledClientTimeout: config.settings.stalledTimeout),
                 logger: logger, metrics: measured)
             let metricsServer = metricsAddress.map { mHost, mPort in
                 MetricsServer(metrics: measured, host: mHost, port: mPort, logger: logger) { bound in

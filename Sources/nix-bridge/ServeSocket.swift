@@ -36,11 +36,12 @@ struct SocketService: Sendable {
                       sigsNeeded: Int, observer: FleetObserver? = nil) async throws -> SocketService {
         let loaded = FirstLoad(first)
         let service = try FleetService(version: StdioServer.versionText, log: { printError("nix-bridge: \($0)") }) {
-            let config = try loaded.take() ?? nix.load()
+            let config = try (loaded.take() ?? nix.load()).forServing()
             guard var lookup = try sources.lookup(config, sigsNeeded: sigsNeeded, cache: try sources.cache(config)) else { throw CLIError.noStores }
             lookup.observer = observer
             return FleetService.Generation(view: FleetView(lookup: lookup, signingKeys: try config.signingKeys()),
-                                           writeStore: try config.writeStore())
+                                           writeStore: try config.writeStore(),
+                                           stalledClientTimeout: config.settings.stalledTimeout)
         }
         let listener: UnixSocketListener
         if let fd = UnixSocketListener.systemdSocket() {

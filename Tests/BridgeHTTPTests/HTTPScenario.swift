@@ -26,7 +26,11 @@ final class HTTPScenario: @unchecked Sendable {
     private(set) var port = 0
     private var server: Task<Void, any Error>?
 
-    init(label: String, narInfoTTL: Duration = .seconds(60), largeMebibytes: Int = 8) throws {
+    /// What the cache logged at warning level and above.
+    let logged = LoggedLines()
+
+    init(label: String, narInfoTTL: Duration = .seconds(60), largeMebibytes: Int = 8,
+         stalledClientTimeout: Duration? = nil) throws {
         fleet = try Fleet(count: 2, label: "nb-http-\(label)")
         key1 = try SigningKey.generate(name: "builder1-1", in: fleet.work)
         key2 = try SigningKey.generate(name: "builder2-1", in: fleet.work)
@@ -55,9 +59,11 @@ final class HTTPScenario: @unchecked Sendable {
         let trusted = try TrustedKeys(parsing: "\(key1.publicKey) \(key2.publicKey)")
         view = FleetView(lookup: Lookup(stores: stores, trustedKeys: trusted),
                          signingKeys: [try KeyFiles.readSecretKey(ours.secretKeyFile.path)])
-        var logger = Logger(label: "nix-bridge.http.test")
+        let logged = self.logged
+        var logger = Logger(label: "nix-bridge.http.test") { _ in logged }
         logger.logLevel = .warning
-        cache = HTTPBinaryCache(fleet: view, configuration: .init(host: "127.0.0.1", port: 0, narInfoTTL: narInfoTTL),
+        cache = HTTPBinaryCache(fleet: view, configuration: .init(host: "127.0.0.1", port: 0, narInfoTTL: narInfoTTL,
+                                                                  stalledClientTimeout: stalledClientTimeout),
                                 logger: logger)
     }
 
@@ -131,4 +137,23 @@ final class HTTPScenario: @unchecked Sendable {
             Thread.detachNewThread { continuation.resume(with: Result { try body() }) }
         }
     }
+}
+
+/// A log handler that keeps the lines (for tests that check what the server said).
+final class LoggedLines: LogHandler, @unchecked Sendable {
+    private let lock = NSLock()
+    private var kept: [String] = []
+    var metadata: Logger.Metadata = [:]
+    var logLevel: Logger.Level = .warning
+
+    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { metadata[key] }
+        set { metadata[key] = newValue }
+    }
+
+    func log(event: LogEvent) {
+        lock.withLock { kept.append("\(event.message)") }
+    }
+
+    var lines: [String] { lock.withLock { kept } }
 }

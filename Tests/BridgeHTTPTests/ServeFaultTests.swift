@@ -12,8 +12,11 @@ import Testing
        .tags(.realNix, .realSSHD), .enabled(if: TestSupport.hasNix && TestSupport.hasFleet, "needs nix (nix-bin), sshd (openssh-server) and root"),
        .tags(.hostTools), .enabled(if: TestSupport.has("curl"), "needs curl"))
 struct ServeFaultTests {
-    func withFleet(_ label: String, largeMebibytes: Int = 8, _ body: (HTTPScenario) async throws -> Void) async throws {
-        let f = try await HTTPScenario.offPool { try HTTPScenario(label: label, largeMebibytes: largeMebibytes) }
+    func withFleet(_ label: String, largeMebibytes: Int = 8, stalledClientTimeout: Duration? = nil,
+                   _ body: (HTTPScenario) async throws -> Void) async throws {
+        let f = try await HTTPScenario.offPool {
+            try HTTPScenario(label: label, largeMebibytes: largeMebibytes, stalledClientTimeout: stalledClientTimeout)
+        }
         do {
             try await f.start()
             try await body(f)
@@ -82,6 +85,54 @@ struct ServeFaultTests {
             let afterVanish = try await settledPull(f)
             #expect(afterVanish - beforeVanish < 4 << 20, "after the client left, \(afterVanish - beforeVanish) more bytes were pulled")
             #expect(try await f.curl(small.hashPart + ".narinfo").status == 200)
+        }
+    }
+
+    @Test func aClientThatStopsReadingIsCutOffAfterTheStallTimeout() async throws {
+        try await withFleet("cut", largeMebibytes: 32, stalledClientTimeout: .seconds(2)) { f in
+            let large = try #require(f.large.paths.first)
+            let info = try await narInfo(f, large)
+            let size = Int(info.pathInfo.narSize)
+            let clock = ContinuousClock()
+            // Reads a little, then stops.
+            let slow = try await HTTPScenario.offPool { try SlowClient(port: f.port, path: "/" + info.url) }
+            defer { slow.close() }
+            _ = try await HTTPScenario.offPool { try slow.read(64 << 10) }
+            let stalled = clock.now
+            // A client of the same NAR beside it, at 8 MiB/s: it runs past the cut and must
+            // not be cut. (curl keeps its rate by pausing after a burst: at 4 MiB/s and
+            // several MiB of socket buffers a pause can near the 2 s timeout here.)
+            let whole = f.work.appendingPathComponent("whole.nar").path
+            async let normal = f.run(["curl", "-sS", "--limit-rate", "8M", "-o", whole, "-w", "%{http_code}", "\(f.url)/\(info.url)"],
+                                     check: false)
+
+            // The stalled client is cut off within the timeout (plus the check's quarter of
+            // it and a loaded machine's slack), and the log names it and the path.
+            var cut: String?
+            while cut == nil, clock.now - stalled < .seconds(15) {
+                cut = f.logged.lines.first { $0.contains("read nothing") }
+                if cut == nil { try await Task.sleep(for: .milliseconds(100)) }
+            }
+            let after = clock.now - stalled
+            let line = try #require(cut, "no stall was logged: \(f.logged.lines)")
+            #expect(after >= .seconds(2) && after < .seconds(6), "cut after \(after)")
+            #expect(line.contains("client [IPv4]127.0.0.1"), "\(line)")
+            #expect(line.contains(f.printed(large)), "\(line)")
+            // What it can still read is what the kernel buffered before the cut, then the end.
+            let rest = try await HTTPScenario.offPool { try slow.read(size) }
+            #expect(64 << 10 + rest < size, "the stalled client got the whole NAR")
+            // The other client got the whole NAR: its hash, and Nix restores it.
+            let done = try await normal
+            #expect(done.text == "200", "\(done.stderr); logged: \(f.logged.lines)")
+            // Both transfers ended: the builder is no longer pulled for either.
+            let settled = try await settledPull(f)
+            try await Task.sleep(for: .seconds(1))
+            #expect(try await settledPull(f) == settled)
+            #expect(try Self.sha256(whole) == info.pathInfo.narHash)
+            let restored = f.work.appendingPathComponent("restored").path
+            _ = try await f.run(["sh", "-c", "nix-store --restore '\(restored)' < '\(whole)'"])
+            #expect(FileManager.default.fileExists(atPath: restored))
+            #expect(f.logged.lines.filter { $0.contains("read nothing") }.count == 1, "\(f.logged.lines)")
         }
     }
 

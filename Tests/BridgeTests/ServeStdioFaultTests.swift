@@ -44,13 +44,16 @@ final class ServeStdioFaultTests {
     deinit { fleet.stop() }
 
     /// A view of both builders, served on a socket pair; the client end's connection.
-    func serve() async throws -> (FleetView, DaemonConnection, Task<StoreServer.Ending, Never>) {
+    func serve(view given: FleetView? = nil, stalledClientTimeout: Duration? = nil,
+               log: @escaping @Sendable (String) -> Void = { _ in })
+        async throws -> (FleetView, DaemonConnection, Task<StoreServer.Ending, Never>) {
         let keys = try TrustedKeys(parsing: "\(key1.publicKey) \(key2.publicKey)")
-        let view = FleetView(lookup: Lookup(stores: stores, trustedKeys: keys))
+        let view = given ?? FleetView(lookup: Lookup(stores: stores, trustedKeys: keys))
         let (serverEnd, clientEnd) = try DescriptorStream.pair(peer: "serve-test")
         let server = Task {
             await StoreServer.serve(serverEnd, backend: FleetStoreBackend(view: view),
-                                    info: FleetStoreBackend.handshake(version: "nix-bridge test"))
+                                    info: FleetStoreBackend.handshake(version: "nix-bridge test"),
+                                    stalledClientTimeout: stalledClientTimeout, log: log)
         }
         let client = try await DaemonConnection.open(stream: clientEnd, peer: "nix-bridge --stdio")
         return (view, client, server)
@@ -99,6 +102,64 @@ final class ServeStdioFaultTests {
         #expect(ending != .clientClosed, "a NAR cut short is an error ending: \(ending)")
         let after = try await settledPull(view)
         #expect(after - stalled < 4 << 20, "after the client left, \(after - stalled) more bytes were pulled")
+    }
+
+    @Test func aClientThatStopsReadingIsCutOffAfterTheStallTimeout() async throws {
+        let logged = Mutex<[String]>([])
+        let (view, client, server) = try await serve(stalledClientTimeout: .seconds(2)) { line in
+            logged.withLock { $0.append(line) }
+        }
+        let (_, other, otherServer) = try await serve(view: view, stalledClientTimeout: .seconds(2))
+        let gate = Gate()
+        let received = Atomic<Int>(0)
+        let path = try #require(large.paths.first)
+        let info = try #require(try await view.pathInfo(path))
+        // Reads a little, then stops.
+        let request = Task {
+            try await client.request(.narFromPath(path)) { bytes in
+                received.add(bytes.count, ordering: .relaxed)
+                try await gate.wait()
+            }
+        }
+        while received.load(ordering: .relaxed) == 0 { try await Task.sleep(for: .milliseconds(50)) }
+        let clock = ContinuousClock()
+        let stalled = clock.now
+        // A client of the same view beside it, reading slowly enough to run past the cut.
+        let collected = Mutex<[UInt8]>([])
+        let normal = Task {
+            try await other.request(.narFromPath(path)) { bytes in
+                collected.withLock { $0 += bytes }
+                try await Task.sleep(for: .milliseconds(20))
+            }
+        }
+
+        // The server ends the stalled client's connection within the timeout (plus the
+        // check's quarter of it and a loaded machine's slack), naming the path.
+        let ending = await server.value
+        let after = clock.now - stalled
+        #expect(after >= .seconds(2) && after < .seconds(6), "cut after \(after)")
+        guard case let .error(why) = ending else { throw SigningFixtures.Failure("ended with \(ending)") }
+        #expect(why.contains("read nothing for 2 s"), "\(why)")
+        let line = try #require(logged.withLock { $0 }.first { $0.contains("read nothing") }, "\(logged.withLock { $0 })")
+        #expect(line.contains(StoreDirectory.default.print(path)), "\(line)")
+        gate.open(throwing: false)
+        _ = await request.result
+
+        // The other client got the whole NAR: its hash, and Nix restores it.
+        _ = try await normal.value
+        let nar = collected.withLock { $0 }
+        #expect(HashSink.hash(.sha256, nar) == info.narHash)
+        let file = work.appendingPathComponent("whole.nar")
+        try Data(nar).write(to: file)
+        let restored = work.appendingPathComponent("restored").path
+        _ = try TestSupport.run(["sh", "-c", "nix-store --restore '\(restored)' < '\(file.path)'"])
+        #expect(FileManager.default.fileExists(atPath: restored))
+        // Both transfers ended: the builder is no longer pulled for either.
+        let settled = try await settledPull(view)
+        try await Task.sleep(for: .seconds(1))
+        #expect(try await settledPull(view) == settled)
+        await other.close()
+        _ = await otherServer.value
     }
 
     @Test func aBuilderThatCannotBeAskedIsAnErrorNotInvalid() async throws {

@@ -14,10 +14,14 @@ public actor FleetService {
     public struct Generation: Sendable {
         public let view: FleetView
         public let writeStore: RemoteStore?
+        /// A client that reads nothing of a NAR for this long is disconnected
+        /// (`stalled-download-timeout`); nil waits forever.
+        public let stalledClientTimeout: Duration?
 
-        public init(view: FleetView, writeStore: RemoteStore?) {
+        public init(view: FleetView, writeStore: RemoteStore?, stalledClientTimeout: Duration? = nil) {
             self.view = view
             self.writeStore = writeStore
+            self.stalledClientTimeout = stalledClientTimeout
         }
 
         func close() async {
@@ -91,8 +95,9 @@ public actor FleetService {
         let backend = FleetStoreBackend(view: generation.view, writeStore: generation.writeStore)
         let log = self.log
         let ending = await StoreServer.serve(stream, backend: backend, info: FleetStoreBackend.handshake(version: version),
-                                             storeDir: generation.view.storeDir) { log($0) }
-        if case let .error(why) = ending, !stopping { log("client connection ended: \(why)") }
+                                             storeDir: generation.view.storeDir,
+                                             stalledClientTimeout: generation.stalledClientTimeout) { log("client \(id): \($0)") }
+        if case let .error(why) = ending, !stopping { log("client \(id): connection ended: \(why)") }
         clients[id] = nil
         if let old = retired[generationID], !clients.values.contains(where: { $0.generation == generationID }) {
             retired[generationID] = nil

@@ -1,10 +1,19 @@
 import NixCore
 import NixStore
+import NixTransport
 import NixWire
 
 /// What serving the fleet as a store is set up with: the write store and what clients are
 /// told about their trust.
 extension FleetConfig {
+    /// The configuration a server of many clients at once uses: each NAR it streams holds
+    /// at most a smaller SSH window of what its client has not read yet.
+    public func forServing() -> FleetConfig {
+        var c = self
+        c.opener.sshChannelWindow = SSHTarget.servingChannelWindow
+        return c
+    }
+
     /// The store that takes the paths clients add ('bridge-write-store'); nil when writes
     /// are refused.
     public func writeStore() throws -> RemoteStore? {

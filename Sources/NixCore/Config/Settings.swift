@@ -29,11 +29,17 @@ public struct Settings: Hashable, Sendable {
     public var requireSigs: Bool
     /// `store` (default `$NIX_REMOTE`, else `auto`).
     public var store: String
-    /// `connect-timeout` in seconds (default 0: no limit).
+    /// `connect-timeout` in seconds (default 0: ssh_config's `ConnectTimeout`, else 14 s for
+    /// the SSH connect and 60 s for the worker handshake; see `StoreOpener`).
     public var connectTimeout: UInt64
     /// `stalled-download-timeout` in seconds (default 300): a worker-protocol reply (other
     /// than a build's) or a transfer that makes no progress for this long fails.
     public var stalledDownloadTimeout: UInt64
+    /// `stalled-download-timeout` as a duration, nil when 0 (no limit): it bounds a builder
+    /// that stops sending, and a client of `serve` that stops reading.
+    public var stalledTimeout: Duration? {
+        stalledDownloadTimeout == 0 ? nil : .seconds(Int64(clamping: stalledDownloadTimeout))
+    }
     /// `bridge-failed-builder-ttl`, nix-bridge's own, in seconds (default 60): how long a
     /// builder that timed out is skipped by later commands (`FailedBuilders`).
     public var bridgeFailedBuilderTTL: UInt64

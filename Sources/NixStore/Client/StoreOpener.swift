@@ -14,8 +14,11 @@ public struct StoreOpener: Sendable {
     /// SSH identity files by host (the machines file's ssh key field).
     public var identityFiles: [String: String]
     /// Nix's `connect-timeout` when set: bounds the TCP connect, SSH handshake and login,
-    /// and then the worker handshake. Nil: ssh_config's `ConnectTimeout`, else 15 s.
+    /// and then the worker handshake. Nil: ssh_config's `ConnectTimeout`, else
+    /// `SSHTarget.defaultConnectTimeout` (14 s).
     public var connectTimeout: Duration?
+    /// The SSH channel window of every libssh2 connection (nil: `SSHTarget.defaultChannelWindow`).
+    public var sshChannelWindow: Int?
     /// Nix's `stalled-download-timeout`: a request (other than a build) or a NAR transfer
     /// that receives and sends nothing for this long fails, and its connection is closed.
     /// Nil waits forever.
@@ -135,7 +138,7 @@ public struct StoreOpener: Sendable {
     /// (for ssh-ng, the host's effective one), as a daemon that does not answer its first
     /// bytes is as unreachable as one that does not accept the connection.
     /// With neither `connect-timeout` nor ssh_config's ConnectTimeout set, 60 s: a loaded
-    /// builder can take well over the 15 s connect default to start `nix-daemon --stdio`.
+    /// builder can take well over the 14 s connect default to start `nix-daemon --stdio`.
     func handshakeTimeout(_ uri: StoreURI) -> Duration {
         if let connectTimeout { return connectTimeout }
         if uri.scheme == .sshNG, let s = sshOptions(uri).connectTimeout, s > 0 { return .seconds(s) }
@@ -152,6 +155,7 @@ public struct StoreOpener: Sendable {
             target.identitiesOnly = true
         }
         if let connectTimeout { target.connectTimeout = connectTimeout }
+        if let sshChannelWindow { target.channelWindow = sshChannelWindow }
         // A build keeps the daemon silent for as long as it runs, so only keepalives can tell
         // a dead link from a long build: they are on unless ssh_config says otherwise.
         if !opts.settings.contains(where: { $0.keyword == "serveraliveinterval" }) {

@@ -1,4 +1,4 @@
-import Glibc
+import NixTransport
 
 /// Keeps large transfers from inflating the process's resident memory. glibc raises its mmap
 /// threshold each time a large block is freed, after which the 1 MiB buffers a NAR passes
@@ -12,13 +12,8 @@ public enum TransferMemory {
     /// `M_MMAP_THRESHOLD` in glibc's <malloc.h>.
     static let mMmapThreshold: Int32 = -3
 
-    /// <malloc.h> is not in Swift's Glibc module, so `mallopt` is looked up at run time
-    /// (absent on other C libraries: then nothing is changed).
-    private static let once: Bool = {
-        guard let symbol = dlsym(nil, "mallopt") else { return false }
-        typealias MallOpt = @convention(c) (Int32, Int32) -> Int32
-        return unsafeBitCast(symbol, to: MallOpt.self)(mMmapThreshold, mmapThreshold) == 1
-    }()
+    /// Absent on other C libraries: then nothing is changed.
+    private static let once: Bool = system_mallopt(mMmapThreshold, mmapThreshold)
 
     /// Fixes the mmap threshold (once per process; later calls do nothing). Returns whether
     /// glibc accepted it.

@@ -18,19 +18,23 @@ public enum StoreServer {
     /// (a client waiting for the rest of a NAR sees it end); never throws.
     /// - Parameters:
     ///   - info: what the handshake tells the client (our Nix version, its trust).
+    ///   - stalledClientTimeout: a client that reads nothing of a NAR for this long is
+    ///     disconnected (`ClientStallWatch`); nil waits forever.
     ///   - log: diagnostics (never to the stream).
     public static func serve(_ stream: any ByteStream, backend: some StoreServerBackend,
                              info: ClientHandshakeInfo, version: WorkerProtocolVersion = .latest,
-                             storeDir: StoreDirectory = .default,
+                             storeDir: StoreDirectory = .default, stalledClientTimeout: Duration? = nil,
                              log: @escaping @Sendable (String) -> Void = { _ in }) async -> Ending {
-        let ending = await serveUntilDone(stream, backend: backend, info: info, version: version, storeDir: storeDir, log: log)
+        let ending = await serveUntilDone(stream, backend: backend, info: info, version: version, storeDir: storeDir,
+                                          stalledClientTimeout: stalledClientTimeout, log: log)
         await stream.close()
         return ending
     }
 
     private static func serveUntilDone(_ stream: any ByteStream, backend: some StoreServerBackend,
                                        info: ClientHandshakeInfo, version: WorkerProtocolVersion,
-                                       storeDir: StoreDirectory, log: @escaping @Sendable (String) -> Void) async -> Ending {
+                                       storeDir: StoreDirectory, stalledClientTimeout: Duration?,
+                                       log: @escaping @Sendable (String) -> Void) async -> Ending {
         var server = WorkerServer(ours: version, info: info, storeDir: storeDir, streamedOps: backend.streamedOps)
         var out: [UInt8] = []
         // The streamed request being received: its data and the backend working on it.
@@ -79,7 +83,8 @@ public enum StoreServer {
                     case let .request(request):
                         try await flush(&out, stream)
                         if case let .narFromPath(path) = request {
-                            if let ending = try await sendNAR(path, server: server, backend: backend, stream: stream) {
+                            if let ending = try await sendNAR(path, server: server, backend: backend, stream: stream,
+                                                              stalledClientTimeout: stalledClientTimeout) {
                                 log("NarFromPath \(storeDir.print(path)): \(ending)")
                                 return .error(ending)
                             }
@@ -104,16 +109,16 @@ public enum StoreServer {
     /// Sends STDERR_LAST and the NAR, or an error if none of it could be sent. Returns why the
     /// connection must end, if it must.
     private static func sendNAR(_ path: StorePath, server: WorkerServer, backend: some StoreServerBackend,
-                                stream: any ByteStream) async throws -> String? {
+                                stream: any ByteStream, stalledClientTimeout: Duration?) async throws -> String? {
         let started = StartFlag()
         let header = server.narHeader()
+        let watch = stalledClientTimeout.map(ClientStallWatch.init)
+        let watching = watch?.watch(stream)
+        defer { watching?.cancel() }
         do {
             try await backend.narFromPath(path) { bytes in
-                if started.set() {
-                    try await stream.write(header + bytes)
-                } else {
-                    try await stream.write(bytes)
-                }
+                let out = started.set() ? header + bytes : bytes
+                if let watch { try await watch.write(out, to: stream) } else { try await stream.write(out) }
             }
             return nil
         } catch {
