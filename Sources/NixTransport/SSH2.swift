@@ -39,17 +39,25 @@ enum SSH2 {
     }
 }
 
-/// One libssh2 session (non-blocking mode) on a connected socket.
+/// One libssh2 session (non-blocking mode) on a connected socket, which it owns.
 final class SSH2Session {
     let raw: OpaquePointer
+    /// Closed only once the session is freed: freeing may still read and write it (a channel's
+    /// close), and a closed descriptor's number soon belongs to another connection, whose
+    /// bytes the dying session would then take or corrupt.
+    let link: SSHLink
 
-    init?() {
+    init?(link: SSHLink) {
         guard SSH2.initialized, let s = nb_ssh2_session_init() else { return nil }
         raw = s
+        self.link = link
         libssh2_session_set_blocking(s, 0)
     }
 
-    deinit { libssh2_session_free(raw) }
+    deinit {
+        libssh2_session_free(raw)
+        link.close()
+    }
 
     /// Sets the method preferences; `hostKeyTypes` first so a pinned key's type is negotiated.
     func preferMethods(hostKeyTypes: String) {
@@ -80,7 +88,7 @@ final class SSH2Session {
         return (0..<Int(n)).compactMap { algs[$0].map { String(cString: $0) } }
     }
 
-    func handshake(socket: Int32) -> Int32 { libssh2_session_handshake(raw, socket) }
+    func handshake() -> Int32 { libssh2_session_handshake(raw, link.fd) }
 
     /// Which way the last EAGAIN was waiting: (inbound, outbound).
     var blockDirections: (inbound: Bool, outbound: Bool) {

@@ -24,41 +24,38 @@ struct SSHConnector {
 
     var timeoutSeconds: Double { target.connectTimeout.seconds }
 
-    /// Connects and starts the command; the caller owns the returned link.
-    func establish() throws(SSHError) -> (SSH2Session, SSH2Channel, SSHLink) {
-        let (session, link) = try login()
-        do throws(SSHError) {
-            let fd = link.fd
-            let channel = try openChannel(session, fd)
-            let exec = try retry(session, fd, "exec") { channel.exec(command) }
-            if exec != 0 { throw error(.execFailed(command: command, message: session.lastErrorMessage)) }
-            if target.serverAliveInterval > 0 { session.configureKeepalive(interval: target.serverAliveInterval) }
-            return (session, channel, link)
-        } catch {
-            link.close()
-            throw error
-        }
+    /// Connects and starts the command. The socket closes when the session is freed.
+    func establish() throws(SSHError) -> (SSH2Session, SSH2Channel) {
+        let session = try login()
+        let fd = session.link.fd
+        let channel = try openChannel(session, fd)
+        let exec = try retry(session, fd, "exec") { channel.exec(command) }
+        if exec != 0 { throw error(.execFailed(command: command, message: session.lastErrorMessage)) }
+        if target.serverAliveInterval > 0 { session.configureKeepalive(interval: target.serverAliveInterval) }
+        return (session, channel)
     }
 
     /// The link, handshake, host key check and authentication.
-    func login() throws(SSHError) -> (SSH2Session, SSHLink) {
+    func login() throws(SSHError) -> SSH2Session {
         let link = try openLink()
+        guard let session = SSH2Session(link: link) else {
+            link.close()
+            throw error(.internalError("libssh2 session init failed"))
+        }
         let fd = link.fd
         do throws(SSHError) {
-            guard let session = SSH2Session() else { throw error(.internalError("libssh2 session init failed")) }
             let pinned = try pinnedKey()
             // Ask for the key type we can verify, as OpenSSH does: libssh2 would otherwise pick
             // its own first choice and a known host would look unknown.
             let known = (pinned.map { [$0.type] } ?? knownKeyTypes()).flatMap(SSH2.hostKeyAlgorithms(forKeyType:))
             session.preferMethods(hostKeyTypes: (known + [SSH2.hostKeyTypes]).joined(separator: ","))
-            let rc = try retry(session, fd, "SSH handshake") { session.handshake(socket: fd) }
+            let rc = try retry(session, fd, "SSH handshake") { session.handshake() }
             if rc != 0 { throw error(.handshake(session.lastErrorMessage)) }
             try verifyHostKey(session, pinned: pinned)
             try authenticate(session, fd)
-            return (session, link)
+            return session
         } catch {
             let proxyErr = link.proxyStderr()
-            link.close()
             if let via = link.via, case .command = target.proxy {
                 throw self.error(.proxy(hop: via, message: error.description + (proxyErr.isEmpty ? "" : "; it said: \(proxyErr)")))
             }
@@ -88,8 +85,8 @@ struct SSHConnector {
         case let .jump(hop)?:
             let jump = SSHConnector(target: hop, command: "", wake: wake, deadline: deadline)
             let hopName = "ProxyJump host \(hop.peerDescription)"
-            let session: SSH2Session, jumpLink: SSHLink
-            do { (session, jumpLink) = try jump.login() } catch {
+            let session: SSH2Session
+            do { session = try jump.login() } catch {
                 throw self.error(.proxy(hop: hopName, message: error.description))
             }
             var channel: SSH2Channel?
@@ -98,21 +95,18 @@ struct SSHConnector {
                 if channel != nil { break }
                 guard session.lastErrno == SSH2.eagain else {
                     let why = session.lastErrorMessage
-                    jumpLink.close()
                     throw error(.proxy(hop: hopName, message: "cannot forward to \(target.host):\(target.port): \(why)"))
                 }
-                do { try jump.waitSocket(session, jumpLink.fd, "forwarding channel") } catch {
-                    jumpLink.close()
+                do { try jump.waitSocket(session, session.link.fd, "forwarding channel") } catch {
                     throw self.error(.proxy(hop: hopName, message: error.description))
                 }
             }
             guard let pair = SSHLink.socketPair() else {
-                jumpLink.close()
                 throw error(.socket("socketpair: \(Posix.errorText())"))
             }
             // The pump reads and writes its end without waiting, polling when stuck.
             Posix.setNonBlocking(pair.1)
-            let done = SSHJumpPump.start(session: session, channel: channel!, link: jumpLink, pairFD: pair.1,
+            let done = SSHJumpPump.start(session: session, channel: channel!, pairFD: pair.1,
                                          keepalive: hop.serverAliveInterval, name: "ssh jump \(hop.peerDescription)")
             // Closing our end ends the pump; wait (briefly) until the jump session is gone too,
             // so that a closed stream leaves no thread behind still using libssh2.

@@ -90,23 +90,24 @@ extension String {
 
 /// Copies bytes between one end of a socket pair and a direct-tcpip channel of a jump
 /// host's session, on a thread of its own (which alone then uses that session). Ends when
-/// either side closes; then the jump session and its own link are closed too.
+/// either side closes; then the jump session ends, and its own link with it.
 struct SSHJumpPump {
     let session: SSH2Session
     let channel: SSH2Channel
-    let link: SSHLink
     /// Our end of the pair; the other end carries the inner SSH session.
     let pairFD: Int32
     let keepalive: Int
 
     /// Starts the pump; the returned semaphore is signalled once it has torn everything down.
-    static func start(session: SSH2Session, channel: SSH2Channel, link: SSHLink, pairFD: Int32,
+    static func start(session: SSH2Session, channel: SSH2Channel, pairFD: Int32,
                       keepalive: Int, name: String) -> DispatchSemaphore {
         let done = DispatchSemaphore(value: 0)
-        let box = UncheckedBox(SSHJumpPump(session: session, channel: channel, link: link, pairFD: pairFD, keepalive: keepalive))
+        let box = UncheckedBox<SSHJumpPump?>(SSHJumpPump(session: session, channel: channel, pairFD: pairFD, keepalive: keepalive))
         let thread = Thread {
             Posix.blockSignalsOnThisThread()
-            box.value.run()
+            box.value?.run()
+            // The session (and its socket) is freed before anyone is told the pump is gone.
+            box.value = nil
             done.signal()
         }
         thread.name = name
@@ -119,7 +120,6 @@ struct SSHJumpPump {
             _ = channel.close()
             _ = session.disconnect("closed by nix-bridge")
             Glibc.close(pairFD)
-            link.close()
         }
         if keepalive > 0 { session.configureKeepalive(interval: keepalive) }
         var toChannel: [UInt8] = [], toPair: [UInt8] = []
@@ -180,7 +180,7 @@ struct SSHJumpPump {
             var pairEvents = Int16(0)
             if toChannel.isEmpty { pairEvents |= Int16(POLLIN) }
             if !toPair.isEmpty { pairEvents |= Int16(POLLOUT) }
-            var fds = [pollfd(fd: link.fd, events: sessionEvents, revents: 0),
+            var fds = [pollfd(fd: session.link.fd, events: sessionEvents, revents: 0),
                        pollfd(fd: pairFD, events: pairEvents, revents: 0)]
             _ = system_poll(&fds, until: .now + .milliseconds(Int(timeout)))
             if fds[0].revents & Int16(POLLHUP | POLLERR | POLLNVAL) != 0 && fds[0].revents & Int16(POLLIN) == 0 { return }
@@ -190,6 +190,6 @@ struct SSHJumpPump {
 
 /// Moves a non-Sendable value to the one thread that uses it from then on.
 final class UncheckedBox<T>: @unchecked Sendable {
-    let value: T
+    var value: T
     init(_ value: T) { self.value = value }
 }

@@ -9,20 +9,26 @@ struct SSHSessionThread {
     var peer: String { stream.target.peerDescription }
 
     func run() {
+        let failure = connectAndPump()
+        let waiters = stream.shared.withLock { s in
+            if let failure { s.failure = failure }
+            s.finished = true
+            defer { s.connectWaiter = nil; s.closeWaiters = [] }
+            return (s.connectWaiter, s.closeWaiters)
+        }
+        if let failure { waiters.0?.resume(throwing: failure) }
+        waiters.1.forEach { $0.resume() }
+    }
+
+    /// Returns once the session, its channel and its socket are gone (they live only in this
+    /// frame), so a closed stream leaves nothing behind that still uses the descriptor.
+    private func connectAndPump() -> SSHError? {
         let connector = SSHConnector(target: stream.target, command: stream.command, wake: stream.wake)
-        let session: SSH2Session, channel: SSH2Channel, link: SSHLink
+        let session: SSH2Session, channel: SSH2Channel
         do {
-            (session, channel, link) = try connector.establish()
+            (session, channel) = try connector.establish()
         } catch {
-            let waiters = stream.shared.withLock { s in
-                s.failure = error
-                s.finished = true
-                defer { s.connectWaiter = nil; s.closeWaiters = [] }
-                return (s.connectWaiter, s.closeWaiters)
-            }
-            waiters.0?.resume(throwing: error)
-            waiters.1.forEach { $0.resume() }
-            return
+            return error
         }
         let waiter = stream.shared.withLock { s in
             s.cipher = session.negotiatedCipher
@@ -31,18 +37,10 @@ struct SSHSessionThread {
             return s.connectWaiter
         }
         waiter?.resume()
-        do {
-            // The channel holds its session, so libssh2 frees them in that order.
-            var pump = Pump(stream: stream, session: session, channel: channel, fd: link.fd)
-            pump.run()
-        }
-        link.close()
-        let waiters = stream.shared.withLock { s in
-            s.finished = true
-            defer { s.closeWaiters = [] }
-            return s.closeWaiters
-        }
-        waiters.forEach { $0.resume() }
+        // The channel holds its session, so libssh2 frees them in that order.
+        var pump = Pump(stream: stream, session: session, channel: channel, fd: session.link.fd)
+        pump.run()
+        return nil
     }
 }
 
