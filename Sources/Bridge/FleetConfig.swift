@@ -24,6 +24,9 @@ public struct FleetConfig: Sendable {
         warnings += machinesFile.warnings.map { "\($0)" }.filter { !$0.contains("cannot find machines file") }
         var opener = StoreOpener()
         opener.sshConfig = try SSHConfig.load(path: sshConfigFile(environment: environment))
+        // ssh gets the same NIX_SSHOPTS, and so reads the same ssh_config.
+        opener.nixSSHOpts = environment["NIX_SSHOPTS"] ?? ""
+        opener.sshConfigIsOpenSSHs = true
         opener.connectTimeout = settings.connectTimeout == 0 ? nil : .seconds(Int64(clamping: settings.connectTimeout))
         opener.stalledTimeout = settings.stalledTimeout
         opener.sshTransport = try SSHTransport(parsing: settings.sshTransport)

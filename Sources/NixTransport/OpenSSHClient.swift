@@ -47,6 +47,9 @@ public struct OpenSSHClient: Sendable {
 
     var peer: String { "'\(host)' (OpenSSH)" }
 
+    /// This process's `NIX_SSHOPTS`.
+    public static var environmentSSHOpts: String { ProcessInfo.processInfo.environment["NIX_SSHOPTS"] ?? "" }
+
     /// The master actually used: none when `NIX_SSHOPTS` multiplexes itself (`-M`, `-S`,
     /// ControlMaster, ControlPath).
     public var effectiveMaster: OpenSSHMaster? {
@@ -54,6 +57,18 @@ public struct OpenSSHClient: Sendable {
         if words.contains(where: { $0.hasPrefix("-M") || $0.hasPrefix("-S") }) { return nil }
         let given = Self.optionKeywords(words)
         return given.contains("controlmaster") || given.contains("controlpath") ? nil : master
+    }
+
+    /// Where `program` is (`PATH` searched as execvp does); nil when it is not there.
+    public var programPath: String? { Posix.findExecutable(program) }
+
+    /// Whether connections share one login: through a master of ours, or one `NIX_SSHOPTS`
+    /// asks for (`-S`, `-M`, ControlMaster, ControlPath).
+    public var multiplexes: Bool {
+        if controlPath != nil { return true }
+        guard let words = try? ShellWords.split(sshOpts) else { return false }
+        let given = Self.optionKeywords(words)
+        return words.contains { $0.hasPrefix("-M") || $0.hasPrefix("-S") } || given.contains("controlpath") || given.contains("controlmaster")
     }
 
     /// The control socket connections use, when a master of ours is.

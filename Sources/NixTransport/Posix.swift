@@ -19,6 +19,18 @@ enum Posix {
 
     static func errorText(_ code: Int32 = errno) -> String { String(cString: strerror(code)) }
 
+    /// `name` when it contains a slash and is executable, else the first executable of that
+    /// name in a directory of `PATH` (as execvp searches), else nil.
+    static func findExecutable(_ name: String, path: String? = nil) -> String? {
+        if name.contains("/") { return access(name, X_OK) == 0 ? name : nil }
+        let dirs = (path ?? environment("PATH") ?? "/usr/local/bin:/usr/bin:/bin").split(separator: ":", omittingEmptySubsequences: false)
+        for dir in dirs {
+            let candidate = (dir.isEmpty ? "." : String(dir)) + "/" + name
+            if access(candidate, X_OK) == 0 { return candidate }
+        }
+        return nil
+    }
+
     static func setNonBlocking(_ fd: Int32) {
         let flags = fcntl(fd, F_GETFL)
         _ = fcntl(fd, F_SETFL, flags | O_NONBLOCK)

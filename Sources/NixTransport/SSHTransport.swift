@@ -5,7 +5,8 @@ import Foundation
 /// - `libssh2`: nix-bridge's own client (pipelined channels on one session per builder).
 /// - `openssh`: the user's `ssh`, run as Nix runs it (`OpenSSHClient`).
 /// - `auto`: libssh2, unless the host's effective ssh_config asks for something only the
-///   real client has (`SSHOptions.needsOpenSSH`).
+///   real client has (`SSHOptions.needsOpenSSH`); NAR transfers over OpenSSH where it can
+///   carry them (`narChoice`).
 public enum SSHTransport: String, Sendable, CaseIterable {
     case libssh2, openssh, auto
 
@@ -25,6 +26,20 @@ public enum SSHTransport: String, Sendable, CaseIterable {
             if let why = options.needsOpenSSH { return (.openssh, why) }
             return (.libssh2, "libssh2 handles every setting this host uses")
         }
+    }
+
+    /// The client for NAR transfers. Under `auto` it is OpenSSH's whenever that client can
+    /// reach the host (`openSSHUnusable` nil): it moved a large NAR faster than libssh2 in
+    /// every run of `nix-bridge-bench transport` (its cipher is AES-GCM or ChaCha20, and its
+    /// crypto runs in a process of its own), while the many small requests of a lookup stay
+    /// on libssh2's pipelined session.
+    /// - Parameter openSSHUnusable: why the OpenSSH client cannot carry this host's NARs
+    ///   (no `ssh`, a different ssh_config), or nil.
+    public func narChoice(for options: SSHOptions, openSSHUnusable: String?) -> (client: SSHTransport, reason: String) {
+        let general = choice(for: options)
+        guard self == .auto, general.client == .libssh2 else { return general }
+        if let why = openSSHUnusable { return (.libssh2, "NARs over libssh2 too: \(why)") }
+        return (.openssh, "OpenSSH's client is faster for NARs")
     }
 }
 

@@ -29,6 +29,8 @@ struct TransportBench: ParsableCommand {
         defer { bench.stop() }
         // The openssh transport reads ssh_config through NIX_SSHOPTS, as real Nix does.
         setenv("NIX_SSHOPTS", "-F \(bench.fleet.sshConfig)", 1)
+        bench.opener.nixSSHOpts = "-F \(bench.fleet.sshConfig)"
+        bench.opener.sshConfigIsOpenSSHs = true
         let per = paths / 3
         var held: [[StorePath]] = []
         var store1: FixtureStore?
@@ -46,7 +48,7 @@ struct TransportBench: ParsableCommand {
         print("transport: \(all.count) paths over 3 builders\(large.map { _ in ", one \(narMib) MiB path on builder1" } ?? ""); load average \(LookupBench.loadAverage())")
 
         var lookupTimes: [SSHTransport: Double] = [:], narTimes: [SSHTransport: Double] = [:]
-        for transport in [SSHTransport.libssh2, .openssh] {
+        for transport in [SSHTransport.libssh2, .openssh, .auto] {
             bench.opener.sshTransport = transport
             var cold: [Double] = [], nar: [Double] = []
             for run in 0..<runs {
@@ -83,7 +85,17 @@ struct TransportBench: ParsableCommand {
                                      nix: String(format: "%.0f MiB/s", mib / nixT), ratio: String(format: "%.2fx", t / nixT),
                                      target: "-", met: nil))
             }
-            print("transport: faster for bulk NARs: \(no < n2 ? "openssh" : "libssh2") (auto uses libssh2 unless a host needs OpenSSH)")
+            bench.opener.sshTransport = .auto
+            let faster: SSHTransport = no < n2 ? .openssh : .libssh2
+            let auto = try bench.opener.narSSHClient(try StoreURI(parsing: "ssh-ng://builder1"))
+            if let na = narTimes[.auto] {
+                rows.append(BenchRow(job: "\(narMib) MiB path, auto (NARs over \(auto.client)) vs nix copy --from",
+                                     ours: String(format: "%.0f MiB/s", mib / na), nix: String(format: "%.0f MiB/s", mib / nixT),
+                                     ratio: String(format: "%.2fx", na / nixT), target: "-", met: nil))
+            }
+            rows.append(BenchRow(job: "auto's transport for NARs is the faster one (\(faster))", ours: "\(auto.client)", nix: "-",
+                                 ratio: "-", target: "\(faster)", met: auto.client == faster))
+            print("transport: faster for bulk NARs: \(faster); auto sends NARs over \(auto.client) (\(auto.reason))")
         }
         Bench.printTable(rows)
     }

@@ -131,6 +131,9 @@ struct SSHSettingLine {
         let openssh = choice.client == .openssh
         lines.append(SSHSettingLine(hop: 0, text: openssh ? "transport openssh (\(choice.reason))" : "transport libssh2 \(SSHLibrary.version)",
                                     origin: openssh ? "ssh-transport" : "loaded library"))
+        if !openssh, let nars = try? opener.narSSHClient(uri) {
+            lines.append(SSHSettingLine(hop: 0, text: "NARs over \(nars.client) (\(nars.reason))", origin: "ssh-transport"))
+        }
         if openssh {
             let client = opener.openSSHClient(uri)
             let text = client.controlPath.map { "controlpath \($0) (nix-bridge's ControlMaster, persist \(client.master?.persist ?? 0) s)" }

@@ -18,20 +18,62 @@ public actor RemoteStore {
     private var opening: Task<DaemonConnection, any Error>?
     /// Connections being opened for NARs of their own.
     private var openingForNARs = 0
+    /// Opens a connection of the other kind NARs take (`StoreOpener.narStreamOpener`).
+    private let connectForNAR: (@Sendable () async throws(StoreError) -> DaemonConnection)?
+    /// Connections `connectForNAR` opened, and which of them carry a NAR now.
+    private var narConnections: [DaemonConnection] = []
+    private var narBusy: Set<ObjectIdentifier> = []
+    private var narOpening = 0
+    /// Set when `connectForNAR` failed: from then on NARs take the pool's connections.
+    public private(set) var narConnectFailure: StoreError?
+    /// At most this many `connectForNAR` connections: they may share one multiplexed SSH
+    /// connection, and sshd's MaxSessions (10 by default) bounds its sessions.
+    static let maxConnectionsForNARs = 8
 
     /// - Parameters:
     ///   - connect: opens one new connection (transport + handshake).
     ///   - maxConnections: how many connections the pool may open.
     ///   - maxNARConnections: how many more connections NAR transfers may open, one each (kept
     ///     open once idle, for the next transfers).
+    ///   - connectForNAR: opens a connection that carries NARs only, one at a time (another
+    ///     SSH client); when it fails once, NARs take the pool's connections.
     public init(uri: StoreURI, storeDir: StoreDirectory = .default, maxConnections: Int = 1,
                 maxNARConnections: Int = 16,
+                connectForNAR: (@Sendable () async throws(StoreError) -> DaemonConnection)? = nil,
                 connect: @escaping @Sendable () async throws(StoreError) -> DaemonConnection) {
         self.uri = uri
         self.storeDir = storeDir
         self.maxConnections = max(1, maxConnections)
         self.maxNARConnections = max(0, maxNARConnections)
+        self.connectForNAR = connectForNAR
         self.connect = connect
+    }
+
+    /// An idle connection of `connectForNAR`'s, or a new one while there are fewer than
+    /// `maxConnectionsForNARs`, marked busy; nil when there is none to be had (all busy, or
+    /// opening failed): the NAR then takes the pool's connections.
+    private func connectionForNAR() async -> DaemonConnection? {
+        guard let connectForNAR, narConnectFailure == nil else { return nil }
+        var live: [DaemonConnection] = []
+        for c in narConnections where await !c.isBroken { live.append(c) }
+        narConnections = live
+        narBusy = narBusy.filter { id in live.contains { ObjectIdentifier($0) == id } }
+        if let idle = live.first(where: { !narBusy.contains(ObjectIdentifier($0)) }) {
+            narBusy.insert(ObjectIdentifier(idle))
+            return idle
+        }
+        guard live.count + narOpening < Self.maxConnectionsForNARs else { return nil }
+        narOpening += 1
+        defer { narOpening -= 1 }
+        do {
+            let c = try await connectForNAR()
+            narConnections.append(c)
+            narBusy.insert(ObjectIdentifier(c))
+            return c
+        } catch {
+            narConnectFailure = error
+            return nil
+        }
     }
 
     /// A connection to use: an idle one, else a new one while the pool has room, else the
@@ -103,8 +145,9 @@ public actor RemoteStore {
     /// Closes every connection; one still being opened is given up.
     public func close() async {
         opening?.cancel()
-        for c in connections { await c.close() }
+        for c in connections + narConnections { await c.close() }
         connections = []
+        narConnections = []
     }
 
     func send(_ request: WorkerRequest, narSink: DaemonConnection.NARSink? = nil) async throws(StoreError) -> WorkerResponse {
@@ -187,6 +230,16 @@ public actor RemoteStore {
     /// without, pipelined with the other requests (a sink that keeps up).
     public func narFromPath(_ path: StorePath, ownConnection: Bool = false,
                             into sink: @escaping DaemonConnection.NARSink) async throws(StoreError) {
+        if let c = await connectionForNAR() {
+            let response: WorkerResponse
+            do { response = try await c.request(.narFromPath(path), narSink: sink) } catch {
+                narBusy.remove(ObjectIdentifier(c))
+                throw error
+            }
+            narBusy.remove(ObjectIdentifier(c))
+            guard case .narEnd = response else { throw unexpected(.narFromPath) }
+            return
+        }
         guard ownConnection else {
             guard case .narEnd = try await send(.narFromPath(path), narSink: sink) else { throw unexpected(.narFromPath) }
             return

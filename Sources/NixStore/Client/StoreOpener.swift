@@ -30,6 +30,12 @@ public struct StoreOpener: Sendable {
     public var sshTransport: SSHTransport = .auto
     /// Where the openssh transport keeps its ControlMasters; nil starts none.
     public var openSSHMaster: OpenSSHMaster? = OpenSSHMaster()
+    /// Whether `sshConfig` is the file the user's `ssh` reads (`-F` of `NIX_SSHOPTS`, else
+    /// its defaults): only then may `auto` send NARs through that client, as it then reaches
+    /// the same hosts with the same settings.
+    public var sshConfigIsOpenSSHs = false
+    /// `NIX_SSHOPTS`: the words the openssh transport adds to every ssh command line.
+    public var nixSSHOpts: String = OpenSSHClient.environmentSSHOpts
 
     public init(sshConfig: SSHConfig = SSHConfig(), pinnedHostKeys: [String: String] = [:],
                 identityFiles: [String: String] = [:], connectTimeout: Duration? = nil,
@@ -62,13 +68,52 @@ public struct StoreOpener: Sendable {
     /// A store client for `uri` (connections open on first use).
     public func store(_ uri: StoreURI, logs: (@Sendable (LogEvent) -> Void)? = nil) throws(StoreError) -> RemoteStore {
         let peer = uri.description
-        let open = try streamOpener(uri)
         let timeouts = DaemonConnection.Timeouts(handshake: handshakeTimeout(uri), stalled: stalledTimeout)
-        return RemoteStore(uri: uri, maxConnections: maxConnections) { () async throws(StoreError) -> DaemonConnection in
-            let stream: any ByteStream
-            do { stream = try await open() } catch { throw StoreError.wrap(error, peer: peer) }
-            return try await DaemonConnection.open(stream: stream, peer: peer, timeouts: timeouts, logs: logs)
+        func connecting(_ open: @escaping @Sendable () async throws -> any ByteStream)
+            -> @Sendable () async throws(StoreError) -> DaemonConnection {
+            { () async throws(StoreError) -> DaemonConnection in
+                let stream: any ByteStream
+                do { stream = try await open() } catch { throw StoreError.wrap(error, peer: peer) }
+                return try await DaemonConnection.open(stream: stream, peer: peer, timeouts: timeouts, logs: logs)
+            }
         }
+        return RemoteStore(uri: uri, maxConnections: maxConnections, connectForNAR: try narStreamOpener(uri).map(connecting),
+                           connect: connecting(try streamOpener(uri)))
+    }
+
+    /// A second way to the store for NAR transfers, when they take another client than the
+    /// rest (`SSHTransport.narChoice`); nil when they go the same way.
+    func narStreamOpener(_ uri: StoreURI) throws(StoreError) -> (@Sendable () async throws -> any ByteStream)? {
+        guard uri.scheme == .sshNG, try sshClient(uri).client == .libssh2, try narSSHClient(uri).client == .openssh else { return nil }
+        let client = openSSHClient(uri)
+        let command = StoreOpener.remoteCommand(for: uri)
+        return { try await client.connect(command: command) }
+    }
+
+    /// Which SSH client carries an ssh-ng store's NAR transfers, and why (for `ping`).
+    public func narSSHClient(_ uri: StoreURI) throws(StoreError) -> (client: SSHTransport, reason: String) {
+        try transport(uri).narChoice(for: sshOptions(uri), openSSHUnusable: openSSHUnusable(uri))
+    }
+
+    /// Why the user's OpenSSH client cannot stand in for libssh2 on this host, or nil.
+    func openSSHUnusable(_ uri: StoreURI) -> String? {
+        if !sshConfigIsOpenSSHs { return "nix-bridge reads another ssh_config than ssh" }
+        let client = openSSHClient(uri)
+        if !client.multiplexes && !sshConfigMultiplexes(uri) { return "no ControlMaster (each NAR connection would cost a login)" }
+        if client.programPath == nil { return "no '\(client.program)' on PATH" }
+        return nil
+    }
+
+    /// Whether ssh_config gives the host a ControlMaster of the user's own (not `no`, a
+    /// ControlPath other than `none`).
+    func sshConfigMultiplexes(_ uri: StoreURI) -> Bool {
+        // The first value obtained is the one ssh uses.
+        let settings = sshOptions(uri).settings
+        func value(_ keyword: String) -> String? {
+            settings.first { $0.keyword == keyword }.map { $0.arguments.first?.lowercased() ?? "" }
+        }
+        guard let master = value("controlmaster"), let path = value("controlpath") else { return false }
+        return master != "no" && path != "none"
     }
 
     /// How to make one byte stream to the store's daemon.
@@ -107,13 +152,15 @@ public struct StoreOpener: Sendable {
 
     /// Which SSH client reaches an ssh-ng store, and why (for `ping`).
     public func sshClient(_ uri: StoreURI) throws(StoreError) -> (client: SSHTransport, reason: String) {
-        var transport = sshTransport
-        if let given = uri[parameter: "ssh-transport"] {
-            do { transport = try SSHTransport(parsing: given) } catch {
-                throw .unsupportedStore(uri.description, reason: "ssh-transport: \(error)")
-            }
+        try transport(uri).choice(for: sshOptions(uri))
+    }
+
+    /// The `ssh-transport` setting, or the store URI's parameter of that name.
+    func transport(_ uri: StoreURI) throws(StoreError) -> SSHTransport {
+        guard let given = uri[parameter: "ssh-transport"] else { return sshTransport }
+        do { return try SSHTransport(parsing: given) } catch {
+            throw .unsupportedStore(uri.description, reason: "ssh-transport: \(error)")
         }
-        return transport.choice(for: sshOptions(uri))
     }
 
     /// The user's OpenSSH client for the URI, with what Nix passes it: user and port from the
@@ -130,6 +177,7 @@ public struct StoreOpener: Sendable {
         return OpenSSHClient(host: uri.user.map { "\($0)@" + uri.authority } ?? uri.authority, port: uri.port,
                              identityFile: uri[parameter: "ssh-key"] ?? identityFiles[uri.authority],
                              pinnedHostKey: uri[parameter: "base64-ssh-public-host-key"] ?? pinnedHostKeys[uri.authority],
+                             sshOpts: nixSSHOpts,
                              connectTimeout: target.connectTimeout, defaultOptions: defaults,
                              master: userMultiplexes ? nil : openSSHMaster)
     }
