@@ -23,6 +23,7 @@ struct SlowClientsBench: ParsableCommand {
     @Option(help: "Each client's rate, bytes/s (curl --limit-rate).") var rate = 1 << 20
     @Option(help: "Seconds the clients read.") var seconds = 20
     @Option(help: "The nix-bridge executable (default: next to this one).") var nixBridge: String?
+    @Option(help: "The ssh-transport setting serve runs with (auto sends NARs through ssh).") var sshTransport = "auto"
 
     func run() throws {
         let binary = try nixBridge ?? ServeBench.sibling("nix-bridge")
@@ -44,7 +45,7 @@ struct SlowClientsBench: ParsableCommand {
         env["NIX_USER_CONF_FILES"] = dir.appendingPathComponent("nix.conf").path
         env["XDG_CACHE_HOME"] = dir.appendingPathComponent("cache").path
         env["NIX_SSHOPTS"] = "-F \(bench.fleet.sshConfig)"
-        env["NIX_CONFIG"] = ""
+        env["NIX_CONFIG"] = "ssh-transport = \(sshTransport)"
         let server = try SpawnedProcess([binary, "serve", "--http", "127.0.0.1:0"], logFile: log, environment: env)
         defer { server.stop() }
         let base = try Self.waitForURL(log, server)
@@ -72,7 +73,7 @@ struct SlowClientsBench: ParsableCommand {
             try p.run()
             running.append((p, out))
         }
-        var sampled = 0
+        var sampled = 0, sshSampled = 0
         var written: [pid_t: Int] = [:]
         let sshd = bench.fleet.sshdPIDs
         var breakdown = Self.breakdown(server.pid)
@@ -80,6 +81,7 @@ struct SlowClientsBench: ParsableCommand {
             let now = try Self.status(server.pid).rss
             if now > sampled { breakdown = Self.breakdown(server.pid) }
             sampled = max(sampled, now)
+            sshSampled = max(sshSampled, Self.sshRSS(mentioning: dir.path))
             for (pid, n) in Self.sessionWrites(under: sshd) { written[pid] = max(written[pid] ?? 0, n) }
             Thread.sleep(forTimeInterval: 0.1)
         }
@@ -89,12 +91,15 @@ struct SlowClientsBench: ParsableCommand {
         let after = try Self.status(server.pid)
         print("serve-slow: before the clients \(idle); at the sampled peak \(breakdown)")
         let pulled = written.values.reduce(0, +) - readBefore
-        print("serve-slow: RSS before the clients \(Self.mib(before.rss)); sampled peak \(Self.mib(sampled)); VmHWM \(Self.mib(after.hwm))")
+        print("serve-slow: RSS before the clients \(Self.mib(before.rss)); sampled peak \(Self.mib(sampled)); VmHWM \(Self.mib(after.hwm))"
+              + "; its ssh processes (sessions and ControlMaster, ssh-transport = \(sshTransport)) \(Self.mib(sshSampled)) at their sampled peak")
         print("serve-slow: \(clients) clients got \(Self.mib(delivered)) in \(seconds) s; the builder sent \(Self.mib(pulled)) meanwhile"
               + " (\(Self.mib(max(0, pulled - delivered))) more, \(Self.mib(max(0, pulled - delivered) / max(1, clients))) per client)")
         Bench.printTable([
             BenchRow(job: "serve --http peak RSS, \(clients) clients at \(Self.mib(rate))/s on a \(mebibytes) MiB path, \(seconds) s",
                      ours: Self.mib(after.hwm), nix: "-", ratio: "-", target: "< 64 MiB", met: after.hwm < 64 << 20),
+            BenchRow(job: "same, with its ssh processes (sampled peak of the sum)", ours: Self.mib(sampled + sshSampled),
+                     nix: "-", ratio: "-", target: "-", met: nil),
             BenchRow(job: "bytes the builder sent meanwhile", ours: Self.mib(pulled),
                      nix: "clients got \(Self.mib(delivered))", ratio: String(format: "%.2fx", Double(pulled) / Double(max(1, delivered))),
                      target: "-", met: nil),
@@ -168,6 +173,22 @@ struct SlowClientsBench: ParsableCommand {
             out[pid] = n
         }
         return out
+    }
+
+    /// The summed VmRSS of the `ssh` processes whose command line mentions `text` (the
+    /// server's sessions and the ControlMaster, by their control socket under its directory).
+    static func sshRSS(mentioning text: String) -> Int {
+        var total = 0
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? [] {
+            guard pid_t(name) != nil, (try? String(contentsOfFile: "/proc/\(name)/comm", encoding: .utf8))?.hasPrefix("ssh\n") == true,
+                  let cmd = FileManager.default.contents(atPath: "/proc/\(name)/cmdline"),
+                  String(decoding: cmd, as: UTF8.self).contains(text),
+                  let status = try? String(contentsOfFile: "/proc/\(name)/status", encoding: .utf8),
+                  let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") }),
+                  let kib = Int(line.split(separator: " ").dropFirst().first ?? "") else { continue }
+            total += kib << 10
+        }
+        return total
     }
 
     static func mib(_ bytes: Int) -> String { String(format: "%.1f MiB", Double(bytes) / Double(1 << 20)) }
