@@ -55,6 +55,10 @@ final class NARTransportTests {
         let unshared = try noMaster.narSSHClient(uri)
         #expect(unshared.client == .libssh2 && unshared.reason.contains("ControlMaster"), "\(unshared)")
         #expect(try o.narSSHClient(try StoreURI(parsing: fleet.builders[0].storeURI + "?ssh-transport=libssh2")).client == .libssh2)
+        var serving = try opener()
+        serving.narsMayUseOpenSSH = false
+        let served = try serving.narSSHClient(uri)
+        #expect(served.client == .libssh2 && served.reason.contains("channel window"), "\(served)")
         var explicit = try opener()
         explicit.sshTransport = .libssh2
         #expect(try explicit.narSSHClient(uri).client == .libssh2)

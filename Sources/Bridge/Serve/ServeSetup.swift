@@ -7,10 +7,13 @@ import NixWire
 /// told about their trust.
 extension FleetConfig {
     /// The configuration a server of many clients at once uses: each NAR it streams holds
-    /// at most a smaller SSH window of what its client has not read yet.
+    /// at most a smaller SSH window of what its client has not read yet, and so stays on
+    /// libssh2 (through ssh, `nix-bridge-bench serve-slow` measured ssh's processes holding
+    /// over 100 MiB and the builder sending 20 MiB per client ahead of 10 slow clients).
     public func forServing() -> FleetConfig {
         var c = self
         c.opener.sshChannelWindow = SSHTarget.servingChannelWindow
+        c.opener.narsMayUseOpenSSH = false
         return c
     }
 

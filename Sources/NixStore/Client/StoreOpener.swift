@@ -34,6 +34,10 @@ public struct StoreOpener: Sendable {
     /// its defaults): only then may `auto` send NARs through that client, as it then reaches
     /// the same hosts with the same settings.
     public var sshConfigIsOpenSSHs = false
+    /// Whether `auto` may send NARs through OpenSSH's client at all. A server of many
+    /// clients keeps them on libssh2: there `sshChannelWindow` bounds what each transfer
+    /// holds for a slow client, while ssh and its ControlMaster buffer megabytes per session.
+    public var narsMayUseOpenSSH = true
     /// `NIX_SSHOPTS`: the words the openssh transport adds to every ssh command line.
     public var nixSSHOpts: String = OpenSSHClient.environmentSSHOpts
 
@@ -97,6 +101,7 @@ public struct StoreOpener: Sendable {
 
     /// Why the user's OpenSSH client cannot stand in for libssh2 on this host, or nil.
     func openSSHUnusable(_ uri: StoreURI) -> String? {
+        if !narsMayUseOpenSSH { return "a server keeps each slow client's NAR within libssh2's channel window" }
         if !sshConfigIsOpenSSHs { return "nix-bridge reads another ssh_config than ssh" }
         let client = openSSHClient(uri)
         if !client.multiplexes && !sshConfigMultiplexes(uri) { return "no ControlMaster (each NAR connection would cost a login)" }
