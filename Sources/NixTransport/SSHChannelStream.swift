@@ -6,7 +6,8 @@ import Synchronization
 ///
 /// Each stream owns one SSH session on its own thread (libssh2 sessions are not
 /// thread-safe). Callers' reads and writes are queued to that thread, which drives the
-/// session non-blocking with poll(); it reads ahead up to 256 KiB, so a slow reader applies
+/// session non-blocking with poll(); it reads ahead up to 256 KiB (`SSHTarget.readAheadLimit`:
+/// less with a small window), so a slow reader applies
 /// back-pressure through the SSH channel window (`SSHTarget.channelWindow`). What one stream
 /// holds of data its reader has not taken is at most those two: a served NAR costs that per
 /// client, whatever its size (Docs/Benchmarks.md, "serve-slow").
@@ -18,8 +19,6 @@ public final class SSHChannelStream: ByteStream {
     let shared: Mutex<SSHStreamState>
     let wake = WakePipe()
 
-    /// Two of the session thread's reads: enough to keep a fast reader fed on loopback.
-    static let readAheadLimit = 256 << 10
     static let stderrLimit = 64 << 10
 
     init(target: SSHTarget, command: String) {
@@ -75,7 +74,7 @@ public final class SSHChannelStream: ByteStream {
     private func takeOrFail(_ maxLength: Int) -> Result<[UInt8], SSHError>? {
         var wasFull = false
         let r: Result<[UInt8], SSHError>? = shared.withLock { s in
-            wasFull = s.buffered >= Self.readAheadLimit
+            wasFull = s.buffered >= target.readAheadLimit
             return s.immediateRead(maxLength)
         }
         if wasFull { wake.wake() }

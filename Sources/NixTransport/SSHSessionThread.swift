@@ -78,7 +78,7 @@ struct Pump {
             let (closeRequested, closeWrite, space, hasReaders) = stream.shared.withLock { s in
                 if current == nil, !s.writes.isEmpty { current = s.writes.removeFirst(); offset = 0 }
                 return (s.closeRequested, s.closeWriteRequested && s.writes.isEmpty,
-                        SSHChannelStream.readAheadLimit - s.buffered, !s.readers.isEmpty)
+                        stream.target.readAheadLimit - s.buffered, !s.readers.isEmpty)
             }
             if closeRequested { return shutdown() }
             if dead { pollOnce(socket: false, pending: false); continue }
@@ -156,15 +156,14 @@ struct Pump {
         return progress
     }
 
-    /// Largest array libssh2 reads into: below glibc's mmap threshold (TransferMemory), so
-    /// the arrays of a large transfer come from the heap and are reused, not faulted in anew.
-    static let readChunk = 128 << 10
+    /// Largest array libssh2 reads into (`SSHTarget.readChunk`).
+    var readChunk: Int { stream.target.readChunk }
 
     mutating func pumpReads(space: Int) throws(SSHError) -> Bool {
         guard !eofReceived else { return false }
         var space = space, budget = 4 << 20, progress = false
         while space > 0 && budget > 0 {
-            let want = min(space, Self.readChunk)
+            let want = min(space, readChunk)
             var n = 0
             // Read straight into the array that goes to the reader; a short read is copied
             // into an exact-size array so the read-ahead limit also bounds the memory held.

@@ -49,8 +49,15 @@ public struct SSHTarget: Sendable, Equatable {
     /// `servingChannelWindow` to bound its memory instead.
     public var channelWindow = SSHTarget.defaultChannelWindow
     public static let defaultChannelWindow = 2 << 20
-    /// 512 KiB: ten slow clients cost 5 MiB of windows, not 20; still 50 MiB/s at 10 ms.
-    public static let servingChannelWindow = 512 << 10
+    /// 256 KiB: ten slow clients cost 2.5 MiB of windows, not 20; still 25 MiB/s per transfer
+    /// at a 10 ms round trip, 5 MiB/s at 50 ms.
+    public static let servingChannelWindow = 256 << 10
+    /// What a stream reads ahead of its reader (two reads): 256 KiB, or half a smaller window.
+    var readAheadLimit: Int { min(256 << 10, max(channelWindow / 2, 32 << 10)) }
+    /// The largest single read from the channel: 128 KiB (below glibc's mmap threshold, see
+    /// TransferMemory), or a quarter of a smaller window, since libssh2 widens the window by
+    /// the size of each read.
+    var readChunk: Int { min(128 << 10, max(channelWindow / 4, 16 << 10)) }
     /// Fails a pending read or write that makes no progress for this long; nil waits forever
     /// (a daemon may legitimately be silent while it builds).
     public var ioTimeout: Duration?

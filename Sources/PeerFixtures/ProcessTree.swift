@@ -30,6 +30,17 @@ public enum ProcessTree {
     }
 
     /// Whether `pid` runs (a zombie, ended but not yet reaped, counts as ended).
+    /// `pid: command line` for messages ("" once it is gone).
+    public static func describe(_ pid: pid_t) -> String {
+        let cmd = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline").map {
+            String(decoding: $0.map { $0 == 0 ? 32 : $0 }, as: UTF8.self)
+        } ?? ""
+        let parent = (try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8)).flatMap { stat in
+            stat.lastIndex(of: ")").map { stat[stat.index(after: $0)...].split(separator: " ").dropFirst().first.map(String.init) ?? "?" }
+        } ?? "?"
+        return "\(pid) (parent \(parent)): \(cmd)"
+    }
+
     public static func isAlive(_ pid: pid_t) -> Bool {
         guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
               let close = stat.lastIndex(of: ")") else { return false }

@@ -29,9 +29,11 @@ struct BuildInterruptCLITests {
         let output = { String(decoding: FileManager.default.contents(atPath: log) ?? Data(), as: UTF8.self) }
         #expect(started && p.isRunning, "the build started on builder1: \(output())")
         let children = ProcessTree.descendants(of: p.pid)
+        let described = children.map(ProcessTree.describe)
         p.expectInterrupted(by: number, log: log, within: .seconds(5))
         #expect(!output().contains("\n/nix/store/"), "no output path printed: \(output())")
-        #expect(children.filter(ProcessTree.isAlive).isEmpty, "\(children.filter(ProcessTree.isAlive))")
+        let alive = children.filter(ProcessTree.isAlive)
+        #expect(alive.isEmpty, "still running: \(alive.map(ProcessTree.describe)); at the start: \(described)")
         #expect(waitUntil(15) { s.f.builderProcesses(1, containing: marker).isEmpty }, "the remote build was stopped")
         let outPath = try TestSupport.run(["nix-instantiate", "--store", s.f.clientStoreURI, "--eval", "-E", "(import \(file)).outPath"]).trimmed
             .trimmingCharacters(in: CharacterSet(charactersIn: "\""))
