@@ -129,10 +129,13 @@ struct SilentBuilderTests {
     @Test func linkSilentDuringWorkerHandshake() async throws {
         let env = try SilentBuilderFleet(label: "silent-worker")
         defer { env.stop() }
-        let program = try env.remoteProgram("late", "sleep 0.5\nexec nix-daemon \"$@\"")
+        // The daemon starts only once the link is silent, however late the watcher runs.
+        let silent = env.work.path + "/link-silent"
+        let program = try env.remoteProgram("late", "while [ ! -e \(silent) ]; do sleep 0.05; done\nexec nix-daemon \"$@\"")
         let watcher = Task {
             while !env.started("late") { try await Task.sleep(for: .milliseconds(5)) }
             env.proxy.goSilent()
+            _ = FileManager.default.createFile(atPath: silent, contents: nil)
         }
         defer { watcher.cancel() }
         let lookup = try env.lookup(try env.opener(), builder2: "ssh-ng://builder2?remote-program=\(program)")
