@@ -58,6 +58,13 @@ public struct FleetConfig: Sendable {
         return String(s)
     }
 
+    /// Where known_hosts records an ssh-ng builder's host key, as its connection looks it up
+    /// (nil for a store that is not reached over SSH).
+    public func knownHostsEntries(_ storeUri: String) -> (name: String, entries: [String])? {
+        guard let uri = try? StoreURI(parsing: storeUri), uri.scheme == .sshNG else { return nil }
+        return opener.sshOptions(uri).knownHostsEntries
+    }
+
     /// Store URIs of the configured machines, as the machines file gives them (a bare host
     /// name means `ssh://`, which nix-bridge reports as not supported yet: it speaks only
     /// the worker protocol, `ssh-ng://`).

@@ -51,7 +51,7 @@ final class VerifiedNARStream: @unchecked Sendable {
 
     convenience init(_ info: PathInfo, storeDir: StoreDirectory, holdBack: UInt64 = 0, forward: @escaping Receiver) {
         self.init(path: storeDir.print(info.path), narHash: info.narHash, narSize: info.narSize,
-                  holdBack: holdBack, contentAddress: ContentAddressVerifier(info), forward: forward)
+                  holdBack: holdBack, contentAddress: ContentAddressVerifier(info, storeDir: storeDir), forward: forward)
     }
 
     /// Bytes received so far.

@@ -43,6 +43,14 @@ public struct SSHOptions: Sendable, Equatable {
         SSHKnownHosts.read(files: userKnownHostsFiles + globalKnownHostsFiles).problems
     }
 
+    /// The name known_hosts is searched under (HostKeyAlias, else the host name with its
+    /// port) and the "file:line" of each plain entry for it, as the connection would check.
+    public var knownHostsEntries: (name: String, entries: [String]) {
+        let name = SSHKnownHosts.lookupName(host: hostName, port: port, alias: hostKeyAlias)
+        let known = SSHKnownHosts.read(files: userKnownHostsFiles + globalKnownHostsFiles)
+        return (name, known.entries(for: name).filter { $0.marker == nil }.map(\.origin))
+    }
+
     /// The connection target, optionally with a machines-file host key pinned.
     public func target(pinnedHostKey: String? = nil, ioTimeout: Duration? = nil) -> SSHTarget {
         var t = SSHTarget(host: hostName, port: port, user: user, identityFiles: identityFiles,

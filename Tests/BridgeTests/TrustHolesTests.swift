@@ -92,7 +92,7 @@ struct TrustHolesTests {
         defer { try? FileManager.default.removeItem(at: dir) }
         let nar = try NARWriter.collect { try $0.file(executable: false, contents: Array("staged\n".utf8)) }
         let info = PathInfo(path: Self.info(1).path, narHash: HashSink.hash(.sha256, nar), narSize: UInt64(nar.count))
-        let staged = try StagedCopy(directory: dir.path, path: Self.info(1).path, printed: "p", info: info)
+        let staged = try StagedCopy(directory: dir.path, path: Self.info(1).path, storeDir: .default, info: info)
         // Unlinked once open: a process killed now leaves nothing behind.
         #expect(try FileManager.default.contentsOfDirectory(atPath: dir.path).isEmpty)
         try await staged.write(nar)
@@ -117,7 +117,7 @@ struct TrustHolesTests {
             // The builder's info matches its NAR and claims nothing.
             var info = PathInfo(path: path, narHash: HashSink.hash(.sha256, nar), narSize: UInt64(nar.count))
             info.ca = .fixed(.flat, hash) // what PathCopy sets from the derivation
-            let staged = try StagedCopy(directory: dir.path, path: path, printed: StoreDirectory.default.print(path), info: info)
+            let staged = try StagedCopy(directory: dir.path, path: path, storeDir: .default, info: info)
             try await staged.write(nar)
             if ok {
                 await #expect(throws: Never.self) { try await staged.finish() }

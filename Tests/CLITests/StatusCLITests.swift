@@ -166,11 +166,16 @@ final class StatusCLITests {
         }
         #expect(b2.contains("  FAIL  its key in the local trusted-public-keys: 'stranger-1' not in trusted-public-keys\n        fix: add the builder's public key"), "\(b2)")
         #expect(b2.contains("  PASS  local substituters line"), "ssh:// names the same store: \(b2)")
-        #expect(b3.contains("  FAIL  host key pinned: "), "\(b3)")
+        #expect(b3.contains("  PASS  host key pinned: in known_hosts as 'builder3' (") && b3.contains("/known_hosts:"), "not in the machines line, so known_hosts pins it: \(b3)")
         #expect(b3.contains("  FAIL  local substituters line: 'substituters' does not name 'ssh-ng://builder3'"), "\(b3)")
         #expect(b3.contains("  FAIL  a signing key in secret-key-files: none of its 3 recent input-addressed paths is signed\n        fix: generate a key pair with 'nix-store --generate-binary-cache-key"), "\(b3)")
         #expect(b3.contains("  FAIL  recent paths signed: 3 of its 3 most recent paths are unsigned\n        fix: sign what it built before the key was set: 'nix store sign --key-file"), "\(b3)")
-        #expect(out.text.hasSuffix("\n5 steps failed\n"), "\(out.text)")
+        #expect(out.text.hasSuffix("\n4 steps failed\n"), "\(out.text)")
+
+        // Neither in the machines line nor in known_hosts (nothing listens on port 9 either).
+        let unknown = try env.bridge(["check", "--builders", "ssh-ng://root@127.0.0.1:9 x86_64-linux"] + common)
+        #expect(unknown.status == 1)
+        #expect(unknown.text.contains("  FAIL  host key pinned: no host key in the machines file (8th field), nor in known_hosts as '[127.0.0.1]:9'\n        fix: put the builder's host public key"), "\(unknown.text)")
 
         env.stop(builder: 3)
         let down = try env.bridge(["check", "--builders", builders] + common)

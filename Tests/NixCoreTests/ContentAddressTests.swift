@@ -25,11 +25,11 @@ struct ContentAddressTests {
                 #expect(info.contentAddressCheck() == .needsContent, "\(path) with \(caText)")
             }
             let nar = try TestSupport.run(["nix-store", "--dump", path]).stdout
-            #expect(throws: Never.self) { try ContentAddressVerifier.check([UInt8](nar), of: info.path, against: ca) }
+            #expect(throws: Never.self) { try ContentAddressVerifier.check([UInt8](nar), of: info.path, against: ca, storeDir: .default) }
             // One byte of the contents changed (the NAR keeps its shape): refused.
             var tampered = [UInt8](nar)
             tampered[tampered.count - 24] ^= 1
-            #expect(throws: ContentAddressMismatch.self) { try ContentAddressVerifier.check(tampered, of: info.path, against: ca) }
+            #expect(throws: ContentAddressMismatch.self) { try ContentAddressVerifier.check(tampered, of: info.path, against: ca, storeDir: .default) }
         }
         #expect(kinds == ["fixed:r", "fixed", "text"])
         // The text path refers to the first: references are part of its address.

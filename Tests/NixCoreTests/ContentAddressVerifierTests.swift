@@ -50,9 +50,9 @@ struct ContentAddressVerifierTests {
         let info = PathInfo(path: flat, narHash: HashSink.hash(.sha256, nar), narSize: UInt64(nar.count),
                             ca: .fixed(.flat, sha1))
         #expect(info.contentAddressCheck() == .needsContent)
-        #expect(throws: Never.self) { try ContentAddressVerifier.check(nar, of: flat, against: .fixed(.flat, sha1)) }
+        #expect(throws: Never.self) { try ContentAddressVerifier.check(nar, of: flat, against: .fixed(.flat, sha1), storeDir: Self.dir) }
         let other = try Self.fileNAR("hello, other world\n")
-        #expect(throws: ContentAddressMismatch.self) { try ContentAddressVerifier.check(other, of: flat, against: .fixed(.flat, sha1)) }
+        #expect(throws: ContentAddressMismatch.self) { try ContentAddressVerifier.check(other, of: flat, against: .fixed(.flat, sha1), storeDir: Self.dir) }
         // A directory holding the right bytes is not a flat file.
         let tree = try NARWriter.collect { w in
             try w.directory()
@@ -60,16 +60,16 @@ struct ContentAddressVerifierTests {
             try w.file(executable: false, contents: Array(contents.utf8))
             try w.endDirectory()
         }
-        #expect(throws: ContentAddressMismatch.notRegularFile(path: flat, what: "a directory")) {
-            try ContentAddressVerifier.check(tree, of: flat, against: .fixed(.flat, sha1))
+        #expect(throws: ContentAddressMismatch.notRegularFile(path: Self.dir.print(flat), what: "a directory")) {
+            try ContentAddressVerifier.check(tree, of: flat, against: .fixed(.flat, sha1), storeDir: Self.dir)
         }
 
         let sha256 = HashSink.hash(.sha256, string: contents)
         let text = try Self.dir.makeTextPath(name: "t", contentHash: sha256, references: [])
         let textInfo = PathInfo(path: text, narHash: HashSink.hash(.sha256, nar), narSize: UInt64(nar.count), ca: .text(sha256))
         #expect(textInfo.contentAddressCheck() == .needsContent)
-        #expect(throws: Never.self) { try ContentAddressVerifier.check(nar, of: text, against: .text(sha256)) }
-        #expect(throws: ContentAddressMismatch.self) { try ContentAddressVerifier.check(other, of: text, against: .text(sha256)) }
+        #expect(throws: Never.self) { try ContentAddressVerifier.check(nar, of: text, against: .text(sha256), storeDir: Self.dir) }
+        #expect(throws: ContentAddressMismatch.self) { try ContentAddressVerifier.check(other, of: text, against: .text(sha256), storeDir: Self.dir) }
     }
 
     @Test func recursiveSHA256IsTiedToTheNARHash() throws {
@@ -82,9 +82,14 @@ struct ContentAddressVerifierTests {
         let other = try Self.fileNAR("something else entirely\n")
         info.narHash = HashSink.hash(.sha256, other)
         #expect(info.contentAddressCheck() == .hashMismatch(specified: narHash, narHash: info.narHash))
-        #expect(throws: ContentAddressMismatch.hashMismatch(path: path, specified: narHash, got: info.narHash)) {
-            try ContentAddressVerifier.check(other, of: path, against: .fixed(.recursive, narHash))
+        #expect(throws: ContentAddressMismatch.hashMismatch(path: Self.dir.print(path), specified: narHash, got: info.narHash)) {
+            try ContentAddressVerifier.check(other, of: path, against: .fixed(.recursive, narHash), storeDir: Self.dir)
         }
+        // Errors name the path in the store it is imported into, as Nix prints it.
+        let chroot = StoreDirectory("/tmp/chroot/nix/store")
+        #expect {
+            try ContentAddressVerifier.check(other, of: path, against: .fixed(.recursive, narHash), storeDir: chroot)
+        } throws: { "\($0)".hasPrefix("ca hash mismatch importing path '/tmp/chroot/nix/store/\(path.baseName)';\n  specified: ") }
     }
 
     @Test func aSelfReferenceIsCheckedModuloThePathsHashPart() throws {
@@ -94,7 +99,7 @@ struct ContentAddressVerifierTests {
         sink.update(nar)
         let h = sink.finalize()
         #expect(h != HashSink.hash(.sha256, nar))
-        #expect(throws: Never.self) { try ContentAddressVerifier.check(nar, of: placeholder, against: .fixed(.recursive, h)) }
+        #expect(throws: Never.self) { try ContentAddressVerifier.check(nar, of: placeholder, against: .fixed(.recursive, h), storeDir: Self.dir) }
         let info = PathInfo(path: placeholder, narHash: HashSink.hash(.sha256, nar), references: [placeholder],
                             narSize: UInt64(nar.count), ca: .fixed(.recursive, h))
         // Its path does not follow from `h` (it was made up), but were it to, only the NAR could tell.

@@ -26,8 +26,7 @@ struct PathCopy: Sendable {
               to destination: RemoteStore, contentAddress: ContentAddress? = nil) async throws {
         var checked = info
         if let contentAddress { checked.ca = contentAddress }
-        let staged = try StagedCopy(directory: temporaryDirectory, path: path, printed: source.storeDir.print(path),
-                                    info: checked)
+        let staged = try StagedCopy(directory: temporaryDirectory, path: path, storeDir: source.storeDir, info: checked)
         defer { staged.remove() }
         try await source.narFromPath(path) { bytes in try await staged.write(bytes) }
         try await staged.finish()
@@ -47,7 +46,8 @@ final class StagedCopy: @unchecked Sendable {
     private let handle: FileHandle
     private let nar: VerifiedNARStream
 
-    init(directory: String, path storePath: StorePath, printed: String, info: PathInfo) throws {
+    init(directory: String, path storePath: StorePath, storeDir: StoreDirectory, info: PathInfo) throws {
+        let printed = storeDir.print(storePath)
         let file = directory + "/nix-bridge-copy-\(UUID().uuidString.prefix(12))"
         let fd = open(file, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
         guard fd >= 0 else {
@@ -58,7 +58,7 @@ final class StagedCopy: @unchecked Sendable {
         let h = FileHandle(fileDescriptor: fd, closeOnDealloc: true)
         handle = h
         nar = VerifiedNARStream(path: printed, narHash: info.narHash, narSize: info.narSize,
-                                contentAddress: info.ca.map { ContentAddressVerifier(path: storePath, contentAddress: $0) }) { [h] in
+                                contentAddress: info.ca.map { ContentAddressVerifier(path: storePath, contentAddress: $0, storeDir: storeDir) }) { [h] in
             try h.write(contentsOf: $0)
         }
     }

@@ -5,6 +5,8 @@
 public final class ContentAddressVerifier {
     public let path: StorePath
     public let contentAddress: ContentAddress
+    /// Where the path lives, for the error texts.
+    public let storeDir: StoreDirectory
     private let sink: HashModuloSink
     private var reader: NARReader?
     private var shape = Shape.start
@@ -13,9 +15,10 @@ public final class ContentAddressVerifier {
     /// What the root node of a flat or text path's NAR was.
     private enum Shape { case start, file, other(String) }
 
-    public init(path: StorePath, contentAddress: ContentAddress) {
+    public init(path: StorePath, contentAddress: ContentAddress, storeDir: StoreDirectory) {
         self.path = path
         self.contentAddress = contentAddress
+        self.storeDir = storeDir
         switch contentAddress {
         case let .text(hash):
             sink = HashModuloSink(hash.algorithm, modulus: path.hashPart)
@@ -27,9 +30,9 @@ public final class ContentAddressVerifier {
     }
 
     /// A verifier for `info`'s claim, or nil when it makes none.
-    public convenience init?(_ info: PathInfo) {
+    public convenience init?(_ info: PathInfo, storeDir: StoreDirectory) {
         guard let ca = info.ca else { return nil }
-        self.init(path: info.path, contentAddress: ca)
+        self.init(path: info.path, contentAddress: ca, storeDir: storeDir)
     }
 
     /// The next bytes of the NAR.
@@ -61,35 +64,36 @@ public final class ContentAddressVerifier {
         if let failure { throw failure }
         if let reader {
             do { try reader.finish() } catch { throw .notANAR("\(error)") }
-            if case let .other(what) = shape { throw .notRegularFile(path: path, what: what) }
+            if case let .other(what) = shape { throw .notRegularFile(path: storeDir.print(path), what: what) }
         }
         let got = sink.finalize()
         guard got == contentAddress.hash else {
-            throw .hashMismatch(path: path, specified: contentAddress.hash, got: got)
+            throw .hashMismatch(path: storeDir.print(path), specified: contentAddress.hash, got: got)
         }
     }
 
     /// Checks a whole NAR held in memory.
-    public static func check<C: ContiguousBytes>(_ nar: C, of path: StorePath,
-                                                 against ca: ContentAddress) throws(ContentAddressMismatch) {
-        let v = ContentAddressVerifier(path: path, contentAddress: ca)
+    public static func check<C: ContiguousBytes>(_ nar: C, of path: StorePath, against ca: ContentAddress,
+                                                 storeDir: StoreDirectory) throws(ContentAddressMismatch) {
+        let v = ContentAddressVerifier(path: path, contentAddress: ca, storeDir: storeDir)
         v.update(nar)
         try v.finish()
     }
 }
 
-/// A NAR that does not match its path's content address (texts after Nix's).
+/// A NAR that does not match its path's content address (texts after Nix's; paths printed
+/// in their store directory).
 public enum ContentAddressMismatch: Error, Equatable, Sendable, CustomStringConvertible {
-    case hashMismatch(path: StorePath, specified: Hash, got: Hash)
-    case notRegularFile(path: StorePath, what: String)
+    case hashMismatch(path: String, specified: Hash, got: Hash)
+    case notRegularFile(path: String, what: String)
     case notANAR(String)
 
     public var description: String {
         switch self {
         case let .hashMismatch(p, specified, got):
-            return "ca hash mismatch importing path '\(StoreDirectory.default.print(p))';\n  specified: \(specified.string(.nix32))\n  got:       \(got.string(.nix32))"
+            return "ca hash mismatch importing path '\(p)';\n  specified: \(specified.string(.nix32))\n  got:       \(got.string(.nix32))"
         case let .notRegularFile(p, what):
-            return "path '\(StoreDirectory.default.print(p))' has a flat content address but is \(what), not a regular file"
+            return "path '\(p)' has a flat content address but is \(what), not a regular file"
         case let .notANAR(e):
             return "cannot check the content address: \(e)"
         }
